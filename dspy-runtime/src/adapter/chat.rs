@@ -1,0 +1,233 @@
+//! DSPy's default prompt style: `[[ ## field ## ]]` sections.
+
+use super::{
+    Adapter, INCOMPLETE_DEMO_PREFIX, JsonAdapter, MISSING_FIELD, ParsedOutput, Prepared, coerce,
+    field_description, field_placeholders, ordered_demos, py_strip, task_description, user_content,
+};
+use crate::demo::Demo;
+use crate::error::{ParseError, ParseErrorKind};
+use crate::format::write_field_value;
+use crate::lm::Message;
+use crate::signature::{FieldKind, SignatureMeta};
+use serde_json::Map;
+use std::sync::Arc;
+
+/// Formats fields as `[[ ## name ## ]]` sections and parses replies written that way.
+///
+/// Parsing is more forgiving than DSPy's: the `completed` marker may be missing, a value may
+/// sit on its header's line, headers may differ in case and spacing, and values are coerced
+/// where that is unambiguous (recorded on the prediction). On failure it falls back once to
+/// [`JsonAdapter`], as DSPy does, unless built with [`ChatAdapter::without_fallback`].
+#[derive(Clone)]
+pub struct ChatAdapter {
+    fallback: Option<Arc<dyn Adapter>>,
+}
+
+impl Default for ChatAdapter {
+    fn default() -> Self {
+        ChatAdapter {
+            fallback: Some(Arc::new(JsonAdapter::default())),
+        }
+    }
+}
+
+impl std::fmt::Debug for ChatAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatAdapter")
+            .field("json_fallback", &self.fallback.is_some())
+            .finish()
+    }
+}
+
+impl ChatAdapter {
+    /// A ChatAdapter that falls back to JSONAdapter once on a parse failure.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A ChatAdapter that reports parse failures without a second try.
+    pub fn without_fallback() -> Self {
+        ChatAdapter { fallback: None }
+    }
+
+    /// A ChatAdapter that falls back to `adapter` on a parse failure.
+    pub fn with_fallback(adapter: impl Adapter) -> Self {
+        ChatAdapter {
+            fallback: Some(Arc::new(adapter)),
+        }
+    }
+}
+
+impl Adapter for ChatAdapter {
+    fn name(&self) -> &'static str {
+        "ChatAdapter"
+    }
+
+    fn prepare(&self, sig: &SignatureMeta, instructions: &str, demos: &[Demo]) -> Prepared {
+        let structure = py_strip(&format!(
+            "All interactions will be structured in the following way, with the appropriate values filled in.\n\n{}\n\n{}\n\n[[ ## completed ## ]]\n",
+            field_placeholders(sig.inputs()),
+            field_placeholders(sig.outputs()),
+        ))
+        .to_string();
+        let system = format!(
+            "{}\n{}\n{}",
+            field_description(sig),
+            structure,
+            task_description(instructions)
+        );
+        let mut messages = vec![Message::system(system)];
+        for (demo, complete) in ordered_demos(sig, demos) {
+            let prefix = if complete { "" } else { INCOMPLETE_DEMO_PREFIX };
+            messages.push(Message::user(user_content(sig, demo, prefix, None)));
+            messages.push(Message::assistant(assistant_content(sig, demo)));
+        }
+        Prepared {
+            messages,
+            request_suffix: output_requirements(sig),
+        }
+    }
+
+    fn parse(&self, sig: &SignatureMeta, completion: &str) -> Result<ParsedOutput, ParseError> {
+        parse_sections(sig, completion)
+            .map_err(|kind| ParseError::new(self.name(), kind, completion))
+    }
+
+    fn fallback(&self) -> Option<&Arc<dyn Adapter>> {
+        self.fallback.as_ref()
+    }
+}
+
+fn assistant_content(sig: &SignatureMeta, demo: &Demo) -> String {
+    let mut out = String::new();
+    for (i, f) in sig.outputs().iter().enumerate() {
+        if i > 0 {
+            out.push_str("\n\n");
+        }
+        out.push_str("[[ ## ");
+        out.push_str(f.name());
+        out.push_str(" ## ]]\n");
+        match demo.get(f.name()) {
+            Some(v) => write_field_value(v, *f.kind() == FieldKind::Str, &mut out),
+            None => out.push_str(MISSING_FIELD),
+        }
+    }
+    let mut out = py_strip(&out).to_string();
+    out.push_str("\n\n[[ ## completed ## ]]\n");
+    out
+}
+
+fn output_requirements(sig: &SignatureMeta) -> String {
+    let mut out =
+        String::from("Respond with the corresponding output fields, starting with the field ");
+    for (i, f) in sig.outputs().iter().enumerate() {
+        if i > 0 {
+            out.push_str(", then ");
+        }
+        out.push_str(&format!("`[[ ## {} ## ]]`{}", f.name(), f.requirement()));
+    }
+    out.push_str(", and then ending with the marker for `[[ ## completed ## ]]`.");
+    out
+}
+
+/// If `line` (trimmed) starts with a `[[ ## name ## ]]` header, the name and the rest of the line.
+///
+/// Accepts what DSPy's `\[\[ ## (\w+) ## \]\]` accepts, and also other spacing, other
+/// numbers of `#`, and any case (names are matched case-insensitively by the caller).
+fn header(line: &str) -> Option<(&str, &str)> {
+    let t = line.trim_start();
+    let rest = t.strip_prefix("[[")?;
+    let rest = rest.trim_start().trim_start_matches('#').trim_start();
+    let name_len = rest
+        .char_indices()
+        .find(|(_, c)| !(c.is_alphanumeric() || *c == '_'))
+        .map(|(i, _)| i)
+        .unwrap_or(rest.len());
+    if name_len == 0 {
+        return None;
+    }
+    let (name, after) = rest.split_at(name_len);
+    let after = after.trim_start().trim_start_matches('#').trim_start();
+    let after = after.strip_prefix("]]")?;
+    Some((name, after.trim()))
+}
+
+fn parse_sections(sig: &SignatureMeta, completion: &str) -> Result<ParsedOutput, ParseErrorKind> {
+    // Byte ranges of each section's text, by output index; the first occurrence wins.
+    let outputs = sig.outputs();
+    let mut found: Vec<Option<String>> = vec![None; outputs.len()];
+    let mut current: Option<usize> = None;
+    let mut buf = String::new();
+    let flush = |current: Option<usize>, buf: &mut String, found: &mut Vec<Option<String>>| {
+        if let Some(i) = current
+            && found[i].is_none()
+        {
+            found[i] = Some(py_strip(buf).to_string());
+        }
+        buf.clear();
+    };
+    for line in completion.lines() {
+        if let Some((name, rest)) = header(line) {
+            flush(current, &mut buf, &mut found);
+            current = outputs.iter().position(|f| f.name() == name).or_else(|| {
+                outputs
+                    .iter()
+                    .position(|f| f.name().eq_ignore_ascii_case(name))
+            });
+            if !rest.is_empty() {
+                buf.push_str(rest);
+            }
+            continue;
+        }
+        if current.is_some() {
+            if !buf.is_empty() {
+                buf.push('\n');
+            }
+            buf.push_str(line);
+        }
+    }
+    flush(current, &mut buf, &mut found);
+
+    let mut parsed = ParsedOutput {
+        fields: Map::with_capacity(outputs.len()),
+        coercions: Vec::new(),
+    };
+    let mut missing = Vec::new();
+    for (f, text) in outputs.iter().zip(found) {
+        match text {
+            Some(text) => {
+                let value = coerce::from_text(f, &text, &mut parsed.coercions)?;
+                parsed.fields.insert(f.name().to_string(), value);
+            }
+            None if f.is_nullable() => {
+                parsed
+                    .fields
+                    .insert(f.name().to_string(), serde_json::Value::Null);
+            }
+            None => missing.push(f.name().to_string()),
+        }
+    }
+    if !missing.is_empty() {
+        let found = parsed.fields.keys().cloned().collect();
+        return Err(ParseErrorKind::MissingFields { missing, found });
+    }
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_recognised_loosely() {
+        assert_eq!(header("[[ ## answer ## ]]"), Some(("answer", "")));
+        assert_eq!(
+            header("  [[ ## answer ## ]] Paris."),
+            Some(("answer", "Paris."))
+        );
+        assert_eq!(header("[[## Answer ##]]"), Some(("Answer", "")));
+        assert_eq!(header("[[ answer ]]"), Some(("answer", "")));
+        assert_eq!(header("[answer]"), None);
+        assert_eq!(header("[[ ## ## ]]"), None);
+    }
+}

@@ -1,0 +1,252 @@
+//! Adapters turn a signature, instructions, demos and inputs into chat messages, and an LM's
+//! reply back into output fields. [`ChatAdapter`] (the default) and [`JsonAdapter`] render
+//! byte-identical messages to DSPy 3.4.1's.
+
+mod chat;
+mod coerce;
+mod json;
+mod lenient_json;
+mod words;
+
+pub use chat::ChatAdapter;
+pub use json::JsonAdapter;
+pub(crate) use json::structured_schema;
+
+use crate::demo::Demo;
+use crate::error::ParseError;
+use crate::lm::{Capabilities, Message, ResponseFormat};
+use crate::signature::{FieldMeta, InputFields, SignatureMeta};
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+/// The parts of a prompt that do not change from one input to the next, formatted once.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// The system message and the demos' messages.
+    pub messages: Vec<Message>,
+    /// Text that ends every final user message (the output requirements).
+    pub request_suffix: String,
+}
+
+/// A value the parser changed to fit its field, recorded on the prediction.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Coercion {
+    /// The field.
+    pub field: String,
+    /// What the LM wrote (cut).
+    pub from: String,
+    /// What it became.
+    pub to: Value,
+    /// The rule applied, e.g. `near-miss label`, `integral float`, `number in words`.
+    pub rule: &'static str,
+}
+
+/// Output fields parsed from a reply, with the coercions applied.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ParsedOutput {
+    /// Field name to value, in the signature's order.
+    pub fields: Map<String, Value>,
+    /// What was coerced to fit.
+    pub coercions: Vec<Coercion>,
+}
+
+/// Formats prompts and parses replies for one prompt style.
+pub trait Adapter: Send + Sync + 'static {
+    /// The adapter's name as DSPy spells it (`ChatAdapter`, `JSONAdapter`).
+    fn name(&self) -> &'static str;
+
+    /// Formats what every call of a predictor shares: system message, demos, output requirements.
+    fn prepare(&self, sig: &SignatureMeta, instructions: &str, demos: &[Demo]) -> Prepared;
+
+    /// Formats the final user message for one call's inputs.
+    fn format_request(
+        &self,
+        sig: &SignatureMeta,
+        prepared: &Prepared,
+        inputs: &dyn InputFields,
+    ) -> String {
+        user_content(sig, inputs, "", Some(&prepared.request_suffix))
+    }
+
+    /// The structured-output request to send, given what the LM supports.
+    fn response_format(
+        &self,
+        _sig: &SignatureMeta,
+        _caps: Capabilities,
+    ) -> Option<Arc<ResponseFormat>> {
+        None
+    }
+
+    /// Parses a reply into output fields (typed, coerced where unambiguous, validated).
+    fn parse(&self, sig: &SignatureMeta, completion: &str) -> Result<ParsedOutput, ParseError>;
+
+    /// The adapter to try once if parsing fails (ChatAdapter's is JSONAdapter).
+    fn fallback(&self) -> Option<&Arc<dyn Adapter>> {
+        None
+    }
+
+    /// All messages for one call: `prepare` followed by `format_request`.
+    fn format(
+        &self,
+        sig: &SignatureMeta,
+        instructions: &str,
+        demos: &[Demo],
+        inputs: &dyn InputFields,
+    ) -> Vec<Message> {
+        let prepared = self.prepare(sig, instructions, demos);
+        let user = self.format_request(sig, &prepared, inputs);
+        let mut messages = prepared.messages;
+        messages.push(Message::user(user));
+        messages
+    }
+}
+
+/// `Your input fields are: ... Your output fields are: ...`
+pub(crate) fn field_description(sig: &SignatureMeta) -> String {
+    format!(
+        "Your input fields are:\n{}\nYour output fields are:\n{}",
+        field_list(sig.inputs()),
+        field_list(sig.outputs())
+    )
+}
+
+fn field_list(fields: &[FieldMeta]) -> String {
+    let mut out = String::new();
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&format!("{}. `{}` ({}): ", i + 1, f.name(), f.type_name()));
+        out.push_str(f.desc().unwrap_or(""));
+        if !f.constraints_text().is_empty() {
+            out.push_str("\nConstraints: ");
+            out.push_str(f.constraints_text());
+        }
+    }
+    py_strip(&out).to_string()
+}
+
+/// `In adhering to this structure, your objective is: ...` with DSPy's dedent and indent.
+pub(crate) fn task_description(instructions: &str) -> String {
+    let mut out = String::from("In adhering to this structure, your objective is: ");
+    for line in dedent(instructions).lines() {
+        out.push_str("\n        ");
+        out.push_str(line);
+    }
+    out
+}
+
+/// Python's `textwrap.dedent`: removes the common leading whitespace of non-blank lines.
+fn dedent(text: &str) -> String {
+    let margin = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start_matches([' ', '\t']).len())
+        .min()
+        .unwrap_or(0);
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        out.push_str(&line[margin.min(line.len())..]);
+    }
+    out
+}
+
+/// `[[ ## name ## ]]\n{name}{note}` blocks for the field structure.
+pub(crate) fn field_placeholders(fields: &[FieldMeta]) -> String {
+    let mut out = String::new();
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push_str("\n\n");
+        }
+        out.push_str(&format!("[[ ## {0} ## ]]\n{{{0}}}{1}", f.name(), f.note()));
+    }
+    py_strip(&out).to_string()
+}
+
+/// DSPy's `format_user_message_content`: prefix, the present inputs, the suffix, stripped.
+pub(crate) fn user_content(
+    sig: &SignatureMeta,
+    inputs: &dyn InputFields,
+    prefix: &str,
+    suffix: Option<&str>,
+) -> String {
+    let mut out = String::with_capacity(256 + prefix.len());
+    out.push_str(prefix);
+    for (i, f) in sig.inputs().iter().enumerate() {
+        let mark = out.len();
+        out.push_str("\n\n[[ ## ");
+        out.push_str(f.name());
+        out.push_str(" ## ]]\n");
+        if !inputs.write_input(i, f, &mut out) {
+            out.truncate(mark);
+        }
+    }
+    if let Some(s) = suffix {
+        out.push_str("\n\n");
+        out.push_str(s);
+    }
+    into_py_stripped(out)
+}
+
+/// Python's `str.strip()`.
+pub(crate) fn py_strip(s: &str) -> &str {
+    s.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
+}
+
+fn into_py_stripped(s: String) -> String {
+    let t = py_strip(&s);
+    if t.len() == s.len() { s } else { t.to_string() }
+}
+
+/// Whether a demo has every field (none null), and whether it has any input and any output.
+pub(crate) fn demo_shape(sig: &SignatureMeta, demo: &Demo) -> (bool, bool) {
+    let complete = sig
+        .fields()
+        .all(|f| demo.get(f.name()).is_some_and(|v| !v.is_null()));
+    let usable = sig.inputs().iter().any(|f| demo.get(f.name()).is_some())
+        && sig.outputs().iter().any(|f| demo.get(f.name()).is_some());
+    (complete, usable)
+}
+
+/// DSPy orders demos: incomplete ones (with a note) first, then complete ones; demos without
+/// any input or any output are dropped.
+pub(crate) fn ordered_demos<'d>(sig: &SignatureMeta, demos: &'d [Demo]) -> Vec<(&'d Demo, bool)> {
+    let mut incomplete = Vec::new();
+    let mut complete = Vec::new();
+    for d in demos {
+        match demo_shape(sig, d) {
+            (true, _) => complete.push((d, true)),
+            (false, true) => incomplete.push((d, false)),
+            _ => {}
+        }
+    }
+    incomplete.extend(complete);
+    incomplete
+}
+
+/// The prefix DSPy puts on the user message of an incomplete demo.
+pub(crate) const INCOMPLETE_DEMO_PREFIX: &str =
+    "This is an example of the task, though some input or output fields are not supplied.";
+
+/// What DSPy writes for an output a demo lacks.
+pub(crate) const MISSING_FIELD: &str = "Not supplied for this particular example. ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dedent_like_textwrap() {
+        assert_eq!(dedent("  a\n    b\n\n  c"), "a\n  b\n\nc");
+        assert_eq!(
+            task_description("Do it.\nWell."),
+            "In adhering to this structure, your objective is: \n        Do it.\n        Well."
+        );
+    }
+}

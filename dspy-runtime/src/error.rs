@@ -1,0 +1,202 @@
+//! Errors: each says what was expected and what came.
+
+use std::fmt;
+
+/// The result type of dspy operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Anything that can go wrong running a module.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The LM call failed.
+    #[error(transparent)]
+    Lm(#[from] crate::lm::LmError),
+    /// The LM replied, but the reply could not be turned into the signature's outputs.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// No LM is configured for this call.
+    #[error(
+        "no language model configured: call dspy::configure(lm), run the call inside \
+         dspy::with_lm(lm, ...), or give the module its own with .with_lm(lm)"
+    )]
+    NoLm,
+    /// A signature could not be built.
+    #[error("invalid signature {0}")]
+    Signature(String),
+    /// A demo does not fit its signature.
+    #[error("invalid demo: {0}")]
+    Demo(String),
+}
+
+/// Longest excerpt of an LM response kept in an error.
+const EXCERPT: usize = 400;
+
+/// Cuts `s` to at most [`EXCERPT`] bytes on a char boundary, marking the cut.
+pub(crate) fn excerpt(s: &str) -> String {
+    if s.len() <= EXCERPT {
+        return s.to_string();
+    }
+    let mut end = EXCERPT;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes in all)", &s[..end], s.len())
+}
+
+/// An LM reply that does not fit the signature.
+#[derive(Debug, Clone)]
+pub struct ParseError {
+    /// The adapter that tried (`ChatAdapter`, `JSONAdapter`).
+    pub adapter: &'static str,
+    /// What went wrong.
+    pub kind: ParseErrorKind,
+    /// The LM's reply (cut to a few hundred bytes).
+    pub response: String,
+    /// The error of the adapter tried before this one, when this one was a fallback.
+    pub previous: Option<Box<ParseError>>,
+}
+
+/// What was wrong with an LM reply.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ParseErrorKind {
+    /// Output fields were not found in the reply.
+    MissingFields {
+        /// The missing fields.
+        missing: Vec<String>,
+        /// The output fields that were found.
+        found: Vec<String>,
+    },
+    /// The reply holds no JSON object (JSONAdapter).
+    NotAnObject,
+    /// A field's value could not be read as its type.
+    Field {
+        /// The field.
+        field: String,
+        /// What its type needs, e.g. `an integer`.
+        expected: String,
+        /// The value that came (cut).
+        got: String,
+    },
+    /// A field's value breaks a constraint of its schema.
+    Constraint {
+        /// The field.
+        field: String,
+        /// The schema keyword broken, e.g. `maximum`, `pattern`.
+        constraint: String,
+        /// The value that came (cut).
+        value: String,
+        /// The validator's message.
+        message: String,
+    },
+    /// The parsed fields do not deserialize into the output type.
+    Deserialize {
+        /// serde's message.
+        message: String,
+    },
+}
+
+impl ParseError {
+    pub(crate) fn new(adapter: &'static str, kind: ParseErrorKind, response: &str) -> Self {
+        ParseError {
+            adapter,
+            kind,
+            response: excerpt(response),
+            previous: None,
+        }
+    }
+
+    /// The field this error is about, if any.
+    pub fn field(&self) -> Option<&str> {
+        match &self.kind {
+            ParseErrorKind::Field { field, .. } | ParseErrorKind::Constraint { field, .. } => {
+                Some(field)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ParseErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParseErrorKind::MissingFields { missing, found } => {
+                write!(f, "expected output fields [{}]", missing.join(", "))?;
+                if found.is_empty() {
+                    write!(f, ", found none of them")
+                } else {
+                    write!(f, " as well; found only [{}]", found.join(", "))
+                }
+            }
+            ParseErrorKind::NotAnObject => write!(f, "expected a JSON object, found none"),
+            ParseErrorKind::Field {
+                field,
+                expected,
+                got,
+            } => {
+                write!(f, "field `{field}`: expected {expected}, got {got:?}")
+            }
+            ParseErrorKind::Constraint {
+                field,
+                constraint,
+                value,
+                message,
+            } => write!(
+                f,
+                "field `{field}`: value {value} breaks the `{constraint}` constraint ({message})"
+            ),
+            ParseErrorKind::Deserialize { message } => {
+                write!(f, "the fields do not fit the output type: {message}")
+            }
+        }
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} could not parse the LM response: {}\nLM response: {:?}",
+            self.adapter, self.kind, self.response
+        )?;
+        if let Some(prev) = &self.previous {
+            write!(f, "\n(tried first: {prev})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_cut_on_char_boundaries() {
+        let s = "é".repeat(EXCERPT);
+        let e = excerpt(&s);
+        assert!(e.ends_with(&format!("({} bytes in all)", s.len())));
+        assert_eq!(excerpt("short"), "short");
+    }
+
+    #[test]
+    fn messages_name_field_expected_and_got() {
+        let e = ParseError::new(
+            "ChatAdapter",
+            ParseErrorKind::Field {
+                field: "year".into(),
+                expected: "an integer".into(),
+                got: "nineteen-ish".into(),
+            },
+            "[[ ## year ## ]]\nnineteen-ish",
+        );
+        let msg = e.to_string();
+        assert!(
+            msg.contains("field `year`: expected an integer, got \"nineteen-ish\""),
+            "{msg}"
+        );
+        assert_eq!(e.field(), Some("year"));
+    }
+}

@@ -1,0 +1,38 @@
+//! The dspy runtime: signatures, adapters, the LM interface and modules.
+//!
+//! Use it through the `dspy` crate, which adds the macros and a prelude.
+
+pub mod adapter;
+pub mod demo;
+pub mod error;
+pub mod format;
+pub mod lm;
+pub mod module;
+pub mod settings;
+pub mod signature;
+
+pub use adapter::{Adapter, ChatAdapter, JsonAdapter};
+pub use demo::Demo;
+pub use error::{Error, ParseError, ParseErrorKind, Result};
+pub use lm::{
+    LanguageModel, Lm, LmConfig, LmError, LmRequest, LmResponse, Message, ScriptedLm, Usage,
+};
+pub use module::{
+    ChainOfThought, DynPredict, Module, Predict, Prediction, Predictor, Reasoned, render_messages,
+};
+pub use settings::{
+    configure, configure_adapter, current_adapter, current_lm, with_adapter, with_lm,
+};
+pub use signature::{
+    CotCompatible, DynSignature, FieldMeta, InputFields, Signature, SignatureMeta,
+};
+
+/// What the macros' generated code refers to. Not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::format::write_serialize;
+    pub use crate::signature::{FieldDecl, Role, SignatureMeta};
+    pub use schemars;
+    pub use serde;
+    pub use std::sync::OnceLock;
+}

@@ -1,0 +1,212 @@
+//! What goes to an LM and what comes back.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+
+/// Who speaks a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageRole {
+    /// Instructions.
+    System,
+    /// The user (inputs, demo inputs).
+    User,
+    /// The model (demo outputs).
+    Assistant,
+}
+
+impl MessageRole {
+    /// `system`, `user` or `assistant`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageRole::System => "system",
+            MessageRole::User => "user",
+            MessageRole::Assistant => "assistant",
+        }
+    }
+}
+
+/// One chat message; the content is shared so cached prompt prefixes cost no copy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// Who speaks.
+    pub role: MessageRole,
+    /// What is said.
+    pub content: Arc<str>,
+}
+
+impl Message {
+    /// A message.
+    pub fn new(role: MessageRole, content: impl Into<Arc<str>>) -> Message {
+        Message {
+            role,
+            content: content.into(),
+        }
+    }
+
+    /// A system message.
+    pub fn system(content: impl Into<Arc<str>>) -> Message {
+        Message::new(MessageRole::System, content)
+    }
+
+    /// A user message.
+    pub fn user(content: impl Into<Arc<str>>) -> Message {
+        Message::new(MessageRole::User, content)
+    }
+
+    /// An assistant message.
+    pub fn assistant(content: impl Into<Arc<str>>) -> Message {
+        Message::new(MessageRole::Assistant, content)
+    }
+}
+
+/// Sampling settings of a call.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LmConfig {
+    /// Sampling temperature.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    /// Most tokens to generate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// Completions to generate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub n: Option<u32>,
+    /// Stop sequences.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub stop: Vec<String>,
+    /// Seed for reproducible sampling, where supported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+}
+
+/// Structured output the model is asked for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ResponseFormat {
+    /// Any JSON object (`{"type": "json_object"}`).
+    JsonObject,
+    /// JSON matching a schema (`{"type": "json_schema", ...}`).
+    JsonSchema {
+        /// The schema's name.
+        name: String,
+        /// The schema.
+        schema: Value,
+        /// Whether the provider must follow it exactly.
+        strict: bool,
+    },
+}
+
+impl ResponseFormat {
+    /// The OpenAI wire form.
+    pub fn to_json(&self) -> Value {
+        match self {
+            ResponseFormat::JsonObject => json!({"type": "json_object"}),
+            ResponseFormat::JsonSchema {
+                name,
+                schema,
+                strict,
+            } => json!({
+                "type": "json_schema",
+                "json_schema": {"name": name, "schema": schema, "strict": strict},
+            }),
+        }
+    }
+}
+
+/// One request to an LM.
+#[derive(Clone, Debug, Default)]
+pub struct LmRequest {
+    /// The conversation.
+    pub messages: Vec<Message>,
+    /// Sampling settings.
+    pub config: Arc<LmConfig>,
+    /// Structured output wanted, if any.
+    pub response_format: Option<Arc<ResponseFormat>>,
+    /// Distinguishes otherwise identical requests (bypasses caches).
+    pub rollout_id: Option<u64>,
+}
+
+impl LmRequest {
+    /// The OpenAI chat-completions body for `model`.
+    pub fn openai_body(&self, model: &str) -> Value {
+        let mut body = Map::new();
+        body.insert("model".into(), Value::String(model.into()));
+        body.insert(
+            "messages".into(),
+            Value::Array(
+                self.messages
+                    .iter()
+                    .map(|m| json!({"role": m.role.as_str(), "content": &*m.content}))
+                    .collect(),
+            ),
+        );
+        if let Ok(Value::Object(config)) = serde_json::to_value(&*self.config) {
+            body.extend(config);
+        }
+        if let Some(rf) = &self.response_format {
+            body.insert("response_format".into(), rf.to_json());
+        }
+        Value::Object(body)
+    }
+}
+
+/// Token counts of a call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Tokens in the prompt.
+    pub prompt_tokens: u64,
+    /// Tokens generated.
+    pub completion_tokens: u64,
+}
+
+impl Usage {
+    /// Prompt plus completion tokens.
+    pub fn total_tokens(&self) -> u64 {
+        self.prompt_tokens + self.completion_tokens
+    }
+}
+
+impl std::ops::Add for Usage {
+    type Output = Usage;
+    fn add(self, o: Usage) -> Usage {
+        Usage {
+            prompt_tokens: self.prompt_tokens + o.prompt_tokens,
+            completion_tokens: self.completion_tokens + o.completion_tokens,
+        }
+    }
+}
+
+impl std::ops::AddAssign for Usage {
+    fn add_assign(&mut self, o: Usage) {
+        *self = *self + o;
+    }
+}
+
+/// An LM's reply.
+#[derive(Clone, Debug, Default)]
+pub struct LmResponse {
+    /// One text per completion (`n` of them).
+    pub outputs: Vec<String>,
+    /// Token counts.
+    pub usage: Usage,
+}
+
+/// What a model supports beyond plain chat.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Accepts `response_format` (JSON mode).
+    pub response_format: bool,
+    /// Accepts a JSON schema in `response_format` (structured outputs).
+    pub response_schema: bool,
+}
+
+impl Capabilities {
+    /// JSON mode and structured outputs, as OpenAI's current models have.
+    pub fn structured() -> Capabilities {
+        Capabilities {
+            response_format: true,
+            response_schema: true,
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! A test double: an LM that replies from a script and records what it was sent.
+
+use super::{BoxFuture, Capabilities, LanguageModel, LmError, LmRequest, LmResponse, Usage};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// An LM for tests: returns queued replies in order and records every request.
+///
+/// Clones share the same script and record, so keep one to inspect after handing one to
+/// `dspy::configure`. [`ScriptedLm::fixed`] repeats one reply forever and records nothing
+/// (for benchmarks). Usage is estimated as one token per four bytes.
+#[derive(Clone)]
+pub struct ScriptedLm {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    model: String,
+    capabilities: Capabilities,
+    fixed: Option<String>,
+    script: Mutex<VecDeque<Result<String, LmError>>>,
+    requests: Mutex<Vec<LmRequest>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl ScriptedLm {
+    /// An LM that returns these replies, one per call, then fails.
+    pub fn new<I, S>(replies: I) -> ScriptedLm
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        ScriptedLm::build(None, replies.into_iter().map(|r| Ok(r.into())).collect())
+    }
+
+    /// An LM that always returns `reply` and records nothing.
+    pub fn fixed(reply: impl Into<String>) -> ScriptedLm {
+        ScriptedLm::build(Some(reply.into()), VecDeque::new())
+    }
+
+    fn build(fixed: Option<String>, script: VecDeque<Result<String, LmError>>) -> ScriptedLm {
+        ScriptedLm {
+            inner: Arc::new(Inner {
+                model: "scripted".into(),
+                capabilities: Capabilities::default(),
+                fixed,
+                script: Mutex::new(script),
+                requests: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    fn rebuild(self, f: impl FnOnce(&mut Inner)) -> ScriptedLm {
+        let mut inner = Inner {
+            model: self.inner.model.clone(),
+            capabilities: self.inner.capabilities,
+            fixed: self.inner.fixed.clone(),
+            script: Mutex::new(std::mem::take(&mut *lock(&self.inner.script))),
+            requests: Mutex::new(std::mem::take(&mut *lock(&self.inner.requests))),
+        };
+        f(&mut inner);
+        ScriptedLm {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The same script under another model name (e.g. `gpt-4o-mini`).
+    pub fn with_model(self, model: impl Into<String>) -> ScriptedLm {
+        let model = model.into();
+        self.rebuild(|i| i.model = model)
+    }
+
+    /// The same script with other capabilities (e.g. structured outputs).
+    pub fn with_capabilities(self, capabilities: Capabilities) -> ScriptedLm {
+        self.rebuild(|i| i.capabilities = capabilities)
+    }
+
+    /// Queues another reply.
+    pub fn push(&self, reply: impl Into<String>) {
+        lock(&self.inner.script).push_back(Ok(reply.into()));
+    }
+
+    /// Queues a failure.
+    pub fn push_error(&self, error: LmError) {
+        lock(&self.inner.script).push_back(Err(error));
+    }
+
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<LmRequest> {
+        lock(&self.inner.requests).clone()
+    }
+
+    /// Replies not yet used.
+    pub fn remaining(&self) -> usize {
+        lock(&self.inner.script).len()
+    }
+}
+
+fn estimate_tokens(bytes: usize) -> u64 {
+    bytes.div_ceil(4) as u64
+}
+
+impl LanguageModel for ScriptedLm {
+    fn model(&self) -> &str {
+        &self.inner.model
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities
+    }
+
+    fn complete(&self, request: LmRequest) -> BoxFuture<'_, Result<LmResponse, LmError>> {
+        let prompt_bytes: usize = request.messages.iter().map(|m| m.content.len()).sum();
+        let reply = match &self.inner.fixed {
+            Some(text) => Ok(text.clone()),
+            None => {
+                lock(&self.inner.requests).push(request);
+                lock(&self.inner.script)
+                    .pop_front()
+                    .unwrap_or_else(|| Err(LmError::Other("ScriptedLm has no replies left".into())))
+            }
+        };
+        Box::pin(async move {
+            let text = reply?;
+            let usage = Usage {
+                prompt_tokens: estimate_tokens(prompt_bytes),
+                completion_tokens: estimate_tokens(text.len()),
+            };
+            Ok(LmResponse {
+                outputs: vec![text],
+                usage,
+            })
+        })
+    }
+}

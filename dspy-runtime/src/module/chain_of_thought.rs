@@ -1,0 +1,173 @@
+//! `ChainOfThought<S>`: Predict with a `reasoning` output written before the others.
+
+use super::{Module, Predict, Prediction, Predictor};
+use crate::adapter::Adapter;
+use crate::demo::Demo;
+use crate::error::Result;
+use crate::lm::{Lm, LmConfig, Message};
+use crate::signature::{CotCompatible, FieldMeta, Role, Signature, SignatureMeta};
+use serde::{Deserialize, Serialize};
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::{Mutex, OnceLock};
+
+/// `S` with a `reasoning: str` output first (the signature ChainOfThought calls the LM with).
+pub struct WithReasoning<S>(PhantomData<fn() -> S>);
+
+/// An output with the LM's reasoning before it. Derefs to the output.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Reasoned<O> {
+    /// The step-by-step reasoning the LM wrote first.
+    pub reasoning: String,
+    /// The signature's own outputs.
+    #[serde(flatten)]
+    pub output: O,
+}
+
+impl<O> std::ops::Deref for Reasoned<O> {
+    type Target = O;
+    fn deref(&self) -> &O {
+        &self.output
+    }
+}
+
+/// Extended metadata, built once per signature type and kept for the program's life.
+fn extended_meta<S: Signature>() -> &'static SignatureMeta {
+    static REGISTRY: OnceLock<Mutex<HashMap<TypeId, &'static SignatureMeta>>> = OnceLock::new();
+    let registry = REGISTRY.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut map = registry.lock().unwrap_or_else(|p| p.into_inner());
+    map.entry(TypeId::of::<S>()).or_insert_with(|| {
+        let reasoning = FieldMeta::string("reasoning", Role::Output, None);
+        Box::leak(Box::new(S::meta().with_leading_output(reasoning)))
+    })
+}
+
+impl<S: CotCompatible> Signature for WithReasoning<S> {
+    type Input = S::Input;
+    type Output = Reasoned<S::Output>;
+    fn meta() -> &'static SignatureMeta {
+        extended_meta::<S>()
+    }
+}
+
+/// Asks the LM to reason step by step before answering: the output gains a `reasoning` field
+/// ahead of `S`'s outputs, so swapping Predict for ChainOfThought is a type change.
+pub struct ChainOfThought<S: CotCompatible> {
+    predict: Predict<WithReasoning<S>>,
+}
+
+impl<S: CotCompatible> Clone for ChainOfThought<S> {
+    fn clone(&self) -> Self {
+        ChainOfThought {
+            predict: self.predict.clone(),
+        }
+    }
+}
+
+impl<S: CotCompatible> Default for ChainOfThought<S> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<S: CotCompatible> std::fmt::Debug for ChainOfThought<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChainOfThought")
+            .field("predict", &self.predict)
+            .finish()
+    }
+}
+
+impl<S: CotCompatible> ChainOfThought<S> {
+    /// A ChainOfThought with the signature's instructions and no demos.
+    pub fn new() -> Self {
+        ChainOfThought {
+            predict: Predict::new(),
+        }
+    }
+
+    /// Calls the LM with `input`.
+    pub async fn call(&self, input: S::Input) -> Result<Prediction<Reasoned<S::Output>>> {
+        self.predict.call(input).await
+    }
+
+    /// This module with other instructions.
+    pub fn with_instructions(self, instructions: impl Into<String>) -> Self {
+        ChainOfThought {
+            predict: self.predict.with_instructions(instructions),
+        }
+    }
+
+    /// This module with these demos; a demo without `reasoning` is shown as partial.
+    pub fn with_demos(self, demos: impl IntoIterator<Item = Demo>) -> Result<Self> {
+        Ok(ChainOfThought {
+            predict: self.predict.with_demos(demos)?,
+        })
+    }
+
+    /// This module with its own LM.
+    pub fn with_lm(self, lm: impl Into<Lm>) -> Self {
+        ChainOfThought {
+            predict: self.predict.with_lm(lm),
+        }
+    }
+
+    /// This module with its own adapter.
+    pub fn with_adapter(self, adapter: impl Adapter) -> Self {
+        ChainOfThought {
+            predict: self.predict.with_adapter(adapter),
+        }
+    }
+
+    /// This module with these sampling settings.
+    pub fn with_config(self, config: LmConfig) -> Self {
+        ChainOfThought {
+            predict: self.predict.with_config(config),
+        }
+    }
+
+    /// The inner predictor (its signature has the `reasoning` field).
+    pub fn predict(&self) -> &Predict<WithReasoning<S>> {
+        &self.predict
+    }
+
+    /// The messages a call with `input` would send, without calling an LM.
+    pub fn render(&self, input: &S::Input) -> Vec<Message> {
+        self.predict.render(input)
+    }
+
+    /// [`ChainOfThought::render`] as stable text, for snapshots.
+    pub fn render_text(&self, input: &S::Input) -> String {
+        self.predict.render_text(input)
+    }
+}
+
+impl<S: CotCompatible> Predictor for ChainOfThought<S> {
+    fn signature(&self) -> &SignatureMeta {
+        self.predict.signature()
+    }
+    fn instructions(&self) -> &str {
+        self.predict.instructions()
+    }
+    fn set_instructions(&mut self, instructions: String) {
+        self.predict.set_instructions(instructions)
+    }
+    fn demos(&self) -> &[Demo] {
+        self.predict.demos()
+    }
+    fn set_demos(&mut self, demos: Vec<Demo>) -> Result<()> {
+        self.predict.set_demos(demos)
+    }
+}
+
+impl<S: CotCompatible> Module for ChainOfThought<S> {
+    type Input = S::Input;
+    type Output = Prediction<Reasoned<S::Output>>;
+    fn forward(
+        &self,
+        input: S::Input,
+    ) -> impl std::future::Future<Output = Result<Self::Output>> + Send {
+        self.call(input)
+    }
+}

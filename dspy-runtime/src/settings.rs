@@ -1,0 +1,86 @@
+//! Which LM and adapter a call uses: the module's own, else the task's scope, else the global
+//! default set by [`configure`].
+
+use crate::adapter::{Adapter, ChatAdapter};
+use crate::lm::Lm;
+use std::future::Future;
+use std::sync::{Arc, LazyLock, RwLock};
+
+#[derive(Clone, Default)]
+struct Settings {
+    lm: Option<Lm>,
+    adapter: Option<Arc<dyn Adapter>>,
+}
+
+static GLOBAL: RwLock<Settings> = RwLock::new(Settings {
+    lm: None,
+    adapter: None,
+});
+
+static DEFAULT_ADAPTER: LazyLock<Arc<dyn Adapter>> =
+    LazyLock::new(|| Arc::new(ChatAdapter::default()));
+
+tokio::task_local! {
+    static SCOPED: Settings;
+}
+
+fn write_global(f: impl FnOnce(&mut Settings)) {
+    let mut g = GLOBAL.write().unwrap_or_else(|p| p.into_inner());
+    f(&mut g);
+}
+
+/// Sets the LM every module uses unless a scope or the module says otherwise.
+pub fn configure(lm: impl Into<Lm>) {
+    let lm = lm.into();
+    write_global(|s| s.lm = Some(lm));
+}
+
+/// Sets the adapter every module uses unless a scope or the module says otherwise
+/// (the default is [`ChatAdapter`] with its JSON fallback).
+pub fn configure_adapter(adapter: impl Adapter) {
+    let adapter: Arc<dyn Adapter> = Arc::new(adapter);
+    write_global(|s| s.adapter = Some(adapter));
+}
+
+fn scoped<F: Future>(f: impl FnOnce(&mut Settings), fut: F) -> impl Future<Output = F::Output> {
+    let mut settings = SCOPED.try_with(Settings::clone).unwrap_or_default();
+    f(&mut settings);
+    SCOPED.scope(settings, fut)
+}
+
+/// Runs `fut` with `lm` as its default LM (for this task only; spawned tasks do not inherit it).
+pub fn with_lm<F: Future>(lm: impl Into<Lm>, fut: F) -> impl Future<Output = F::Output> {
+    let lm = lm.into();
+    scoped(|s| s.lm = Some(lm), fut)
+}
+
+/// Runs `fut` with `adapter` as its default adapter (for this task only).
+pub fn with_adapter<F: Future>(adapter: impl Adapter, fut: F) -> impl Future<Output = F::Output> {
+    let adapter: Arc<dyn Adapter> = Arc::new(adapter);
+    scoped(|s| s.adapter = Some(adapter), fut)
+}
+
+/// The LM in effect here, if any.
+pub fn current_lm() -> Option<Lm> {
+    SCOPED
+        .try_with(|s| s.lm.clone())
+        .ok()
+        .flatten()
+        .or_else(|| GLOBAL.read().unwrap_or_else(|p| p.into_inner()).lm.clone())
+}
+
+/// The adapter in effect here.
+pub fn current_adapter() -> Arc<dyn Adapter> {
+    SCOPED
+        .try_with(|s| s.adapter.clone())
+        .ok()
+        .flatten()
+        .or_else(|| {
+            GLOBAL
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .adapter
+                .clone()
+        })
+        .unwrap_or_else(|| DEFAULT_ADAPTER.clone())
+}
