@@ -1,1 +1,42 @@
-pub fn x() {}
+//! # dspy: programming, not prompting, language models
+//!
+//! A Rust take on Stanford's DSPy: declare what an LM call takes and returns as a typed
+//! **signature**, call it through **modules** ([`Predict`], [`ChainOfThought`]), and let
+//! optimizers fill the modules' parameter slots (instructions, demos). Prompts are
+//! byte-identical to DSPy 3.4.1's; replies are parsed forgivingly and validated against each
+//! output's JSON schema before they reach your code.
+//!
+//! ```
+//! use dspy::prelude::*;
+//!
+//! /// Answer questions with short factoid answers.
+//! #[derive(Signature)]
+//! struct BasicQa {
+//!     #[input]
+//!     question: String,
+//!     #[output(desc = "often between 1 and 5 words")]
+//!     answer: String,
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> dspy::Result<()> {
+//! let lm = ScriptedLm::new(["[[ ## answer ## ]]\nParis\n\n[[ ## completed ## ]]"]);
+//! dspy::configure(lm);
+//! let qa = Predict::<BasicQa>::new();
+//! let pred = qa.call(BasicQaInput { question: "Capital of France?".into() }).await?;
+//! assert_eq!(pred.answer, "Paris");
+//! # Ok(())
+//! # }
+//! ```
+
+pub use dspy_macros::{Signature, signature};
+pub use dspy_runtime::*;
+
+/// The usual imports: `use dspy::prelude::*;`.
+pub mod prelude {
+    pub use dspy_macros::{Signature, signature};
+    pub use dspy_runtime::{
+        Adapter, ChainOfThought, ChatAdapter, Demo, DynPredict, DynSignature, JsonAdapter, Lm,
+        LmConfig, Module, Predict, Prediction, Predictor, Reasoned, ScriptedLm, Signature,
+    };
+}

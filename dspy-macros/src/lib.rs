@@ -1,5 +1,38 @@
+//! Procedural macros for dspy: `#[derive(Signature)]` and `signature!`.
+//!
+//! A thin shim: each entry point parses its input into a [`model::SignatureModel`], collecting
+//! every error with its span, and [`expand`] turns the model into code. Use the macros through
+//! the `dspy` crate.
+
+mod derive;
+mod expand;
+mod model;
+mod string_sig;
+
 use proc_macro::TokenStream;
+
+/// Derives `dspy::Signature` for a struct whose fields are marked `#[input]` or `#[output]`.
+///
+/// The doc comment is the instruction; `desc = "..."` (or a field's doc comment) describes a
+/// field. Generates `<Name>Input` and `<Name>Output`. `#[serde(...)]` and `#[schemars(...)]`
+/// field attributes carry over, so schemars constraints (`range`, `length`, `regex`) are
+/// enforced on every parsed output.
+#[proc_macro_derive(Signature, attributes(input, output, schemars, serde))]
+pub fn derive_signature(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    let (model, errors) = derive::parse(&input);
+    expand::expand(model.as_ref(), errors).into()
+}
+
+/// Declares a signature from DSPy's string syntax, checked at compile time:
+/// `signature!(Qa = "question, context: Vec<String> -> answer: bool");`
+///
+/// A doc comment before the name becomes the instruction (default: DSPy's for string
+/// signatures). Types may be Rust (`Vec<String>`) or DSPy's Python spellings (`list[str]`);
+/// `Literal['a', 'b']` generates an enum named `<Name><Field>`.
 #[proc_macro]
-pub fn x(t: TokenStream) -> TokenStream {
-    t
+pub fn signature(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as string_sig::SignatureDecl);
+    let (model, errors) = string_sig::lower(&input);
+    expand::expand(model.as_ref(), errors).into()
 }
