@@ -74,16 +74,32 @@ pub(crate) fn from_json(
     validate(f, value)
 }
 
+/// Schema keywords that constrain a value of the right type (the rest check the type itself).
+const CONSTRAINT_KEYWORDS: &[&str] = &[
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "format",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "minProperties",
+    "maxProperties",
+    "enum",
+    "const",
+];
+
 fn validate(f: &FieldMeta, value: Value) -> Result<Value, ParseErrorKind> {
     match f.validate(&value) {
         Ok(()) => Ok(value),
         Err((keyword, message)) => {
             let shown = excerpt(&value.to_string());
-            if keyword == "type"
-                || keyword == "required"
-                || keyword == "additionalProperties"
-                || keyword == "$ref"
-            {
+            if !CONSTRAINT_KEYWORDS.contains(&keyword.as_str()) {
                 Err(ParseErrorKind::Field {
                     field: f.name().to_string(),
                     expected: expected(f),

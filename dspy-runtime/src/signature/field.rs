@@ -180,7 +180,13 @@ impl FieldMeta {
                 Err(e) => {
                     let path = e.schema_path().to_string();
                     let keyword = path.rsplit('/').next().unwrap_or("schema").to_string();
-                    Err((keyword, e.to_string()))
+                    let at = e.instance_path().to_string();
+                    let message = if at.is_empty() {
+                        e.to_string()
+                    } else {
+                        format!("at {at}: {e}")
+                    };
+                    Err((keyword, message))
                 }
             },
             Err(e) => Err((

@@ -1,0 +1,214 @@
+//! Predict, ChainOfThought and DynPredict end to end through the scripted LM: LM selection
+//! (global, scoped, per module), the JSON fallback, errors, and concurrency.
+
+use dspy::lm::LmError;
+use dspy::prelude::*;
+use std::sync::Arc;
+
+/// Answer the question in one short sentence.
+#[derive(Signature)]
+struct Qa {
+    #[input]
+    question: String,
+    #[output]
+    answer: String,
+}
+
+fn q(text: &str) -> QaInput {
+    QaInput {
+        question: text.into(),
+    }
+}
+
+fn reply(answer: &str) -> String {
+    format!("[[ ## answer ## ]]\n{answer}\n\n[[ ## completed ## ]]")
+}
+
+#[tokio::test]
+async fn module_lm_beats_scope_beats_global() {
+    // Only this test touches the global LM.
+    let global = ScriptedLm::fixed(reply("global"));
+    dspy::configure(global);
+    let p = Predict::<Qa>::new();
+    assert_eq!(p.call(q("a")).await.unwrap().answer, "global");
+
+    let scoped = ScriptedLm::fixed(reply("scoped"));
+    let inner = dspy::with_lm(scoped, async {
+        let nested = dspy::with_lm(ScriptedLm::fixed(reply("nested")), p.call(q("c")))
+            .await
+            .unwrap();
+        (p.call(q("b")).await.unwrap(), nested)
+    })
+    .await;
+    assert_eq!(
+        (inner.0.answer.as_str(), inner.1.answer.as_str()),
+        ("scoped", "nested")
+    );
+
+    let own = Predict::<Qa>::new().with_lm(ScriptedLm::fixed(reply("own")));
+    let in_scope = dspy::with_lm(ScriptedLm::fixed(reply("scoped")), own.call(q("d")))
+        .await
+        .unwrap();
+    assert_eq!(in_scope.answer, "own");
+    assert_eq!(p.call(q("e")).await.unwrap().answer, "global");
+}
+
+#[tokio::test]
+async fn scopes_are_per_task_under_concurrency() {
+    let tasks: Vec<_> = (0..32)
+        .map(|i| {
+            tokio::spawn(dspy::with_lm(
+                ScriptedLm::fixed(reply(&format!("lm{i}"))),
+                async move {
+                    let p = Predict::<Qa>::new();
+                    tokio::task::yield_now().await;
+                    (i, p.call(q("x")).await.unwrap().answer.clone())
+                },
+            ))
+        })
+        .collect();
+    for t in tasks {
+        let (i, answer) = t.await.unwrap();
+        assert_eq!(answer, format!("lm{i}"));
+    }
+}
+
+#[tokio::test]
+async fn chat_falls_back_to_json_once() {
+    let lm = ScriptedLm::new(["I think it is Paris.", "{\"answer\": \"Paris\"}"]);
+    let p = Predict::<Qa>::new().with_lm(lm.clone());
+    let pred = p.call(q("Capital of France?")).await.unwrap();
+    assert_eq!(pred.answer, "Paris");
+    assert_eq!(pred.adapter(), "JSONAdapter");
+    let requests = lm.requests();
+    assert_eq!(requests.len(), 2);
+    assert!(
+        requests[1]
+            .messages
+            .last()
+            .unwrap()
+            .content
+            .contains("Respond with a JSON object")
+    );
+    // Usage counts both calls.
+    assert!(pred.usage().prompt_tokens > 0);
+}
+
+#[tokio::test]
+async fn both_failures_are_reported() {
+    let lm = ScriptedLm::new(["no markers", "still no object"]);
+    let err = Predict::<Qa>::new()
+        .with_lm(lm.clone())
+        .call(q("?"))
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.starts_with("JSONAdapter could not parse"), "{msg}");
+    assert!(
+        msg.contains("tried first: ChatAdapter could not parse"),
+        "{msg}"
+    );
+    assert_eq!(lm.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn fallback_can_be_turned_off() {
+    let lm = ScriptedLm::new(["no markers"]);
+    let p = Predict::<Qa>::new()
+        .with_lm(lm.clone())
+        .with_adapter(ChatAdapter::without_fallback());
+    let err = p.call(q("?")).await.unwrap_err();
+    assert!(
+        matches!(err, dspy::Error::Parse(ref e) if e.adapter == "ChatAdapter"),
+        "{err}"
+    );
+    assert_eq!(lm.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn lm_errors_surface_without_a_fallback_call() {
+    let lm = ScriptedLm::new(Vec::<String>::new());
+    lm.push_error(LmError::Server {
+        status: 503,
+        message: "overloaded".into(),
+    });
+    let err = Predict::<Qa>::new()
+        .with_lm(lm.clone())
+        .call(q("?"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, dspy::Error::Lm(LmError::Server { status: 503, .. })),
+        "{err}"
+    );
+    assert_eq!(lm.requests().len(), 1);
+    let none = Predict::<Qa>::new()
+        .with_lm(ScriptedLm::new(Vec::<String>::new()))
+        .call(q("?"))
+        .await
+        .unwrap_err();
+    assert!(none.to_string().contains("no replies left"), "{none}");
+}
+
+#[tokio::test]
+async fn chain_of_thought_is_a_type_change() {
+    let lm = ScriptedLm::new(["[[ ## reasoning ## ]]\nBecause.\n[[ ## answer ## ]]\n42"]);
+    let cot = ChainOfThought::<Qa>::new().with_lm(lm);
+    let pred: Prediction<Reasoned<QaOutput>> = cot.call(q("?")).await.unwrap();
+    assert_eq!(pred.reasoning, "Because.");
+    let output: &QaOutput = &pred.output;
+    assert_eq!(output.answer, "42");
+}
+
+#[tokio::test]
+async fn demos_and_instructions_are_parameter_slots() {
+    let mut p = Predict::<Qa>::new();
+    assert_eq!(
+        p.instructions(),
+        "Answer the question in one short sentence."
+    );
+    p.push_demo(&q("2+2?"), &QaOutput { answer: "4".into() })
+        .unwrap();
+    let before = p.render_text(&q("x"));
+    p.set_instructions("Be terse.".into());
+    let after = p.render_text(&q("x"));
+    assert!(before.contains("2+2?") && after.contains("2+2?"));
+    assert!(after.contains("        Be terse.") && !before.contains("Be terse."));
+    let slots: &dyn Predictor = &p;
+    assert_eq!(slots.demos().len(), 1);
+    assert_eq!(slots.signature().name(), "Qa");
+}
+
+#[tokio::test]
+async fn dyn_predict_calls_with_maps() {
+    let lm = ScriptedLm::new(["[[ ## answer ## ]]\nTrue\n[[ ## score ## ]]\n0.5"]);
+    let p = DynPredict::parse("question -> answer: bool, score: float")
+        .unwrap()
+        .with_lm(lm);
+    let mut inputs = serde_json::Map::new();
+    inputs.insert("question".into(), "Is it?".into());
+    let pred = p.call(inputs).await.unwrap();
+    assert_eq!(pred["answer"], serde_json::json!(true));
+    assert_eq!(pred["score"], serde_json::json!(0.5));
+    let missing = p.call(serde_json::Map::new()).await.unwrap_err();
+    assert!(
+        missing
+            .to_string()
+            .contains("input field `question` is missing"),
+        "{missing}"
+    );
+}
+
+#[tokio::test]
+async fn predict_is_shareable_across_threads() {
+    let p = Arc::new(Predict::<Qa>::new().with_lm(ScriptedLm::fixed(reply("ok"))));
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let p = p.clone();
+            tokio::spawn(async move { p.call(q(&format!("q{i}"))).await.map(|r| r.answer.clone()) })
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.await.unwrap().unwrap(), "ok");
+    }
+}
