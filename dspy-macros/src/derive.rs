@@ -48,6 +48,7 @@ pub fn parse(input: &DeriveInput) -> (Option<SignatureModel>, Errors) {
     }
     let mut fields = Vec::new();
     let mut seen: Vec<String> = Vec::new();
+    let mut complete = true;
     for field in &named.named {
         let Some(ident) = field.ident.clone() else {
             continue;
@@ -70,10 +71,15 @@ pub fn parse(input: &DeriveInput) -> (Option<SignatureModel>, Errors) {
         }
         let (role, desc) = match field_role(&field.attrs, &ident, &mut errors) {
             Some(r) => r,
-            None => continue,
+            None => {
+                complete = false;
+                continue;
+            }
         };
         let desc = desc.or_else(|| doc_text(&field.attrs));
-        if ok {
+        if !ok {
+            complete = false;
+        } else {
             fields.push(FieldModel {
                 ident,
                 ty: field.ty.clone(),
@@ -84,9 +90,9 @@ pub fn parse(input: &DeriveInput) -> (Option<SignatureModel>, Errors) {
             });
         }
     }
-    if !fields.iter().any(|f| f.role == Role::Output)
-        && !named.named.iter().any(|f| has_output_attr(&f.attrs))
-    {
+    // A misspelt attribute may have been meant as #[output]; rustc reports it, so stay quiet.
+    let maybe_output = |f: &syn::Field| has_output_attr(&f.attrs) || has_unknown_attr(&f.attrs);
+    if !fields.iter().any(|f| f.role == Role::Output) && !named.named.iter().any(maybe_output) {
         errors.add(
             input.ident.span(),
             format!(
@@ -102,12 +108,24 @@ pub fn parse(input: &DeriveInput) -> (Option<SignatureModel>, Errors) {
         fields,
         declare_struct: false,
         struct_attrs: Vec::new(),
+        complete,
     };
     (Some(model), errors)
 }
 
 fn has_output_attr(attrs: &[Attribute]) -> bool {
     attrs.iter().any(|a| a.path().is_ident("output"))
+}
+
+/// An attribute rustc will report as unknown (e.g. a misspelt `#[outptu]`).
+fn has_unknown_attr(attrs: &[Attribute]) -> bool {
+    const KNOWN: &[&str] = &[
+        "input", "output", "serde", "schemars", "doc", "allow", "expect", "warn", "deny", "cfg",
+        "cfg_attr",
+    ];
+    attrs
+        .iter()
+        .any(|a| !KNOWN.iter().any(|k| a.path().is_ident(k)))
 }
 
 /// Attributes the generated structs keep.
@@ -175,7 +193,7 @@ fn field_role(
         }
         found = Some((role, desc));
     }
-    if found.is_none() {
+    if found.is_none() && !has_unknown_attr(attrs) {
         errors.add(
             ident.span(),
             format!("field `{ident}` needs #[input] or #[output]"),

@@ -115,7 +115,7 @@ fn generate(m: &SignatureModel) -> TokenStream {
     } else {
         quote! { impl ::dspy::CotCompatible for #name {} }
     };
-    let split = if m.declare_struct {
+    let split = if m.declare_struct || !m.complete {
         quote! {}
     } else {
         let in_ids: Vec<_> = inputs.iter().map(|f| &f.ident).collect();

@@ -20,6 +20,8 @@ pub struct SignatureModel {
     pub declare_struct: bool,
     /// Attributes for the declared struct (its docs).
     pub struct_attrs: Vec<Attribute>,
+    /// Whether every field made it into `fields` (no field was dropped for an error).
+    pub complete: bool,
 }
 
 /// One field.

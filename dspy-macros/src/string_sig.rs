@@ -97,6 +97,7 @@ pub fn lower(decl: &SignatureDecl) -> (Option<SignatureModel>, Errors) {
         fields,
         declare_struct: true,
         struct_attrs: decl.attrs.clone(),
+        complete: true,
     };
     (Some(model), errors)
 }
@@ -110,6 +111,7 @@ fn placeholder(decl: &SignatureDecl) -> SignatureModel {
         fields: Vec::new(),
         declare_struct: true,
         struct_attrs: decl.attrs.clone(),
+        complete: false,
     }
 }
 

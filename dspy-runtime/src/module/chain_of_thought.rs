@@ -43,7 +43,7 @@ fn extended_meta<S: Signature>() -> &'static SignatureMeta {
     })
 }
 
-impl<S: CotCompatible> Signature for WithReasoning<S> {
+impl<S: Signature> Signature for WithReasoning<S> {
     type Input = S::Input;
     type Output = Reasoned<S::Output>;
     fn meta() -> &'static SignatureMeta {
@@ -53,11 +53,11 @@ impl<S: CotCompatible> Signature for WithReasoning<S> {
 
 /// Asks the LM to reason step by step before answering: the output gains a `reasoning` field
 /// ahead of `S`'s outputs, so swapping Predict for ChainOfThought is a type change.
-pub struct ChainOfThought<S: CotCompatible> {
+pub struct ChainOfThought<S: Signature> {
     predict: Predict<WithReasoning<S>>,
 }
 
-impl<S: CotCompatible> Clone for ChainOfThought<S> {
+impl<S: Signature> Clone for ChainOfThought<S> {
     fn clone(&self) -> Self {
         ChainOfThought {
             predict: self.predict.clone(),
@@ -71,7 +71,7 @@ impl<S: CotCompatible> Default for ChainOfThought<S> {
     }
 }
 
-impl<S: CotCompatible> std::fmt::Debug for ChainOfThought<S> {
+impl<S: Signature> std::fmt::Debug for ChainOfThought<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChainOfThought")
             .field("predict", &self.predict)
@@ -79,9 +79,12 @@ impl<S: CotCompatible> std::fmt::Debug for ChainOfThought<S> {
     }
 }
 
-impl<S: CotCompatible> ChainOfThought<S> {
+impl<S: Signature> ChainOfThought<S> {
     /// A ChainOfThought with the signature's instructions and no demos.
-    pub fn new() -> Self {
+    pub fn new() -> Self
+    where
+        S: CotCompatible,
+    {
         ChainOfThought {
             predict: Predict::new(),
         }
@@ -143,7 +146,7 @@ impl<S: CotCompatible> ChainOfThought<S> {
     }
 }
 
-impl<S: CotCompatible> Predictor for ChainOfThought<S> {
+impl<S: Signature> Predictor for ChainOfThought<S> {
     fn signature(&self) -> &SignatureMeta {
         self.predict.signature()
     }
@@ -161,7 +164,7 @@ impl<S: CotCompatible> Predictor for ChainOfThought<S> {
     }
 }
 
-impl<S: CotCompatible> Module for ChainOfThought<S> {
+impl<S: Signature> Module for ChainOfThought<S> {
     type Input = S::Input;
     type Output = Prediction<Reasoned<S::Output>>;
     fn forward(

@@ -21,7 +21,7 @@ use std::sync::{Arc, OnceLock};
 /// A typed signature, usually from `#[derive(Signature)]` or `signature!`.
 ///
 /// Its metadata is computed once per type and lives for the whole program.
-pub trait Signature: Send + Sync + 'static {
+pub trait Signature: 'static {
     /// The input fields as a struct.
     type Input: InputFields + Serialize + DeserializeOwned + Clone + Debug + Send + Sync + 'static;
     /// The output fields as a struct.

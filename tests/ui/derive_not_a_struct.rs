@@ -1,0 +1,8 @@
+use dspy::Signature;
+
+#[derive(Signature)]
+enum Qa {
+    Question(String),
+}
+
+fn main() {}

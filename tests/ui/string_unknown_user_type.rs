@@ -1,0 +1,3 @@
+dspy::signature!(Qa = "question -> answer: Strng");
+
+fn main() {}
