@@ -40,3 +40,8 @@ pub mod prelude {
         LmConfig, Module, Predict, Prediction, Predictor, Reasoned, ScriptedLm, Signature,
     };
 }
+
+/// The README's example, compiled and run as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

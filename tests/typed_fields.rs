@@ -148,7 +148,7 @@ async fn constraints_are_enforced_with_field_constraint_and_value() {
     ];
     for (from, to, field, constraint, value) in cases {
         let e = violation(from, to).await;
-        match &e.kind {
+        match &*e.kind {
             ParseErrorKind::Constraint {
                 field: f,
                 constraint: c,

@@ -1,7 +1,7 @@
 //! Procedural macros for dspy: `#[derive(Signature)]` and `signature!`.
 //!
-//! A thin shim: each entry point parses its input into a [`model::SignatureModel`], collecting
-//! every error with its span, and [`expand`] turns the model into code. Use the macros through
+//! A thin shim: each entry point parses its input into a `model::SignatureModel`, collecting
+//! every error with its span, and `expand` turns the model into code. Use the macros through
 //! the `dspy` crate.
 
 mod derive;

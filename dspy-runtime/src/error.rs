@@ -49,8 +49,8 @@ pub(crate) fn excerpt(s: &str) -> String {
 pub struct ParseError {
     /// The adapter that tried (`ChatAdapter`, `JSONAdapter`).
     pub adapter: &'static str,
-    /// What went wrong.
-    pub kind: ParseErrorKind,
+    /// What went wrong (boxed to keep results small).
+    pub kind: Box<ParseErrorKind>,
     /// The LM's reply (cut to a few hundred bytes).
     pub response: String,
     /// The error of the adapter tried before this one, when this one was a fallback.
@@ -101,7 +101,7 @@ impl ParseError {
     pub(crate) fn new(adapter: &'static str, kind: ParseErrorKind, response: &str) -> Self {
         ParseError {
             adapter,
-            kind,
+            kind: Box::new(kind),
             response: excerpt(response),
             previous: None,
         }
@@ -109,7 +109,7 @@ impl ParseError {
 
     /// The field this error is about, if any.
     pub fn field(&self) -> Option<&str> {
-        match &self.kind {
+        match &*self.kind {
             ParseErrorKind::Field { field, .. } | ParseErrorKind::Constraint { field, .. } => {
                 Some(field)
             }

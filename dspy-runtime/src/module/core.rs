@@ -20,8 +20,10 @@ pub(crate) struct PredictCore {
     pub(crate) lm: Option<Lm>,
     pub(crate) adapter: Option<Arc<dyn Adapter>>,
     /// Prefixes per adapter; holding the adapter keeps its address unique while cached.
-    prefixes: RwLock<Vec<(Arc<dyn Adapter>, Arc<Prepared>)>>,
+    prefixes: PrefixCache,
 }
+
+type PrefixCache = RwLock<Vec<(Arc<dyn Adapter>, Arc<Prepared>)>>;
 
 impl Clone for PredictCore {
     fn clone(&self) -> Self {
