@@ -1,13 +1,12 @@
 //! DSPy's default prompt style: `[[ ## field ## ]]` sections.
 
 use super::{
-    Adapter, INCOMPLETE_DEMO_PREFIX, JsonAdapter, MISSING_FIELD, ParsedOutput, Prepared, coerce,
-    field_description, field_placeholders, ordered_demos, py_strip, task_description, user_content,
+    Adapter, JsonAdapter, MISSING_FIELD, ParsedOutput, Prepared, coerce, field_placeholders,
+    messages, py_strip,
 };
 use crate::demo::Demo;
 use crate::error::{ParseError, ParseErrorKind};
 use crate::format::write_field_value;
-use crate::lm::Message;
 use crate::signature::{FieldKind, SignatureMeta};
 use serde_json::Map;
 use std::sync::Arc;
@@ -70,20 +69,8 @@ impl Adapter for ChatAdapter {
             field_placeholders(sig.outputs()),
         ))
         .to_string();
-        let system = format!(
-            "{}\n{}\n{}",
-            field_description(sig),
-            structure,
-            task_description(instructions)
-        );
-        let mut messages = vec![Message::system(system)];
-        for (demo, complete) in ordered_demos(sig, demos) {
-            let prefix = if complete { "" } else { INCOMPLETE_DEMO_PREFIX };
-            messages.push(Message::user(user_content(sig, demo, prefix, None)));
-            messages.push(Message::assistant(assistant_content(sig, demo)));
-        }
         Prepared {
-            messages,
+            messages: messages(sig, &structure, instructions, demos, assistant_content),
             request_suffix: output_requirements(sig),
         }
     }

@@ -1,14 +1,13 @@
 //! DSPy's JSONAdapter: inputs as sections, outputs as one JSON object.
 
 use super::{
-    Adapter, INCOMPLETE_DEMO_PREFIX, MISSING_FIELD, ParsedOutput, Prepared, coerce,
-    field_description, field_placeholders, lenient_json, ordered_demos, task_description,
-    user_content,
+    Adapter, MISSING_FIELD, ParsedOutput, Prepared, coerce, field_placeholders, lenient_json,
+    messages,
 };
 use crate::demo::Demo;
 use crate::error::{ParseError, ParseErrorKind};
 use crate::format::py_json_indented;
-use crate::lm::{Capabilities, Message, ResponseFormat};
+use crate::lm::{Capabilities, ResponseFormat};
 use crate::signature::SignatureMeta;
 use crate::signature::schema::pydantic_sorted;
 use serde_json::{Map, Value};
@@ -56,31 +55,6 @@ impl Adapter for JsonAdapter {
             field_placeholders(sig.inputs()),
             outputs
         );
-        let system = format!(
-            "{}\n{}\n{}",
-            field_description(sig),
-            structure,
-            task_description(instructions)
-        );
-        let mut messages = vec![Message::system(system)];
-        for (demo, complete) in ordered_demos(sig, demos) {
-            let prefix = if complete { "" } else { INCOMPLETE_DEMO_PREFIX };
-            messages.push(Message::user(user_content(sig, demo, prefix, None)));
-            let values: Map<String, Value> = sig
-                .outputs()
-                .iter()
-                .map(|f| {
-                    let v = demo
-                        .get(f.name())
-                        .cloned()
-                        .unwrap_or_else(|| Value::String(MISSING_FIELD.into()));
-                    (f.name().to_string(), v)
-                })
-                .collect();
-            let mut content = String::new();
-            py_json_indented(&Value::Object(values), false, &mut content);
-            messages.push(Message::assistant(content));
-        }
         let mut suffix =
             String::from("Respond with a JSON object in the following order of fields: ");
         for (i, f) in sig.outputs().iter().enumerate() {
@@ -91,7 +65,7 @@ impl Adapter for JsonAdapter {
         }
         suffix.push('.');
         Prepared {
-            messages,
+            messages: messages(sig, &structure, instructions, demos, assistant_content),
             request_suffix: suffix,
         }
     }
@@ -117,6 +91,24 @@ impl Adapter for JsonAdapter {
     fn parse(&self, sig: &SignatureMeta, completion: &str) -> Result<ParsedOutput, ParseError> {
         parse_object(sig, completion).map_err(|kind| ParseError::new(self.name(), kind, completion))
     }
+}
+
+/// A demo's outputs as DSPy's JSONAdapter writes them: an indented JSON object.
+fn assistant_content(sig: &SignatureMeta, demo: &Demo) -> String {
+    let values: Map<String, Value> = sig
+        .outputs()
+        .iter()
+        .map(|f| {
+            let v = demo
+                .get(f.name())
+                .cloned()
+                .unwrap_or_else(|| Value::String(MISSING_FIELD.into()));
+            (f.name().to_string(), v)
+        })
+        .collect();
+    let mut content = String::new();
+    py_json_indented(&Value::Object(values), false, &mut content);
+    content
 }
 
 fn parse_object(sig: &SignatureMeta, completion: &str) -> Result<ParsedOutput, ParseErrorKind> {

@@ -157,6 +157,30 @@ fn dedent(text: &str) -> String {
     out
 }
 
+/// The system message (field list, `structure`, objective), then each demo as a user message
+/// and an assistant message rendered by `assistant`.
+pub(crate) fn messages(
+    sig: &SignatureMeta,
+    structure: &str,
+    instructions: &str,
+    demos: &[Demo],
+    assistant: fn(&SignatureMeta, &Demo) -> String,
+) -> Vec<Message> {
+    let system = format!(
+        "{}\n{}\n{}",
+        field_description(sig),
+        structure,
+        task_description(instructions)
+    );
+    let mut messages = vec![Message::system(system)];
+    for (demo, complete) in ordered_demos(sig, demos) {
+        let prefix = if complete { "" } else { INCOMPLETE_DEMO_PREFIX };
+        messages.push(Message::user(user_content(sig, demo, prefix, None)));
+        messages.push(Message::assistant(assistant(sig, demo)));
+    }
+    messages
+}
+
 /// `[[ ## name ## ]]\n{name}{note}` blocks for the field structure.
 pub(crate) fn field_placeholders(fields: &[FieldMeta]) -> String {
     let mut out = String::new();

@@ -1,10 +1,8 @@
 //! `ChainOfThought<S>`: Predict with a `reasoning` output written before the others.
 
-use super::{Module, Predict, Prediction, Predictor};
-use crate::adapter::Adapter;
-use crate::demo::Demo;
+use super::{Module, Predict, Prediction};
 use crate::error::Result;
-use crate::lm::{Lm, LmConfig, Message};
+use crate::lm::Message;
 use crate::signature::{CotCompatible, FieldMeta, Role, Signature, SignatureMeta};
 use serde::{Deserialize, Serialize};
 use std::any::TypeId;
@@ -80,6 +78,8 @@ impl<S: Signature> std::fmt::Debug for ChainOfThought<S> {
 }
 
 impl<S: Signature> ChainOfThought<S> {
+    super::predictor_builders!(predict.core);
+
     /// A ChainOfThought with the signature's instructions and no demos.
     pub fn new() -> Self
     where
@@ -93,41 +93,6 @@ impl<S: Signature> ChainOfThought<S> {
     /// Calls the LM with `input`.
     pub async fn call(&self, input: S::Input) -> Result<Prediction<Reasoned<S::Output>>> {
         self.predict.call(input).await
-    }
-
-    /// This module with other instructions.
-    pub fn with_instructions(self, instructions: impl Into<String>) -> Self {
-        ChainOfThought {
-            predict: self.predict.with_instructions(instructions),
-        }
-    }
-
-    /// This module with these demos; a demo without `reasoning` is shown as partial.
-    pub fn with_demos(self, demos: impl IntoIterator<Item = Demo>) -> Result<Self> {
-        Ok(ChainOfThought {
-            predict: self.predict.with_demos(demos)?,
-        })
-    }
-
-    /// This module with its own LM.
-    pub fn with_lm(self, lm: impl Into<Lm>) -> Self {
-        ChainOfThought {
-            predict: self.predict.with_lm(lm),
-        }
-    }
-
-    /// This module with its own adapter.
-    pub fn with_adapter(self, adapter: impl Adapter) -> Self {
-        ChainOfThought {
-            predict: self.predict.with_adapter(adapter),
-        }
-    }
-
-    /// This module with these sampling settings.
-    pub fn with_config(self, config: LmConfig) -> Self {
-        ChainOfThought {
-            predict: self.predict.with_config(config),
-        }
     }
 
     /// The inner predictor (its signature has the `reasoning` field).
@@ -146,24 +111,6 @@ impl<S: Signature> ChainOfThought<S> {
     }
 }
 
-impl<S: Signature> Predictor for ChainOfThought<S> {
-    fn signature(&self) -> &SignatureMeta {
-        self.predict.signature()
-    }
-    fn instructions(&self) -> &str {
-        self.predict.instructions()
-    }
-    fn set_instructions(&mut self, instructions: String) {
-        self.predict.set_instructions(instructions)
-    }
-    fn demos(&self) -> &[Demo] {
-        self.predict.demos()
-    }
-    fn set_demos(&mut self, demos: Vec<Demo>) -> Result<()> {
-        self.predict.set_demos(demos)
-    }
-}
-
 impl<S: Signature> Module for ChainOfThought<S> {
     type Input = S::Input;
     type Output = Prediction<Reasoned<S::Output>>;
@@ -174,3 +121,5 @@ impl<S: Signature> Module for ChainOfThought<S> {
         self.call(input)
     }
 }
+
+super::impl_predictor!([S: Signature] ChainOfThought<S>, predict.core);

@@ -1,14 +1,11 @@
 //! `DynPredict`: Predict for a signature known only at run time; fields are JSON values.
 
 use super::core::PredictCore;
-use super::{Module, Prediction, Predictor, render_messages};
-use crate::adapter::Adapter;
-use crate::demo::Demo;
+use super::{Module, Prediction, render_messages};
 use crate::error::{Error, Result};
-use crate::lm::{Lm, LmConfig, Message};
-use crate::signature::{DynSignature, SignatureMeta};
+use crate::lm::Message;
+use crate::signature::DynSignature;
 use serde_json::{Map, Value};
-use std::sync::Arc;
 
 /// Predict over a [`DynSignature`]: inputs and outputs are maps of field name to JSON value.
 #[derive(Clone)]
@@ -17,6 +14,8 @@ pub struct DynPredict {
 }
 
 impl DynPredict {
+    super::predictor_builders!(core);
+
     /// A predictor for `signature`.
     pub fn new(signature: DynSignature) -> Self {
         DynPredict {
@@ -53,30 +52,6 @@ impl DynPredict {
         ))
     }
 
-    /// This predictor with other instructions.
-    pub fn with_instructions(mut self, instructions: impl Into<String>) -> Self {
-        self.core.set_instructions(instructions.into());
-        self
-    }
-
-    /// This predictor with its own LM.
-    pub fn with_lm(mut self, lm: impl Into<Lm>) -> Self {
-        self.core.lm = Some(lm.into());
-        self
-    }
-
-    /// This predictor with its own adapter.
-    pub fn with_adapter(mut self, adapter: impl Adapter) -> Self {
-        self.core.adapter = Some(Arc::new(adapter));
-        self
-    }
-
-    /// This predictor with these sampling settings.
-    pub fn with_config(mut self, config: LmConfig) -> Self {
-        self.core.config = Arc::new(config);
-        self
-    }
-
     /// The messages a call with `inputs` would send.
     pub fn render(&self, inputs: &Map<String, Value>) -> Vec<Message> {
         self.core.render(&self.core.adapter(), inputs)
@@ -85,24 +60,6 @@ impl DynPredict {
     /// [`DynPredict::render`] as stable text.
     pub fn render_text(&self, inputs: &Map<String, Value>) -> String {
         render_messages(&self.render(inputs))
-    }
-}
-
-impl Predictor for DynPredict {
-    fn signature(&self) -> &SignatureMeta {
-        self.core.meta()
-    }
-    fn instructions(&self) -> &str {
-        self.core.instructions()
-    }
-    fn set_instructions(&mut self, instructions: String) {
-        self.core.set_instructions(instructions)
-    }
-    fn demos(&self) -> &[Demo] {
-        self.core.demos()
-    }
-    fn set_demos(&mut self, demos: Vec<Demo>) -> Result<()> {
-        self.core.set_demos(demos)
     }
 }
 
@@ -116,3 +73,5 @@ impl Module for DynPredict {
         self.call(input)
     }
 }
+
+super::impl_predictor!([] DynPredict, core);

@@ -1,5 +1,69 @@
 //! Modules: Predict, ChainOfThought, and the traits programs and optimizers build on.
 
+/// Builder methods shared by every predictor; the argument is the path to its `PredictCore`.
+macro_rules! predictor_builders {
+    ($($core:ident).+) => {
+        /// This module with other instructions.
+        pub fn with_instructions(mut self, instructions: impl Into<String>) -> Self {
+            self.$($core).+.set_instructions(instructions.into());
+            self
+        }
+
+        /// This module with these demos (each checked against the signature; a demo may be
+        /// partial, e.g. without ChainOfThought's `reasoning`).
+        pub fn with_demos(
+            mut self,
+            demos: impl IntoIterator<Item = $crate::demo::Demo>,
+        ) -> $crate::error::Result<Self> {
+            self.$($core).+.set_demos(demos.into_iter().collect())?;
+            Ok(self)
+        }
+
+        /// This module with its own LM (over the scoped and global ones).
+        pub fn with_lm(mut self, lm: impl Into<$crate::lm::Lm>) -> Self {
+            self.$($core).+.lm = Some(lm.into());
+            self
+        }
+
+        /// This module with its own adapter (over the scoped and global ones).
+        pub fn with_adapter(mut self, adapter: impl $crate::adapter::Adapter) -> Self {
+            self.$($core).+.adapter = Some(std::sync::Arc::new(adapter));
+            self
+        }
+
+        /// This module with these sampling settings.
+        pub fn with_config(mut self, config: $crate::lm::LmConfig) -> Self {
+            self.$($core).+.config = std::sync::Arc::new(config);
+            self
+        }
+    };
+}
+use predictor_builders;
+
+/// `Predictor` (the parameter slots) for a type holding a `PredictCore` at the given path.
+macro_rules! impl_predictor {
+    ([$($generics:tt)*] $ty:ty, $($core:ident).+) => {
+        impl<$($generics)*> $crate::module::Predictor for $ty {
+            fn signature(&self) -> &$crate::signature::SignatureMeta {
+                self.$($core).+.meta()
+            }
+            fn instructions(&self) -> &str {
+                self.$($core).+.instructions()
+            }
+            fn set_instructions(&mut self, instructions: String) {
+                self.$($core).+.set_instructions(instructions)
+            }
+            fn demos(&self) -> &[$crate::demo::Demo] {
+                self.$($core).+.demos()
+            }
+            fn set_demos(&mut self, demos: Vec<$crate::demo::Demo>) -> $crate::error::Result<()> {
+                self.$($core).+.set_demos(demos)
+            }
+        }
+    };
+}
+use impl_predictor;
+
 mod chain_of_thought;
 mod core;
 mod dyn_predict;

@@ -1,15 +1,13 @@
 //! `Predict<S>`: one LM call for a typed signature.
 
 use super::core::PredictCore;
-use super::{Module, Prediction, Predictor, render_messages};
-use crate::adapter::Adapter;
+use super::{Module, Prediction, render_messages};
 use crate::demo::Demo;
 use crate::error::{ParseError, ParseErrorKind, Result};
-use crate::lm::{Lm, LmConfig, Message};
-use crate::signature::{MetaRef, Signature, SignatureMeta};
+use crate::lm::Message;
+use crate::signature::{MetaRef, Signature};
 use serde_json::Value;
 use std::marker::PhantomData;
-use std::sync::Arc;
 
 /// Calls the LM once for signature `S`: formats the inputs with the adapter, parses and
 /// validates the reply into `S::Output`.
@@ -47,6 +45,8 @@ impl<S: Signature> std::fmt::Debug for Predict<S> {
 }
 
 impl<S: Signature> Predict<S> {
+    super::predictor_builders!(core);
+
     /// A predictor with the signature's instructions and no demos.
     pub fn new() -> Self {
         Predict {
@@ -77,41 +77,11 @@ impl<S: Signature> Predict<S> {
         ))
     }
 
-    /// This predictor with other instructions.
-    pub fn with_instructions(mut self, instructions: impl Into<String>) -> Self {
-        self.core.set_instructions(instructions.into());
-        self
-    }
-
-    /// This predictor with these demos (each checked against the signature).
-    pub fn with_demos(mut self, demos: impl IntoIterator<Item = Demo>) -> Result<Self> {
-        self.core.set_demos(demos.into_iter().collect())?;
-        Ok(self)
-    }
-
     /// Adds a complete demo from a typed input and output.
     pub fn push_demo(&mut self, input: &S::Input, output: &S::Output) -> Result<()> {
         let mut demos = self.core.demos().to_vec();
         demos.push(Demo::typed::<S>(input, output)?);
         self.core.set_demos(demos)
-    }
-
-    /// This predictor with its own LM (over the scoped and global ones).
-    pub fn with_lm(mut self, lm: impl Into<Lm>) -> Self {
-        self.core.lm = Some(lm.into());
-        self
-    }
-
-    /// This predictor with its own adapter (over the scoped and global ones).
-    pub fn with_adapter(mut self, adapter: impl Adapter) -> Self {
-        self.core.adapter = Some(Arc::new(adapter));
-        self
-    }
-
-    /// This predictor with these sampling settings.
-    pub fn with_config(mut self, config: LmConfig) -> Self {
-        self.core.config = Arc::new(config);
-        self
     }
 
     /// The messages a call with `input` would send, without calling an LM.
@@ -125,24 +95,6 @@ impl<S: Signature> Predict<S> {
     }
 }
 
-impl<S: Signature> Predictor for Predict<S> {
-    fn signature(&self) -> &SignatureMeta {
-        self.core.meta()
-    }
-    fn instructions(&self) -> &str {
-        self.core.instructions()
-    }
-    fn set_instructions(&mut self, instructions: String) {
-        self.core.set_instructions(instructions)
-    }
-    fn demos(&self) -> &[Demo] {
-        self.core.demos()
-    }
-    fn set_demos(&mut self, demos: Vec<Demo>) -> Result<()> {
-        self.core.set_demos(demos)
-    }
-}
-
 impl<S: Signature> Module for Predict<S> {
     type Input = S::Input;
     type Output = Prediction<S::Output>;
@@ -153,3 +105,5 @@ impl<S: Signature> Module for Predict<S> {
         self.call(input)
     }
 }
+
+super::impl_predictor!([S: Signature] Predict<S>, core);
