@@ -5,23 +5,13 @@ use dspy::lm::LmError;
 use dspy::prelude::*;
 use std::sync::Arc;
 
-/// Answer the question in one short sentence.
-#[derive(Signature)]
-struct Qa {
-    #[input]
-    question: String,
-    #[output]
-    answer: String,
-}
+mod common;
+use common::{Qa, QaInput, QaOutput, reply};
 
 fn q(text: &str) -> QaInput {
     QaInput {
         question: text.into(),
     }
-}
-
-fn reply(answer: &str) -> String {
-    format!("[[ ## answer ## ]]\n{answer}\n\n[[ ## completed ## ]]")
 }
 
 #[tokio::test]

@@ -6,14 +6,8 @@ use dspy::prelude::*;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
-/// Answer the question in one short sentence.
-#[derive(Signature)]
-struct Qa {
-    #[input]
-    question: String,
-    #[output]
-    answer: String,
-}
+mod common;
+use common::Qa;
 
 /// Extract facts.
 #[derive(Signature)]

@@ -4,25 +4,13 @@
 
 use dspy::prelude::*;
 
-/// Answer the question in one short sentence.
-#[derive(Signature)]
-struct Qa {
-    #[input]
-    question: String,
-    #[output]
-    answer: String,
-}
+mod common;
+use common::{Qa, sky};
 
 signature!(
     /// Classify the headline's topic.
     Topic = "headline: str, hints: list[str] -> topic: Literal['business', 'tech', 'sport'], confidence: float"
 );
-
-fn sky() -> QaInput {
-    QaInput {
-        question: "Why is the sky blue?".into(),
-    }
-}
 
 fn demos() -> Vec<Demo> {
     vec![

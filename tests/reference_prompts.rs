@@ -6,6 +6,9 @@ use dspy::prelude::*;
 use serde_json::Value;
 use std::path::PathBuf;
 
+mod common;
+use common::{Qa, sky};
+
 fn reference(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/reference/dspy-3.4.1-prompts")
@@ -44,15 +47,6 @@ fn check_request(case: &str, request: &LmRequest, model: &str) {
     );
 }
 
-/// Answer the question in one short sentence.
-#[derive(Signature)]
-struct Qa {
-    #[input]
-    question: String,
-    #[output]
-    answer: String,
-}
-
 signature!(StringQa = "question -> answer");
 
 /// Extract facts.
@@ -68,12 +62,6 @@ struct Facts {
     tags: Vec<String>,
     #[output]
     confident: bool,
-}
-
-fn sky() -> QaInput {
-    QaInput {
-        question: "Why is the sky blue?".into(),
-    }
 }
 
 fn france_demo() -> Demo {
