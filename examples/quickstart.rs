@@ -79,6 +79,7 @@ impl LanguageModel for KeywordLm {
             Ok(LmResponse {
                 outputs: vec![text],
                 usage,
+                cache_hit: false,
             })
         })
     }

@@ -1,14 +1,34 @@
-//! The LM interface: requests, responses, the [`LanguageModel`] trait, and [`Lm`], a shared handle.
+//! The LM layer: requests and responses, the [`LanguageModel`] trait and [`Lm`] handle, HTTP
+//! clients (OpenAI-compatible, Anthropic) with retries, limits, a persistent response cache,
+//! usage, cost, budgets and history, embeddings, and a scripted test double.
 
+mod anthropic;
+pub mod cache;
+mod embed;
 mod error;
+pub mod history;
+mod http;
+mod openai;
 mod request;
+mod retry;
 mod scripted;
+mod secret;
+mod transport;
+pub mod usage;
 
+pub use cache::{Cache, CacheConfig};
+pub use embed::{Embedder, HttpEmbedder};
 pub use error::LmError;
+pub use history::{History, HistoryEntry, inspect_history};
+pub use http::{Delta, HttpLm, HttpLmBuilder, Provider, TextStream, set_cache_enabled};
 pub use request::{
     Capabilities, LmConfig, LmRequest, LmResponse, Message, MessageRole, ResponseFormat, Usage,
 };
+pub use retry::RetryPolicy;
 pub use scripted::ScriptedLm;
+pub use secret::ApiKey;
+pub use transport::LmStats;
+pub use usage::{Budget, Price, PriceTable, UsageReport, track_usage};
 
 use std::future::Future;
 use std::pin::Pin;

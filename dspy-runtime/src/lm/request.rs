@@ -79,6 +79,9 @@ pub struct LmConfig {
     /// Seed for reproducible sampling, where supported.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// `Some(false)` bypasses response caches for calls with these settings.
+    #[serde(skip)]
+    pub cache: Option<bool>,
 }
 
 /// Structured output the model is asked for.
@@ -184,12 +187,14 @@ impl std::ops::AddAssign for Usage {
 }
 
 /// An LM's reply.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct LmResponse {
     /// One text per completion (`n` of them).
     pub outputs: Vec<String>,
-    /// Token counts.
+    /// Token counts (zero when the reply came from a cache).
     pub usage: Usage,
+    /// Whether the reply came from a cache.
+    pub cache_hit: bool,
 }
 
 /// What a model supports beyond plain chat.

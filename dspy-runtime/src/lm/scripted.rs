@@ -132,6 +132,7 @@ impl LanguageModel for ScriptedLm {
             Ok(LmResponse {
                 outputs: vec![text],
                 usage,
+                cache_hit: false,
             })
         })
     }

@@ -1,0 +1,589 @@
+//! The response cache: an in-memory LRU in front of a crash-safe store on disk (redb), keyed by
+//! a stable hash of the request, with single-flight for identical concurrent requests.
+//!
+//! redb was chosen for the disk: pure Rust (no C build), one file, ACID transactions whose
+//! commits survive a killed process (copy-on-write pages, checksummed roots, no recovery log to
+//! corrupt), and a small, actively maintained dependency.
+
+use super::{LmError, LmResponse, Usage};
+use lru::LruCache;
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use tokio::sync::OnceCell;
+
+/// A request's cache key: SHA-256 of its canonical form (never the API key or base URL).
+pub type CacheKey = [u8; 32];
+
+const ENTRIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("responses");
+const ORDER: TableDefinition<u64, &[u8]> = TableDefinition::new("insertion_order");
+const FORMAT: u8 = 1;
+
+/// Sizes of a cache.
+#[derive(Clone, Debug)]
+pub struct CacheConfig {
+    /// Responses kept in memory.
+    pub memory_entries: usize,
+    /// Responses kept on disk; the oldest are evicted beyond this.
+    pub disk_entries: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            memory_entries: 10_000,
+            disk_entries: 1_000_000,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    outputs: Vec<String>,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+}
+
+/// One fetch that identical concurrent requests wait on together.
+type Flight = OnceCell<Result<LmResponse, LmError>>;
+
+/// A response cache shared by every LM that uses it.
+pub struct Cache {
+    memory: Mutex<LruCache<CacheKey, Arc<LmResponse>>>,
+    disk: Option<Disk>,
+    inflight: Mutex<HashMap<CacheKey, Arc<Flight>>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+struct Disk {
+    db: Arc<Database>,
+    writer: Mutex<Option<mpsc::Sender<Write>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    pending: Arc<AtomicU64>,
+}
+
+impl Drop for Disk {
+    /// Commits what is pending and closes the file before the cache goes away.
+    fn drop(&mut self) {
+        lock(&self.writer).take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+enum Write {
+    Put(CacheKey, Vec<u8>),
+    Flush(mpsc::Sender<()>),
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Cache {
+    /// A cache in memory only.
+    pub fn in_memory(config: CacheConfig) -> Cache {
+        Cache {
+            memory: Mutex::new(LruCache::new(
+                NonZeroUsize::new(config.memory_entries.max(1)).unwrap_or(NonZeroUsize::MIN),
+            )),
+            disk: None,
+            inflight: Mutex::new(HashMap::new()),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// A cache in memory backed by `dir/responses.redb`. A corrupt file is moved aside (with a
+    /// warning) and a fresh one started.
+    pub fn open(dir: impl AsRef<Path>, config: CacheConfig) -> Result<Cache, LmError> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|e| {
+            LmError::Config(format!(
+                "cannot create cache directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let path = dir.join("responses.redb");
+        let db = match Database::create(&path) {
+            Ok(db) => db,
+            Err(e) if is_corrupt(&e) => {
+                let aside = path.with_extension(format!("corrupt-{}", unix_millis()));
+                tracing::warn!(path = %path.display(), error = %e, "cache file unreadable; moving it aside and starting afresh");
+                std::fs::rename(&path, &aside).map_err(|e2| {
+                    LmError::Config(format!(
+                        "cache file {} is unreadable ({e}) and could not be moved aside: {e2}",
+                        path.display()
+                    ))
+                })?;
+                Database::create(&path).map_err(|e| {
+                    LmError::Config(format!("cannot create cache file {}: {e}", path.display()))
+                })?
+            }
+            Err(e) => {
+                return Err(LmError::Config(format!(
+                    "cannot open cache file {}: {e}",
+                    path.display()
+                )));
+            }
+        };
+        let db = Arc::new(db);
+        init_tables(&db).map_err(|e| {
+            LmError::Config(format!(
+                "cannot initialise cache file {}: {e}",
+                path.display()
+            ))
+        })?;
+        let (tx, rx) = mpsc::channel();
+        let pending = Arc::new(AtomicU64::new(0));
+        let writer_db = db.clone();
+        let writer_pending = pending.clone();
+        let max = config.disk_entries.max(1);
+        let thread = std::thread::Builder::new()
+            .name("dspy-cache-writer".into())
+            .spawn(move || writer(writer_db, rx, writer_pending, max))
+            .map_err(|e| LmError::Config(format!("cannot start the cache writer: {e}")))?;
+        let mut cache = Cache::in_memory(config);
+        cache.disk = Some(Disk {
+            db,
+            writer: Mutex::new(Some(tx)),
+            thread: Some(thread),
+            pending,
+        });
+        Ok(cache)
+    }
+
+    /// The process-wide default cache: `DSPY_CACHE_DIR`, else `$XDG_CACHE_HOME/dspy-rs`, else
+    /// `~/.cache/dspy-rs`; memory only (with a warning) if that cannot be opened.
+    pub fn global() -> Arc<Cache> {
+        static GLOBAL: OnceLock<Arc<Cache>> = OnceLock::new();
+        GLOBAL
+            .get_or_init(|| {
+                let dir = default_dir();
+                match Cache::open(&dir, CacheConfig::default()) {
+                    Ok(c) => Arc::new(c),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "using a memory-only response cache");
+                        Arc::new(Cache::in_memory(CacheConfig::default()))
+                    }
+                }
+            })
+            .clone()
+    }
+
+    /// A cached response, from memory or disk.
+    pub fn get(&self, key: &CacheKey) -> Option<LmResponse> {
+        if let Some(r) = lock(&self.memory).get(key) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Some((**r).clone());
+        }
+        let found = self.disk.as_ref().and_then(|d| read_disk(&d.db, key));
+        match &found {
+            Some(r) => {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                lock(&self.memory).put(*key, Arc::new(r.clone()));
+            }
+            None => {
+                self.misses.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        found
+    }
+
+    /// Stores a response (to disk in the background; see [`Cache::flush`]).
+    pub fn put(&self, key: CacheKey, response: &LmResponse) {
+        lock(&self.memory).put(key, Arc::new(response.clone()));
+        if let Some(d) = &self.disk {
+            let stored = Stored {
+                outputs: response.outputs.clone(),
+                prompt_tokens: response.usage.prompt_tokens,
+                completion_tokens: response.usage.completion_tokens,
+            };
+            let mut bytes = vec![FORMAT];
+            if serde_json::to_writer(&mut bytes, &stored).is_ok() {
+                d.pending.fetch_add(1, Ordering::Relaxed);
+                let sent = lock(&d.writer)
+                    .as_ref()
+                    .is_some_and(|w| w.send(Write::Put(key, bytes)).is_ok());
+                if !sent {
+                    d.pending.fetch_sub(1, Ordering::Relaxed);
+                    tracing::warn!("cache writer has stopped; response kept in memory only");
+                }
+            }
+        }
+    }
+
+    /// Waits until every stored response is committed to disk.
+    pub fn flush(&self) {
+        if let Some(d) = &self.disk {
+            let (tx, rx) = mpsc::channel();
+            let sent = lock(&d.writer)
+                .as_ref()
+                .is_some_and(|w| w.send(Write::Flush(tx)).is_ok());
+            if sent {
+                let _ = rx.recv();
+            }
+        }
+    }
+
+    /// Responses written but not yet committed.
+    pub fn pending_writes(&self) -> u64 {
+        self.disk
+            .as_ref()
+            .map_or(0, |d| d.pending.load(Ordering::Relaxed))
+    }
+
+    /// Lookups that found a response, and that did not.
+    pub fn hit_counts(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Drops every response held in memory (the disk keeps them).
+    pub fn clear_memory(&self) {
+        lock(&self.memory).clear();
+    }
+
+    /// The cached response for `key`, or the result of `fetch`, which runs once however many
+    /// callers ask for the same key at the same time. `true` when the response came from the
+    /// cache or another caller's fetch.
+    pub async fn get_or_fetch<F>(
+        &self,
+        key: CacheKey,
+        fetch: F,
+    ) -> (Result<LmResponse, LmError>, bool)
+    where
+        F: std::future::Future<Output = Result<LmResponse, LmError>>,
+    {
+        if let Some(hit) = self.get(&key) {
+            return (Ok(hit), true);
+        }
+        let cell = lock(&self.inflight)
+            .entry(key)
+            .or_insert_with(|| Arc::new(OnceCell::new()))
+            .clone();
+        let ran = AtomicBool::new(false);
+        let result = cell
+            .get_or_init(|| async {
+                ran.store(true, Ordering::Relaxed);
+                let r = fetch.await;
+                if let Ok(resp) = &r {
+                    self.put(key, resp);
+                }
+                r
+            })
+            .await
+            .clone();
+        {
+            let mut inflight = lock(&self.inflight);
+            if inflight.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+                inflight.remove(&key);
+            }
+        }
+        (result, !ran.load(Ordering::Relaxed))
+    }
+}
+
+/// Whether an open error means the file itself is bad (not, say, locked or unwritable).
+fn is_corrupt(e: &redb::DatabaseError) -> bool {
+    match e {
+        redb::DatabaseError::Storage(redb::StorageError::Corrupted(_))
+        | redb::DatabaseError::UpgradeRequired(_) => true,
+        redb::DatabaseError::Storage(redb::StorageError::Io(io)) => {
+            io.kind() == std::io::ErrorKind::InvalidData
+        }
+        _ => false,
+    }
+}
+
+fn init_tables(db: &Database) -> Result<(), redb::Error> {
+    let tx = db.begin_write()?;
+    {
+        tx.open_table(ENTRIES)?;
+        tx.open_table(ORDER)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn read_disk(db: &Database, key: &CacheKey) -> Option<LmResponse> {
+    let read = || -> Result<Option<Vec<u8>>, redb::Error> {
+        let tx = db.begin_read()?;
+        let table = tx.open_table(ENTRIES)?;
+        Ok(table.get(key.as_slice())?.map(|v| v.value().to_vec()))
+    };
+    let bytes = match read() {
+        Ok(b) => b?,
+        Err(e) => {
+            tracing::warn!(error = %e, "cache read failed; treating as a miss");
+            return None;
+        }
+    };
+    // Value: 8-byte insertion sequence, format byte, JSON.
+    let decoded = bytes
+        .get(8..)
+        .filter(|rest| rest.first() == Some(&FORMAT))
+        .and_then(|rest| serde_json::from_slice::<Stored>(&rest[1..]).ok());
+    match decoded {
+        Some(s) => Some(LmResponse {
+            outputs: s.outputs,
+            usage: Usage {
+                prompt_tokens: s.prompt_tokens,
+                completion_tokens: s.completion_tokens,
+            },
+            cache_hit: true,
+        }),
+        None => {
+            tracing::warn!(key = %hex(key), "corrupt cache entry; treating as a miss");
+            None
+        }
+    }
+}
+
+/// The writer thread: commits puts in batches (one fsync per batch), evicting the oldest
+/// entries beyond `max`.
+fn writer(db: Arc<Database>, rx: mpsc::Receiver<Write>, pending: Arc<AtomicU64>, max: u64) {
+    let mut seq = next_seq(&db);
+    while let Ok(first) = rx.recv() {
+        let mut batch = Vec::new();
+        let mut flushes = Vec::new();
+        let mut next = Some(first);
+        while let Some(w) = next.take() {
+            match w {
+                Write::Put(k, v) => batch.push((k, v)),
+                Write::Flush(done) => flushes.push(done),
+            }
+            if batch.len() < 512 {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !batch.is_empty() {
+            let n = batch.len() as u64;
+            if let Err(e) = commit(&db, &batch, &mut seq, max) {
+                tracing::warn!(error = %e, entries = n, "cache write failed; responses kept in memory only");
+            }
+            pending.fetch_sub(n, Ordering::Relaxed);
+        }
+        for done in flushes {
+            let _ = done.send(());
+        }
+    }
+}
+
+fn next_seq(db: &Database) -> u64 {
+    let read = || -> Result<u64, redb::Error> {
+        let tx = db.begin_read()?;
+        let order = tx.open_table(ORDER)?;
+        Ok(order.last()?.map(|(k, _)| k.value() + 1).unwrap_or(0))
+    };
+    read().unwrap_or(0)
+}
+
+fn commit(
+    db: &Database,
+    batch: &[(CacheKey, Vec<u8>)],
+    seq: &mut u64,
+    max: u64,
+) -> Result<(), redb::Error> {
+    let tx = db.begin_write()?;
+    {
+        let mut entries = tx.open_table(ENTRIES)?;
+        let mut order = tx.open_table(ORDER)?;
+        for (key, value) in batch {
+            let mut stored = Vec::with_capacity(8 + value.len());
+            stored.extend_from_slice(&seq.to_be_bytes());
+            stored.extend_from_slice(value);
+            if let Some(old) = entries.insert(key.as_slice(), stored.as_slice())? {
+                let old_seq = old
+                    .value()
+                    .get(..8)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_be_bytes);
+                drop(old);
+                if let Some(s) = old_seq {
+                    order.remove(s)?;
+                }
+            }
+            order.insert(*seq, key.as_slice())?;
+            *seq += 1;
+        }
+        while entries.len()? > max {
+            let Some((_, oldest)) = order.pop_first()? else {
+                break;
+            };
+            let k = oldest.value().to_vec();
+            drop(oldest);
+            entries.remove(k.as_slice())?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn default_dir() -> PathBuf {
+    if let Ok(d) = std::env::var("DSPY_CACHE_DIR")
+        && !d.is_empty()
+    {
+        return PathBuf::from(d);
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("dspy-rs")
+}
+
+fn unix_millis() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The cache key of a request body for `model` (the body must not hold the API key).
+pub fn cache_key(model: &str, body: &[u8], rollout_id: Option<u64>) -> CacheKey {
+    let mut h = Sha256::new();
+    h.update(b"dspy-rs/1\0");
+    h.update(model.as_bytes());
+    h.update(b"\0");
+    h.update(body);
+    h.update(b"\0");
+    if let Some(r) = rollout_id {
+        h.update(r.to_be_bytes());
+    }
+    h.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resp(text: &str) -> LmResponse {
+        LmResponse {
+            outputs: vec![text.to_string()],
+            usage: Usage {
+                prompt_tokens: 1,
+                completion_tokens: 2,
+            },
+            cache_hit: false,
+        }
+    }
+
+    #[test]
+    fn memory_and_disk_round_trip() {
+        let dir = std::env::temp_dir().join(format!("dspy-cache-test-{}", unix_millis()));
+        let k = cache_key("m", b"body", None);
+        {
+            let c = Cache::open(&dir, CacheConfig::default()).unwrap();
+            assert!(c.get(&k).is_none());
+            c.put(k, &resp("a"));
+            c.flush();
+            assert_eq!(c.get(&k).unwrap().outputs, ["a"]);
+        }
+        let reopened = Cache::open(&dir, CacheConfig::default()).unwrap();
+        assert_eq!(reopened.get(&k).unwrap().usage.completion_tokens, 2);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn oldest_entries_are_evicted_beyond_the_limit() {
+        let dir = std::env::temp_dir().join(format!("dspy-cache-evict-{}", unix_millis()));
+        let c = Cache::open(
+            &dir,
+            CacheConfig {
+                memory_entries: 1,
+                disk_entries: 3,
+            },
+        )
+        .unwrap();
+        let keys: Vec<CacheKey> = (0..5)
+            .map(|i| cache_key("m", format!("{i}").as_bytes(), None))
+            .collect();
+        for (i, k) in keys.iter().enumerate() {
+            c.put(*k, &resp(&i.to_string()));
+            c.flush();
+        }
+        c.clear_memory();
+        assert!(c.get(&keys[0]).is_none() && c.get(&keys[1]).is_none());
+        assert_eq!(c.get(&keys[4]).unwrap().outputs, ["4"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn keys_differ_by_model_body_and_rollout() {
+        let a = cache_key("m", b"x", None);
+        assert_ne!(a, cache_key("n", b"x", None));
+        assert_ne!(a, cache_key("m", b"y", None));
+        assert_ne!(a, cache_key("m", b"x", Some(1)));
+        assert_eq!(a, cache_key("m", b"x", None));
+    }
+}
+
+#[cfg(test)]
+mod corrupt_tests {
+    use super::*;
+
+    #[test]
+    fn a_corrupt_entry_is_a_miss_not_a_crash() {
+        let dir = std::env::temp_dir().join(format!("dspy-cache-corrupt-{}", unix_millis()));
+        let c = Cache::open(&dir, CacheConfig::default()).unwrap();
+        let k = cache_key("m", b"b", None);
+        let db = &c.disk.as_ref().unwrap().db;
+        let tx = db.begin_write().unwrap();
+        tx.open_table(ENTRIES)
+            .unwrap()
+            .insert(k.as_slice(), b"\0\0\0\0\0\0\0\0\x01{not json".as_slice())
+            .unwrap();
+        tx.commit().unwrap();
+        assert!(c.get(&k).is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_corrupt_file_is_moved_aside() {
+        let dir = std::env::temp_dir().join(format!("dspy-cache-badfile-{}", unix_millis()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("responses.redb"),
+            b"this is not a database at all, just bytes",
+        )
+        .unwrap();
+        let c = Cache::open(&dir, CacheConfig::default()).unwrap();
+        let k = cache_key("m", b"b", None);
+        c.put(
+            k,
+            &LmResponse {
+                outputs: vec!["x".into()],
+                ..Default::default()
+            },
+        );
+        c.flush();
+        assert!(c.get(&k).is_some());
+        let aside = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .contains("corrupt")
+            })
+            .count();
+        assert_eq!(aside, 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,120 @@
+//! Embeddings: the [`Embedder`] trait and an OpenAI-compatible `/embeddings` client.
+
+use super::retry::RetryPolicy;
+use super::secret::ApiKey;
+use super::transport::{Auth, LmStats, Transport, shared_client};
+use super::{BoxFuture, LmError};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// Turns texts into vectors (for KNN few-shot and retrieval).
+pub trait Embedder: Send + Sync + 'static {
+    /// One vector per text, in order.
+    fn embed<'a>(&'a self, texts: &'a [String]) -> BoxFuture<'a, Result<Vec<Vec<f32>>, LmError>>;
+}
+
+/// An OpenAI-compatible embeddings endpoint (OpenAI, llama-server with `--embeddings`, vLLM...).
+pub struct HttpEmbedder {
+    model: String,
+    transport: Transport,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    model: &'a str,
+    input: &'a [String],
+}
+
+#[derive(Deserialize)]
+struct Reply {
+    data: Vec<Item>,
+}
+
+#[derive(Deserialize)]
+struct Item {
+    #[serde(default)]
+    index: Option<usize>,
+    embedding: Vec<f32>,
+}
+
+impl HttpEmbedder {
+    /// An embedder for `model` at `api_base` (default OpenAI's; key from `OPENAI_API_KEY` if not given).
+    pub fn new(
+        model: impl Into<String>,
+        api_base: Option<&str>,
+        api_key: Option<&str>,
+    ) -> Result<HttpEmbedder, LmError> {
+        let model = model.into();
+        let wire = model
+            .split_once('/')
+            .map(|(_, m)| m.to_string())
+            .unwrap_or_else(|| model.clone());
+        let key = api_key
+            .map(ApiKey::new)
+            .or_else(|| ApiKey::from_env("OPENAI_API_KEY"));
+        if api_base.is_none() && key.is_none() {
+            return Err(LmError::Config(
+                "no API key for embeddings: set OPENAI_API_KEY or pass one".into(),
+            ));
+        }
+        let base = api_base
+            .unwrap_or("https://api.openai.com/v1")
+            .trim_end_matches('/');
+        Ok(HttpEmbedder {
+            model: wire,
+            transport: Transport {
+                url: format!("{base}/embeddings"),
+                auth: Auth::Bearer,
+                key,
+                client: shared_client()?,
+                timeout: Duration::from_secs(120),
+                retry: RetryPolicy::default(),
+                in_flight: Arc::new(Semaphore::new(16)),
+                rate: None,
+                stats: Arc::new(LmStats::default()),
+            },
+        })
+    }
+
+    /// The same embedder with another retry policy.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.transport.retry = retry;
+        self
+    }
+
+    async fn embed_inner(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, LmError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let body = serde_json::to_vec(&Body {
+            model: &self.model,
+            input: texts,
+        })
+        .map_err(|e| LmError::Other(format!("cannot encode the request: {e}")))?;
+        let bytes = self.transport.post(Bytes::from(body), 0).await?;
+        let mut reply: Reply = serde_json::from_slice(&bytes).map_err(|e| {
+            LmError::InvalidResponse(format!(
+                "not an embeddings reply ({e}): {}",
+                super::openai::snippet(&bytes)
+            ))
+        })?;
+        if reply.data.len() != texts.len() {
+            return Err(LmError::InvalidResponse(format!(
+                "{} embeddings for {} texts",
+                reply.data.len(),
+                texts.len()
+            )));
+        }
+        reply.data.sort_by_key(|d| d.index.unwrap_or(0));
+        Ok(reply.data.into_iter().map(|d| d.embedding).collect())
+    }
+}
+
+impl Embedder for HttpEmbedder {
+    fn embed<'a>(&'a self, texts: &'a [String]) -> BoxFuture<'a, Result<Vec<Vec<f32>>, LmError>> {
+        Box::pin(self.embed_inner(texts))
+    }
+}

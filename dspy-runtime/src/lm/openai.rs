@@ -1,0 +1,219 @@
+//! The OpenAI chat-completions wire format (also spoken by vLLM, SGLang, Ollama, llama.cpp's
+//! llama-server and LiteLLM proxies).
+
+use super::{LmConfig, LmError, LmRequest, LmResponse, Message, ResponseFormat, Usage};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value;
+
+/// The request body, serialized straight from the request (no JSON tree in between).
+#[derive(Serialize)]
+pub(crate) struct ChatBody<'a> {
+    pub model: &'a str,
+    pub messages: &'a [Message],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub n: Option<u32>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub stop: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<&'a ResponseFormat>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stream: bool,
+}
+
+impl<'a> ChatBody<'a> {
+    /// The body for `request`, its settings falling back to the LM's `defaults`.
+    pub fn new(
+        model: &'a str,
+        request: &'a LmRequest,
+        defaults: &'a LmConfig,
+        stream: bool,
+    ) -> Self {
+        let c = &request.config;
+        ChatBody {
+            model,
+            messages: &request.messages,
+            temperature: c.temperature.or(defaults.temperature),
+            max_tokens: c.max_tokens.or(defaults.max_tokens),
+            n: c.n.or(defaults.n),
+            stop: if c.stop.is_empty() {
+                &defaults.stop
+            } else {
+                &c.stop
+            },
+            seed: c.seed.or(defaults.seed),
+            response_format: request.response_format.as_deref(),
+            stream,
+        }
+    }
+}
+
+impl Serialize for ResponseFormat {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_json().serialize(s)
+    }
+}
+
+#[derive(Deserialize)]
+struct ChatResponse {
+    #[serde(default)]
+    choices: Vec<Choice>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    #[serde(default)]
+    message: Option<ChoiceMessage>,
+    #[serde(default)]
+    text: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChoiceMessage {
+    #[serde(default)]
+    content: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct WireUsage {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+}
+
+/// Reads a chat-completions response body.
+pub(crate) fn parse_response(body: &[u8]) -> Result<LmResponse, LmError> {
+    let parsed: ChatResponse = serde_json::from_slice(body).map_err(|e| {
+        LmError::InvalidResponse(format!("not a chat completion ({e}): {}", snippet(body)))
+    })?;
+    if parsed.choices.is_empty() {
+        return Err(LmError::InvalidResponse(format!(
+            "no choices in the reply: {}",
+            snippet(body)
+        )));
+    }
+    let outputs = parsed
+        .choices
+        .into_iter()
+        .map(|c| {
+            c.message
+                .and_then(|m| m.content)
+                .or(c.text)
+                .unwrap_or_default()
+        })
+        .collect();
+    let usage = parsed.usage.unwrap_or_default();
+    Ok(LmResponse {
+        outputs,
+        usage: Usage {
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+        },
+        cache_hit: false,
+    })
+}
+
+/// The text delta of one streamed chunk (`data: {...}`), if it has one.
+pub(crate) fn stream_delta(data: &str) -> Result<Option<(String, Option<Usage>)>, LmError> {
+    let v: Value = serde_json::from_str(data).map_err(|e| {
+        LmError::InvalidResponse(format!(
+            "bad stream chunk ({e}): {}",
+            snippet(data.as_bytes())
+        ))
+    })?;
+    let text = v
+        .pointer("/choices/0/delta/content")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let usage = v.get("usage").filter(|u| u.is_object()).map(|u| Usage {
+        prompt_tokens: u.get("prompt_tokens").and_then(Value::as_u64).unwrap_or(0),
+        completion_tokens: u
+            .get("completion_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+    });
+    Ok(match (text, usage) {
+        (None, None) => None,
+        (t, u) => Some((t.unwrap_or_default(), u)),
+    })
+}
+
+/// The provider's error message from an error body (`{"error": {"message": ...}}`), or the body.
+pub(crate) fn error_message(body: &[u8]) -> String {
+    let v: Option<Value> = serde_json::from_slice(body).ok();
+    v.as_ref()
+        .and_then(|v| {
+            v.pointer("/error/message")
+                .or_else(|| v.get("message"))
+                .or_else(|| v.get("error"))
+        })
+        .and_then(|m| m.as_str().map(str::to_string))
+        .unwrap_or_else(|| snippet(body))
+}
+
+/// The start of a body, for error messages.
+pub(crate) fn snippet(body: &[u8]) -> String {
+    crate::error::excerpt(&String::from_utf8_lossy(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lm::LmConfig;
+    use std::sync::Arc;
+
+    #[test]
+    fn body_merges_defaults_and_skips_unset() {
+        let req = LmRequest {
+            messages: vec![Message::user("hi")],
+            config: Arc::new(LmConfig {
+                temperature: Some(0.0),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let defaults = LmConfig {
+            max_tokens: Some(64),
+            temperature: Some(1.0),
+            ..Default::default()
+        };
+        let body = serde_json::to_string(&ChatBody::new("m", &req, &defaults, false)).unwrap();
+        assert_eq!(
+            body,
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":0.0,"max_tokens":64}"#
+        );
+    }
+
+    #[test]
+    fn responses_and_their_faults() {
+        let ok = parse_response(br#"{"choices":[{"message":{"content":"a"}},{"message":{"content":"b"}}],"usage":{"prompt_tokens":3,"completion_tokens":2}}"#).unwrap();
+        assert_eq!(ok.outputs, ["a", "b"]);
+        assert_eq!(ok.usage.total_tokens(), 5);
+        assert!(
+            matches!(parse_response(br#"{"choices":[]}"#), Err(LmError::InvalidResponse(m)) if m.contains("no choices"))
+        );
+        assert!(matches!(
+            parse_response(br#"{"choices":[{"mess"#),
+            Err(LmError::InvalidResponse(_))
+        ));
+        assert_eq!(
+            error_message(br#"{"error":{"message":"too long"}}"#),
+            "too long"
+        );
+    }
+
+    #[test]
+    fn stream_chunks() {
+        let d = stream_delta(r#"{"choices":[{"delta":{"content":"Hel"}}]}"#).unwrap();
+        assert_eq!(d, Some(("Hel".to_string(), None)));
+        assert_eq!(stream_delta(r#"{"choices":[{"delta":{}}]}"#).unwrap(), None);
+    }
+}

@@ -1,0 +1,41 @@
+//! API keys: held privately, never printed.
+
+use std::fmt;
+
+/// An API key. Its `Debug` shows `ApiKey(***)`; it has no `Display`, and errors scrub it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// Wraps a key.
+    pub fn new(key: impl Into<String>) -> ApiKey {
+        ApiKey(key.into())
+    }
+
+    /// The key from an environment variable, if set and non-empty.
+    pub fn from_env(var: &str) -> Option<ApiKey> {
+        std::env::var(var)
+            .ok()
+            .filter(|k| !k.trim().is_empty())
+            .map(ApiKey)
+    }
+
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// `text` with every occurrence of the key replaced by `***`.
+    pub(crate) fn scrub(&self, text: &str) -> String {
+        if self.0.len() >= 4 && text.contains(&self.0) {
+            text.replace(&self.0, "***")
+        } else {
+            text.to_string()
+        }
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(***)")
+    }
+}
