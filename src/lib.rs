@@ -36,8 +36,9 @@ pub use dspy_runtime::*;
 pub mod prelude {
     pub use dspy_macros::{Signature, signature};
     pub use dspy_runtime::{
-        Adapter, ChainOfThought, ChatAdapter, Demo, DynPredict, DynSignature, JsonAdapter, Lm,
-        LmConfig, Module, Predict, Prediction, Predictor, Reasoned, ScriptedLm, Signature,
+        Adapter, ChainOfThought, ChatAdapter, Demo, DynPredict, DynSignature, HttpLm, JsonAdapter,
+        LanguageModel, Lm, LmConfig, Module, Predict, Prediction, Predictor, Reasoned, ScriptedLm,
+        Signature,
     };
 }
 

@@ -15,7 +15,7 @@ pub use adapter::{Adapter, ChatAdapter, JsonAdapter};
 pub use demo::Demo;
 pub use error::{Error, ParseError, ParseErrorKind, Result};
 pub use lm::{
-    LanguageModel, Lm, LmConfig, LmError, LmRequest, LmResponse, Message, ScriptedLm, Usage,
+    HttpLm, LanguageModel, Lm, LmConfig, LmError, LmRequest, LmResponse, Message, ScriptedLm, Usage,
 };
 pub use module::{
     ChainOfThought, DynPredict, Module, Predict, Prediction, Predictor, Reasoned, render_messages,

@@ -23,3 +23,4 @@ pub fn sky() -> QaInput {
 pub fn reply(answer: &str) -> String {
     format!("[[ ## answer ## ]]\n{answer}\n\n[[ ## completed ## ]]")
 }
+pub mod server;

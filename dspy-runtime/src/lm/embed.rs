@@ -94,13 +94,15 @@ impl HttpEmbedder {
             input: texts,
         })
         .map_err(|e| LmError::Other(format!("cannot encode the request: {e}")))?;
-        let bytes = self.transport.post(Bytes::from(body), 0).await?;
-        let mut reply: Reply = serde_json::from_slice(&bytes).map_err(|e| {
-            LmError::InvalidResponse(format!(
-                "not an embeddings reply ({e}): {}",
-                super::openai::snippet(&bytes)
-            ))
-        })?;
+        let parse = |bytes: &[u8]| {
+            serde_json::from_slice::<Reply>(bytes).map_err(|e| {
+                LmError::InvalidResponse(format!(
+                    "not an embeddings reply ({e}): {}",
+                    super::openai::snippet(bytes)
+                ))
+            })
+        };
+        let mut reply = self.transport.post(Bytes::from(body), 0, parse).await?;
         if reply.data.len() != texts.len() {
             return Err(LmError::InvalidResponse(format!(
                 "{} embeddings for {} texts",

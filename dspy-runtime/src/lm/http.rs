@@ -168,11 +168,11 @@ impl HttpLm {
 
     async fn fetch(&self, body: Bytes) -> Result<LmResponse, LmError> {
         let est_tokens = body.len() as u64 / 4;
-        let bytes = self.inner.transport.post(body, est_tokens).await?;
-        match self.inner.provider {
-            Provider::OpenAi => openai::parse_response(&bytes),
-            Provider::Anthropic => anthropic::parse_response(&bytes),
-        }
+        let parse = match self.inner.provider {
+            Provider::OpenAi => openai::parse_response,
+            Provider::Anthropic => anthropic::parse_response,
+        };
+        self.inner.transport.post(body, est_tokens, parse).await
     }
 
     async fn complete_inner(&self, request: LmRequest) -> Result<LmResponse, LmError> {

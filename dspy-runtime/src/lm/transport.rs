@@ -129,11 +129,20 @@ pub(crate) fn shared_client() -> Result<reqwest::Client, LmError> {
 }
 
 impl Transport {
-    /// Sends `body`, retrying retryable failures; returns the successful response's body.
-    pub async fn post(&self, body: Bytes, est_tokens: u64) -> Result<Bytes, LmError> {
+    /// Sends `body` and reads the reply with `parse`, retrying retryable failures (a garbled
+    /// reply included).
+    pub async fn post<T>(
+        &self,
+        body: Bytes,
+        est_tokens: u64,
+        parse: impl Fn(&[u8]) -> Result<T, LmError>,
+    ) -> Result<T, LmError> {
         let mut attempt = 0;
         loop {
-            let result = self.post_once(body.clone(), est_tokens).await;
+            let result = match self.post_once(body.clone(), est_tokens).await {
+                Ok(bytes) => parse(&bytes),
+                Err(e) => Err(e),
+            };
             match result {
                 Ok(b) => return Ok(b),
                 Err(e) if e.is_retryable() && attempt < self.retry.max_retries => {
