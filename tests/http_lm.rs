@@ -478,3 +478,29 @@ async fn json_schema_response_format_is_sent_when_supported() {
         "json_schema"
     );
 }
+
+#[tokio::test]
+async fn each_call_has_a_gen_ai_span() {
+    let logs = common::logs::Logs::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let server = FakeLm::start().await;
+    lm(&server).complete(chat("traced")).await.unwrap();
+    let text = logs.text();
+    for field in [
+        "gen_ai.operation.name=\"chat\"",
+        "gen_ai.provider.name=\"openai\"",
+        "gen_ai.request.model=mock",
+        "gen_ai.usage.input_tokens=",
+        "gen_ai.usage.output_tokens=",
+        "dspy.cache_hit=false",
+        "dspy.latency_ms=",
+    ] {
+        assert!(text.contains(field), "missing {field} in:\n{text}");
+    }
+}

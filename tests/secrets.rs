@@ -3,35 +3,15 @@
 
 mod common;
 
+use common::logs::Logs;
 use common::server::{FakeLm, Fault};
 use common::{Qa, QaInput};
 use dspy::lm::{Cache, CacheConfig, HttpLm, RetryPolicy};
 use dspy::prelude::*;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 const KEY: &str = "sk-test-SECRET-4242-abcdef";
-
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
-    type Writer = Logs;
-    fn make_writer(&'a self) -> Logs {
-        self.clone()
-    }
-}
 
 #[tokio::test]
 async fn the_api_key_never_leaks() {

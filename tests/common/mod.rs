@@ -23,4 +23,5 @@ pub fn sky() -> QaInput {
 pub fn reply(answer: &str) -> String {
     format!("[[ ## answer ## ]]\n{answer}\n\n[[ ## completed ## ]]")
 }
+pub mod logs;
 pub mod server;

@@ -12,6 +12,32 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+const LEAN_REPLY: &str = r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"[[ ## answer ## ]]\nok\n\n[[ ## completed ## ]]"},"finish_reason":"stop"}],"usage":{"prompt_tokens":50,"completion_tokens":8}}"#;
+
+static LEAN_RESPONSE: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
+    let mut r = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        LEAN_REPLY.len()
+    )
+    .into_bytes();
+    r.extend_from_slice(LEAN_REPLY.as_bytes());
+    r
+});
+
+/// The `Content-Length` of a request head (0 if absent).
+fn content_length(head: &[u8]) -> usize {
+    let head = String::from_utf8_lossy(head);
+    head.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())
+                .flatten()
+        })
+        .unwrap_or(0)
+}
+
 /// What the server does wrong on one attempt.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Fault {
@@ -57,6 +83,8 @@ pub struct State {
     pub requests: AtomicU64,
     /// Delay before each answer.
     pub latency: Mutex<Duration>,
+    /// Benchmark mode: a fixed answer, no logging, no faults.
+    lean: bool,
 }
 
 /// A running fake server.
@@ -68,6 +96,16 @@ pub struct FakeLm {
 impl FakeLm {
     /// Starts a server on an ephemeral port of 127.0.0.1.
     pub async fn start() -> FakeLm {
+        Self::start_with(false).await
+    }
+
+    /// A server for benchmarks: every chat request gets the same valid ChatAdapter answer,
+    /// nothing is logged or hashed, so the server costs as little as it can.
+    pub async fn start_lean() -> FakeLm {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(lean: bool) -> FakeLm {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1");
@@ -80,10 +118,12 @@ impl FakeLm {
             faults: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             latency: Mutex::new(Duration::ZERO),
+            lean,
         });
         let s = state.clone();
         tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
+                let _ = sock.set_nodelay(true);
                 let s = s.clone();
                 tokio::spawn(async move {
                     let _ = serve(sock, s).await;
@@ -141,6 +181,25 @@ async fn serve(mut sock: TcpStream, state: Arc<State>) -> std::io::Result<()> {
             }
             buf.extend_from_slice(&chunk[..n]);
         };
+        if state.lean {
+            let len = content_length(&buf[..head_end]);
+            while buf.len() < head_end + 4 + len {
+                let mut chunk = [0u8; 8192];
+                let n = sock.read(&mut chunk).await?;
+                if n == 0 {
+                    return Ok(());
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            buf.drain(..head_end + 4 + len);
+            state.requests.fetch_add(1, Ordering::Relaxed);
+            let latency = *state.latency.lock().unwrap();
+            if !latency.is_zero() {
+                tokio::time::sleep(latency).await;
+            }
+            sock.write_all(&LEAN_RESPONSE).await?;
+            continue;
+        }
         let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
         let mut lines = head.lines();
         let path = lines
@@ -258,12 +317,13 @@ async fn serve(mut sock: TcpStream, state: Arc<State>) -> std::io::Result<()> {
 }
 
 async fn write(sock: &mut TcpStream, code: u16, extra: &str, body: &[u8]) -> std::io::Result<()> {
-    let head = format!(
+    let mut out = format!(
         "HTTP/1.1 {code} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}\r\n",
         body.len()
-    );
-    sock.write_all(head.as_bytes()).await?;
-    sock.write_all(body).await?;
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    sock.write_all(&out).await?;
     sock.flush().await
 }
 
