@@ -37,7 +37,7 @@ pub mod prelude {
     pub use dspy_macros::{Signature, signature};
     pub use dspy_runtime::{
         Adapter, ChainOfThought, ChatAdapter, Demo, DynPredict, DynSignature, HttpLm, JsonAdapter,
-        LanguageModel, Lm, LmConfig, Module, Predict, Prediction, Predictor, Reasoned, ScriptedLm,
+        LabeledFewShot, LanguageModel, Lm, LmConfig, Module, Predict, Prediction, Predictor, Reasoned, ScriptedLm,
         Signature,
     };
 }

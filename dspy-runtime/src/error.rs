@@ -15,12 +15,15 @@ pub enum Error {
     /// The LM replied, but the reply could not be turned into the signature's outputs.
     #[error(transparent)]
     Parse(#[from] ParseError),
-    /// No LM is configured for this call.
+    /// No LM is configured for this call, and no default one could be made.
     #[error(
         "no language model configured: call dspy::configure(lm), run the call inside \
-         dspy::with_lm(lm, ...), or give the module its own with .with_lm(lm)"
+         dspy::with_lm(lm, ...), or give the module its own with .with_lm(lm) ({reason})"
     )]
-    NoLm,
+    NoLm {
+        /// Why no default LM was available.
+        reason: String,
+    },
     /// A signature could not be built.
     #[error("invalid signature {0}")]
     Signature(String),

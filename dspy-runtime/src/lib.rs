@@ -8,8 +8,10 @@ pub mod error;
 pub mod format;
 pub mod lm;
 pub mod module;
+pub mod optimize;
 pub mod settings;
 pub mod signature;
+pub mod state;
 
 pub use adapter::{Adapter, ChatAdapter, JsonAdapter};
 pub use demo::Demo;
@@ -20,6 +22,7 @@ pub use lm::{
 pub use module::{
     ChainOfThought, DynPredict, Module, Predict, Prediction, Predictor, Reasoned, render_messages,
 };
+pub use optimize::LabeledFewShot;
 pub use settings::{
     configure, configure_adapter, current_adapter, current_lm, with_adapter, with_lm,
 };

@@ -69,6 +69,36 @@ pub fn current_lm() -> Option<Lm> {
         .or_else(|| GLOBAL.read().unwrap_or_else(|p| p.into_inner()).lm.clone())
 }
 
+/// The LM used when none is configured: `DSPY_MODEL` over HTTP if set, else (with the
+/// `local` feature) the embedded model from the model directory. Made once and kept.
+pub fn default_lm() -> Result<Lm, crate::Error> {
+    static DEFAULT: std::sync::Mutex<Option<Lm>> = std::sync::Mutex::new(None);
+    let mut slot = DEFAULT.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(lm) = slot.as_ref() {
+        return Ok(lm.clone());
+    }
+    let no_lm = |reason: String| crate::Error::NoLm { reason };
+    let lm: Lm = if std::env::var_os("DSPY_MODEL").is_some() {
+        crate::lm::HttpLm::from_env().map_err(|e| no_lm(format!("DSPY_MODEL is set but unusable: {e}")))?.into()
+    } else {
+        default_local().map_err(no_lm)?
+    };
+    *slot = Some(lm.clone());
+    Ok(lm)
+}
+
+#[cfg(feature = "local")]
+fn default_local() -> Result<Lm, String> {
+    crate::lm::LocalLm::default_model()
+        .map(Lm::from)
+        .map_err(|e| format!("the embedded model is not available: {e}"))
+}
+
+#[cfg(not(feature = "local"))]
+fn default_local() -> Result<Lm, String> {
+    Err("set DSPY_MODEL, or build with the `local` feature for the embedded model".into())
+}
+
 /// The adapter in effect here.
 pub fn current_adapter() -> Arc<dyn Adapter> {
     SCOPED

@@ -8,6 +8,8 @@ mod embed;
 mod error;
 pub mod history;
 mod http;
+#[cfg(feature = "local")]
+pub mod local;
 mod openai;
 mod request;
 mod retry;
@@ -20,6 +22,8 @@ pub use cache::{Cache, CacheConfig};
 pub use embed::{Embedder, HttpEmbedder};
 pub use error::LmError;
 pub use history::{History, HistoryEntry, inspect_history};
+#[cfg(feature = "local")]
+pub use local::{LocalConfig, LocalLm};
 pub use http::{Delta, HttpLm, HttpLmBuilder, Provider, TextStream, set_cache_enabled};
 pub use request::{
     Capabilities, LmConfig, LmRequest, LmResponse, Message, MessageRole, ResponseFormat, Usage,

@@ -136,11 +136,10 @@ impl PredictCore {
 
     /// Calls the LM and parses the reply, trying the adapter's fallback once on a parse failure.
     pub async fn run(&self, inputs: &(dyn InputFields + Sync)) -> Result<Outcome> {
-        let lm = self
-            .lm
-            .clone()
-            .or_else(settings::current_lm)
-            .ok_or(Error::NoLm)?;
+        let lm = match self.lm.clone().or_else(settings::current_lm) {
+            Some(lm) => lm,
+            None => settings::default_lm()?,
+        };
         let adapter = self.adapter();
         match self.attempt(&lm, &adapter, inputs).await {
             Err((Error::Parse(first), usage)) => match adapter.fallback() {

@@ -1,0 +1,443 @@
+//! The embedded local model: a GGUF model run in-process through llama.cpp (`llama-cpp-2`).
+//!
+//! One worker thread per model owns the llama.cpp context (contexts are not `Send`); calls
+//! queue on a bounded channel and run one at a time. The KV cache keeps the last prompt: a new
+//! prompt that shares its prefix (instructions, demos) decodes only the part that differs.
+
+use super::{BoxFuture, Capabilities, LanguageModel, LmConfig, LmError, LmRequest, LmResponse, MessageRole, Usage};
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use tokio::sync::{mpsc, oneshot};
+
+/// The small model for tests and CI (SmolLM2-135M-Instruct Q4_1).
+pub const SMOLLM2_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+/// The main job's model (Qwen2.5-Coder-0.5B-Instruct Q4_K_M).
+pub const QWEN_FILE: &str = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
+
+/// Sizes and threads of a local model.
+#[derive(Clone, Debug)]
+pub struct LocalConfig {
+    /// Context window in tokens (prompt plus completion).
+    pub n_ctx: u32,
+    /// Threads for prefill and decode (default: the machine's available parallelism).
+    pub threads: i32,
+    /// Calls waiting in the queue before callers wait to enqueue.
+    pub queue: usize,
+    /// Default sampling settings (a call's own settings win); max_tokens defaults to 512.
+    pub defaults: LmConfig,
+    /// Keep the last prompt in the KV cache and decode only what a new prompt adds (default
+    /// on; off to measure what it saves).
+    pub reuse_prefix: bool,
+}
+
+impl Default for LocalConfig {
+    fn default() -> Self {
+        let threads = std::env::var("DSPY_THREADS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get() as i32).unwrap_or(2));
+        LocalConfig {
+            n_ctx: 4096,
+            threads,
+            queue: 256,
+            defaults: LmConfig { max_tokens: Some(512), ..LmConfig::default() },
+            reuse_prefix: true,
+        }
+    }
+}
+
+/// An in-process GGUF model. Cheap to clone; every clone (and every `load` of the same file)
+/// shares one loaded model and one worker.
+#[derive(Clone)]
+pub struct LocalLm {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    name: String,
+    tx: mpsc::Sender<Job>,
+    defaults: LmConfig,
+    stats: Arc<LocalStats>,
+}
+
+/// Token counts of a local model's work, for measuring prefix reuse.
+#[derive(Debug, Default)]
+pub struct LocalStats {
+    /// Prompt tokens of all calls.
+    pub prompt_tokens: AtomicU64,
+    /// Prompt tokens actually decoded (the rest came from the KV cache).
+    pub prefilled_tokens: AtomicU64,
+    /// Tokens generated.
+    pub generated_tokens: AtomicU64,
+}
+
+struct Job {
+    request: LmRequest,
+    reply: oneshot::Sender<Result<LmResponse, LmError>>,
+}
+
+fn backend() -> Result<&'static LlamaBackend, LmError> {
+    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+            LlamaBackend::init().map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| LmError::Config(format!("cannot start llama.cpp: {e}")))
+}
+
+/// The directory models are looked for in: `DSPY_MODEL_DIR`, else `./models`.
+pub fn model_dir() -> PathBuf {
+    std::env::var_os("DSPY_MODEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("models"))
+}
+
+/// The path of model `file` in `dir`, or an error naming the command that fetches it.
+pub fn locate_in(dir: &Path, file: &str) -> Result<PathBuf, LmError> {
+    let path = dir.join(file);
+    if path.exists() {
+        return Ok(path);
+    }
+    let which = if file == QWEN_FILE { "qwen" } else { "smollm2" };
+    Err(LmError::Config(format!(
+        "local model {} not found: run `scripts/fetch-models {which}` (or set DSPY_MODEL_DIR)",
+        path.display()
+    )))
+}
+
+impl LocalLm {
+    /// The small test model from the model directory.
+    pub fn smollm2() -> Result<LocalLm, LmError> {
+        Self::named(SMOLLM2_FILE)
+    }
+
+    /// The main job's model from the model directory.
+    pub fn qwen() -> Result<LocalLm, LmError> {
+        Self::named(QWEN_FILE)
+    }
+
+    /// The default local model: Qwen if fetched, else SmolLM2.
+    pub fn default_model() -> Result<LocalLm, LmError> {
+        if model_dir().join(QWEN_FILE).exists() { Self::qwen() } else { Self::smollm2() }
+    }
+
+    fn named(file: &str) -> Result<LocalLm, LmError> {
+        Self::load(locate_in(&model_dir(), file)?, LocalConfig::default())
+    }
+
+    /// Loads a GGUF file (once per process: later loads of the same file share it).
+    pub fn load(path: impl AsRef<Path>, config: LocalConfig) -> Result<LocalLm, LmError> {
+        static LOADED: OnceLock<Mutex<HashMap<PathBuf, LocalLm>>> = OnceLock::new();
+        let path = path.as_ref().to_path_buf();
+        let key = path.canonicalize().unwrap_or_else(|_| path.clone());
+        let registry = LOADED.get_or_init(|| Mutex::new(HashMap::new()));
+        let mut loaded = registry.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(lm) = loaded.get(&key) {
+            return Ok(lm.clone());
+        }
+        let lm = Self::start(&path, config)?;
+        loaded.insert(key, lm.clone());
+        Ok(lm)
+    }
+
+    /// Loads a separate copy of a GGUF file: its own worker and KV cache (e.g. to compare
+    /// configurations side by side).
+    pub fn load_separate(path: impl AsRef<Path>, config: LocalConfig) -> Result<LocalLm, LmError> {
+        Self::start(path.as_ref(), config)
+    }
+
+    fn start(path: &Path, config: LocalConfig) -> Result<LocalLm, LmError> {
+        let backend = backend()?;
+        let model = LlamaModel::load_from_file(backend, path, &LlamaModelParams::default())
+            .map_err(|e| LmError::Config(format!("cannot load {}: {e}", path.display())))?;
+        // The worker lives as long as the process; so does its model.
+        let model: &'static LlamaModel = Box::leak(Box::new(model));
+        let (tx, rx) = mpsc::channel(config.queue.max(1));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let stats = Arc::new(LocalStats::default());
+        let worker_stats = stats.clone();
+        let worker_config = config.clone();
+        std::thread::Builder::new()
+            .name("dspy-local-lm".into())
+            .spawn(move || worker(backend, model, worker_config, rx, ready_tx, worker_stats))
+            .map_err(|e| LmError::Config(format!("cannot start the model worker: {e}")))?;
+        ready_rx
+            .recv()
+            .map_err(|_| LmError::Config("the model worker stopped while starting".into()))??;
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
+        Ok(LocalLm {
+            inner: Arc::new(Inner {
+                name: format!("local/{stem}"),
+                tx,
+                defaults: config.defaults,
+                stats,
+            }),
+        })
+    }
+
+    /// Prompt, prefilled and generated token counts so far.
+    pub fn stats(&self) -> &LocalStats {
+        &self.inner.stats
+    }
+}
+
+impl LanguageModel for LocalLm {
+    fn model(&self) -> &str {
+        &self.inner.name
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        // JSON schemas become grammars, so structured output is exact.
+        Capabilities::structured()
+    }
+
+    fn complete(&self, mut request: LmRequest) -> BoxFuture<'_, Result<LmResponse, LmError>> {
+        Box::pin(async move {
+            let c = &request.config;
+            let d = &self.inner.defaults;
+            if c.max_tokens.is_none() || c.temperature.is_none() {
+                let merged = LmConfig {
+                    temperature: c.temperature.or(d.temperature),
+                    max_tokens: c.max_tokens.or(d.max_tokens),
+                    n: c.n.or(d.n),
+                    stop: if c.stop.is_empty() { d.stop.clone() } else { c.stop.clone() },
+                    seed: c.seed.or(d.seed),
+                    cache: c.cache,
+                };
+                request.config = Arc::new(merged);
+            }
+            let (reply, rx) = oneshot::channel();
+            self.inner
+                .tx
+                .send(Job { request, reply })
+                .await
+                .map_err(|_| LmError::Other("the local model's worker has stopped".into()))?;
+            rx.await.map_err(|_| LmError::Other("the local model's worker dropped the call".into()))?
+        })
+    }
+}
+
+/// The worker thread: owns the context, answers jobs in order.
+fn worker(
+    backend: &'static LlamaBackend,
+    model: &'static LlamaModel,
+    config: LocalConfig,
+    mut rx: mpsc::Receiver<Job>,
+    ready: std::sync::mpsc::Sender<Result<(), LmError>>,
+    stats: Arc<LocalStats>,
+) {
+    let params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(config.n_ctx))
+        .with_n_batch(512)
+        .with_n_threads(config.threads)
+        .with_n_threads_batch(config.threads);
+    let mut ctx = match model.new_context(backend, params) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = ready.send(Err(LmError::Config(format!("cannot create a llama.cpp context: {e}"))));
+            return;
+        }
+    };
+    let _ = ready.send(Ok(()));
+    let mut session = Session {
+        model,
+        template: model.chat_template(None).ok(),
+        cached: Vec::new(),
+        n_ctx: config.n_ctx as usize,
+        reuse_prefix: config.reuse_prefix,
+        stats,
+    };
+    while let Some(job) = rx.blocking_recv() {
+        let result = session.complete(&mut ctx, &job.request);
+        if result.is_err() {
+            // After a failure the cache contents are unknown: start the next call afresh.
+            ctx.clear_kv_cache();
+            session.cached.clear();
+        }
+        let _ = job.reply.send(result);
+    }
+}
+
+struct Session {
+    model: &'static LlamaModel,
+    template: Option<LlamaChatTemplate>,
+    /// Tokens whose keys and values are in the KV cache (sequence 0), in order.
+    cached: Vec<LlamaToken>,
+    n_ctx: usize,
+    reuse_prefix: bool,
+    stats: Arc<LocalStats>,
+}
+
+fn fail(what: &str, e: impl std::fmt::Display) -> LmError {
+    LmError::Other(format!("llama.cpp {what}: {e}"))
+}
+
+impl Session {
+    fn prompt(&self, request: &LmRequest) -> Result<String, LmError> {
+        let role = |r: MessageRole| r.as_str().to_string();
+        match &self.template {
+            Some(t) => {
+                let chat = request
+                    .messages
+                    .iter()
+                    .map(|m| LlamaChatMessage::new(role(m.role), m.content.to_string()))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| LmError::BadRequest { status: 400, message: format!("message with a NUL byte: {e}") })?;
+                self.model.apply_chat_template(t, &chat, true).map_err(|e| fail("chat template", e))
+            }
+            None => {
+                let mut p = String::new();
+                for m in &request.messages {
+                    p.push_str(&format!("{}: {}\n", m.role.as_str(), m.content));
+                }
+                p.push_str("assistant: ");
+                Ok(p)
+            }
+        }
+    }
+
+    fn complete(&mut self, ctx: &mut LlamaContext<'static>, request: &LmRequest) -> Result<LmResponse, LmError> {
+        let prompt = self.prompt(request)?;
+        let tokens = self.model.vocab().tokenize(prompt.as_bytes(), true, true);
+        let config = &request.config;
+        let max_tokens = config.max_tokens.unwrap_or(512) as usize;
+        if tokens.is_empty() {
+            return Err(LmError::BadRequest { status: 400, message: "empty prompt".into() });
+        }
+        if tokens.len() + max_tokens > self.n_ctx {
+            return Err(LmError::ContextWindowExceeded {
+                message: format!(
+                    "{} prompt tokens + {max_tokens} max_tokens exceed the {}-token context",
+                    tokens.len(),
+                    self.n_ctx
+                ),
+            });
+        }
+        let grammar = match request.response_format.as_deref() {
+            Some(super::ResponseFormat::JsonSchema { schema, .. }) => Some(schema.to_string()),
+            Some(super::ResponseFormat::JsonObject) => Some(r#"{"type": "object"}"#.to_string()),
+            None => None,
+        }
+        .map(|schema| llama_cpp_2::json_schema_to_grammar(&schema).map_err(|e| fail("JSON schema to grammar", e)))
+        .transpose()?;
+        let n = config.n.unwrap_or(1).max(1);
+        let mut outputs = Vec::with_capacity(n as usize);
+        let mut completion_tokens = 0u64;
+        for i in 0..n {
+            self.prefill(ctx, &tokens)?;
+            let seed = config.seed.unwrap_or(0).wrapping_add(u64::from(i)) as u32;
+            let mut sampler = self.sampler(config, grammar.as_deref(), seed)?;
+            let (text, generated) = self.generate(ctx, &mut sampler, &tokens, max_tokens, &config.stop)?;
+            completion_tokens += generated;
+            outputs.push(text);
+        }
+        self.stats.prompt_tokens.fetch_add(tokens.len() as u64 * u64::from(n), Ordering::Relaxed);
+        self.stats.generated_tokens.fetch_add(completion_tokens, Ordering::Relaxed);
+        Ok(LmResponse {
+            outputs,
+            usage: Usage {
+                prompt_tokens: tokens.len() as u64 * u64::from(n),
+                completion_tokens,
+            },
+            cache_hit: false,
+        })
+    }
+
+    /// Brings the KV cache to hold `tokens` minus its last token's logits: keeps the longest
+    /// shared prefix, drops the rest, decodes what is new (at least the last token).
+    fn prefill(&mut self, ctx: &mut LlamaContext<'static>, tokens: &[LlamaToken]) -> Result<(), LmError> {
+        let common = if self.reuse_prefix {
+            self.cached.iter().zip(tokens).take_while(|(a, b)| a == b).count()
+        } else {
+            0
+        };
+        let keep = common.min(tokens.len() - 1);
+        if keep < self.cached.len() {
+            ctx.clear_kv_cache_seq(Some(0), Some(keep as u32), None)
+                .map_err(|e| fail("KV cache", e))?;
+            self.cached.truncate(keep);
+        }
+        let rest = &tokens[keep..];
+        let chunk = ctx.n_batch() as usize;
+        let mut batch = LlamaBatch::new(chunk, 1);
+        for (c, piece) in rest.chunks(chunk).enumerate() {
+            batch.clear();
+            let last_chunk = (c + 1) * chunk >= rest.len();
+            for (j, t) in piece.iter().enumerate() {
+                let pos = (keep + c * chunk + j) as i32;
+                let logits = last_chunk && j == piece.len() - 1;
+                batch.add(*t, pos, &[0], logits).map_err(|e| fail("batch", e))?;
+            }
+            ctx.decode(&mut batch).map_err(|e| fail("decode", e))?;
+        }
+        self.cached.extend_from_slice(rest);
+        self.stats.prefilled_tokens.fetch_add(rest.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn sampler(&self, config: &LmConfig, grammar: Option<&str>, seed: u32) -> Result<LlamaSampler, LmError> {
+        let mut chain = Vec::new();
+        if let Some(g) = grammar {
+            chain.push(LlamaSampler::grammar(self.model, g, "root").map_err(|e| fail("grammar", e))?);
+        }
+        match config.temperature {
+            Some(t) if t > 0.0 => {
+                chain.push(LlamaSampler::top_p(0.95, 1));
+                chain.push(LlamaSampler::temp(t));
+                chain.push(LlamaSampler::dist(seed));
+            }
+            _ => chain.push(LlamaSampler::greedy()),
+        }
+        Ok(LlamaSampler::chain_simple(chain))
+    }
+
+    /// Samples up to `max_tokens` tokens after the prefilled prompt.
+    fn generate(
+        &mut self,
+        ctx: &mut LlamaContext<'static>,
+        sampler: &mut LlamaSampler,
+        prompt: &[LlamaToken],
+        max_tokens: usize,
+        stop: &[String],
+    ) -> Result<(String, u64), LmError> {
+        let vocab = self.model.vocab();
+        let mut bytes = Vec::new();
+        let mut batch = LlamaBatch::new(1, 1);
+        let mut generated = 0u64;
+        let mut pos = prompt.len();
+        for _ in 0..max_tokens {
+            let token = sampler.sample(ctx, -1);
+            if vocab.is_eog(token) {
+                break;
+            }
+            generated += 1;
+            bytes.extend_from_slice(&vocab.token_to_piece(token, false, None));
+            if !stop.is_empty() {
+                let text = String::from_utf8_lossy(&bytes);
+                if let Some(cut) = stop.iter().filter_map(|s| text.find(s.as_str())).min() {
+                    let text = text[..cut].to_string();
+                    return Ok((text, generated));
+                }
+            }
+            batch.clear();
+            batch.add(token, pos as i32, &[0], true).map_err(|e| fail("batch", e))?;
+            ctx.decode(&mut batch).map_err(|e| fail("decode", e))?;
+            self.cached.push(token);
+            pos += 1;
+        }
+        Ok((String::from_utf8_lossy(&bytes).into_owned(), generated))
+    }
+}

@@ -1,0 +1,126 @@
+//! The embedded model end to end (SmolLM2-135M, `scripts/fetch-models smollm2`): chat template,
+//! determinism at temperature 0, prefix reuse, JSON-schema constrained output, stop, n, usage,
+//! concurrent callers, and Predict on top.
+#![cfg(feature = "local")]
+
+mod common;
+
+use common::{Qa, QaInput};
+use dspy::lm::{Capabilities, LmRequest, LocalLm, Message, ResponseFormat};
+use dspy::prelude::*;
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+fn model() -> LocalLm {
+    LocalLm::smollm2().unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn ask(system: &str, user: &str, max_tokens: u32) -> LmRequest {
+    LmRequest {
+        messages: vec![Message::system(system.to_string()), Message::user(user.to_string())],
+        config: Arc::new(LmConfig { max_tokens: Some(max_tokens), temperature: Some(0.0), ..Default::default() }),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn greedy_decoding_is_deterministic_and_reuses_the_prefix() {
+    let lm = model();
+    let system = "You are a helpful assistant. Answer in one short sentence. ".repeat(8);
+    let first = lm.complete(ask(&system, "What is the capital of France?", 24)).await.unwrap();
+    let prefilled_before = lm.stats().prefilled_tokens.load(Ordering::Relaxed);
+    let second = lm.complete(ask(&system, "What is the capital of France?", 24)).await.unwrap();
+    let prefilled = lm.stats().prefilled_tokens.load(Ordering::Relaxed) - prefilled_before;
+    assert_eq!(first.outputs, second.outputs, "temperature 0 is deterministic");
+    assert!(!first.outputs[0].trim().is_empty());
+    assert!(first.usage.prompt_tokens > 50 && first.usage.completion_tokens > 0, "{:?}", first.usage);
+    assert!(prefilled <= 1, "the same prompt again decodes only its last token, not {prefilled}");
+    // A different question after the same system prompt decodes only the new part.
+    let before = lm.stats().prefilled_tokens.load(Ordering::Relaxed);
+    let third = lm.complete(ask(&system, "Name a colour.", 8)).await.unwrap();
+    let decoded = lm.stats().prefilled_tokens.load(Ordering::Relaxed) - before;
+    assert!(decoded < third.usage.prompt_tokens / 2, "{decoded} of {} prompt tokens decoded", third.usage.prompt_tokens);
+}
+
+#[tokio::test]
+async fn json_schema_output_is_constrained() {
+    let lm = model();
+    assert_eq!(lm.capabilities(), Capabilities::structured());
+    let schema = json!({
+        "type": "object",
+        "properties": {"answer": {"type": "string"}, "confident": {"type": "boolean"}},
+        "required": ["answer", "confident"],
+        "additionalProperties": false
+    });
+    let mut req = ask("Reply in JSON.", "Is the sky blue?", 48);
+    req.response_format = Some(Arc::new(ResponseFormat::JsonSchema { name: "Out".into(), schema, strict: true }));
+    let resp = lm.complete(req).await.unwrap();
+    let v: serde_json::Value = serde_json::from_str(&resp.outputs[0]).unwrap_or_else(|e| panic!("{e}: {}", resp.outputs[0]));
+    assert!(v["answer"].is_string() && v["confident"].is_boolean(), "{v}");
+}
+
+#[tokio::test]
+async fn stop_and_n() {
+    let lm = model();
+    let mut req = ask("Count.", "Count from 1 to 10, separated by commas.", 40);
+    req.config = Arc::new(LmConfig { max_tokens: Some(40), temperature: Some(0.0), n: Some(2), stop: vec!["5".into()], ..Default::default() });
+    let resp = lm.complete(req).await.unwrap();
+    assert_eq!(resp.outputs.len(), 2);
+    assert_eq!(resp.outputs[0], resp.outputs[1]);
+    assert!(!resp.outputs[0].contains('5'), "{:?}", resp.outputs[0]);
+}
+
+#[tokio::test]
+async fn too_long_prompts_are_a_context_window_error() {
+    let lm = model();
+    let huge = "word ".repeat(5000);
+    let e = lm.complete(ask("Summarise.", &huge, 16)).await.unwrap_err();
+    assert!(matches!(e, dspy::LmError::ContextWindowExceeded { .. }), "{e}");
+    // The model keeps working after the error.
+    assert!(lm.complete(ask("Be brief.", "Say hi.", 4)).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_callers_are_served_in_turn() {
+    let lm = model();
+    let calls: Vec<_> = (0..6)
+        .map(|i| {
+            let lm = lm.clone();
+            tokio::spawn(async move { lm.complete(ask("Answer with a number.", &format!("What is {i} plus {i}?"), 6)).await })
+        })
+        .collect();
+    for c in calls {
+        let r = c.await.unwrap().unwrap();
+        assert_eq!(r.outputs.len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn loading_twice_shares_one_model() {
+    let a = model();
+    let b = model();
+    a.complete(ask("Hi.", "Hi.", 2)).await.unwrap();
+    let seen_by_b = b.stats().prompt_tokens.load(Ordering::Relaxed);
+    assert!(seen_by_b > 0, "b shares a's worker and stats");
+}
+
+#[tokio::test]
+async fn predict_runs_on_the_embedded_model() {
+    // SmolLM2 is weak: a parse failure is acceptable, anything else is not.
+    let p = Predict::<Qa>::new().with_lm(model()).with_config(LmConfig { max_tokens: Some(48), ..Default::default() });
+    match p.call(QaInput { question: "What is the capital of France?".into() }).await {
+        Ok(pred) => assert!(!pred.answer.is_empty()),
+        Err(dspy::Error::Parse(e)) => assert!(!e.response.is_empty(), "{e}"),
+        Err(e) => panic!("unexpected error: {e}"),
+    }
+}
+
+#[test]
+fn a_missing_model_says_how_to_fetch_it() {
+    let e = LocalLm::load("models/does-not-exist.gguf", Default::default()).map(|_| ()).unwrap_err();
+    assert!(e.to_string().contains("cannot load"), "{e}");
+    let dir = tempfile::tempdir().unwrap();
+    let e = dspy::lm::local::locate_in(dir.path(), dspy::lm::local::QWEN_FILE).unwrap_err();
+    assert!(e.to_string().contains("scripts/fetch-models qwen"), "{e}");
+}
