@@ -37,8 +37,8 @@ pub mod prelude {
     pub use dspy_macros::{Signature, signature};
     pub use dspy_runtime::{
         Adapter, ChainOfThought, ChatAdapter, Demo, DynPredict, DynSignature, HttpLm, JsonAdapter,
-        LabeledFewShot, LanguageModel, Lm, LmConfig, Module, Predict, Prediction, Predictor, Reasoned, ScriptedLm,
-        Signature,
+        LabeledFewShot, LanguageModel, Lm, LmConfig, Module, Predict, Prediction, Predictor,
+        Reasoned, ScriptedLm, Signature,
     };
 }
 

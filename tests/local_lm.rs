@@ -18,29 +18,63 @@ fn model() -> LocalLm {
 
 fn ask(system: &str, user: &str, max_tokens: u32) -> LmRequest {
     LmRequest {
-        messages: vec![Message::system(system.to_string()), Message::user(user.to_string())],
-        config: Arc::new(LmConfig { max_tokens: Some(max_tokens), temperature: Some(0.0), ..Default::default() }),
+        messages: vec![
+            Message::system(system.to_string()),
+            Message::user(user.to_string()),
+        ],
+        config: Arc::new(LmConfig {
+            max_tokens: Some(max_tokens),
+            temperature: Some(0.0),
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }
 
 #[tokio::test]
 async fn greedy_decoding_is_deterministic_and_reuses_the_prefix() {
-    let lm = model();
+    // A copy of its own: other tests' calls must not come between ours.
+    let path =
+        dspy::lm::local::locate_in(&dspy::lm::local::model_dir(), dspy::lm::local::SMOLLM2_FILE)
+            .unwrap();
+    let lm = LocalLm::load_separate(path, Default::default()).unwrap();
     let system = "You are a helpful assistant. Answer in one short sentence. ".repeat(8);
-    let first = lm.complete(ask(&system, "What is the capital of France?", 24)).await.unwrap();
+    let first = lm
+        .complete(ask(&system, "What is the capital of France?", 24))
+        .await
+        .unwrap();
     let prefilled_before = lm.stats().prefilled_tokens.load(Ordering::Relaxed);
-    let second = lm.complete(ask(&system, "What is the capital of France?", 24)).await.unwrap();
+    let second = lm
+        .complete(ask(&system, "What is the capital of France?", 24))
+        .await
+        .unwrap();
     let prefilled = lm.stats().prefilled_tokens.load(Ordering::Relaxed) - prefilled_before;
-    assert_eq!(first.outputs, second.outputs, "temperature 0 is deterministic");
+    assert_eq!(
+        first.outputs, second.outputs,
+        "temperature 0 is deterministic"
+    );
     assert!(!first.outputs[0].trim().is_empty());
-    assert!(first.usage.prompt_tokens > 50 && first.usage.completion_tokens > 0, "{:?}", first.usage);
-    assert!(prefilled <= 1, "the same prompt again decodes only its last token, not {prefilled}");
+    assert!(
+        first.usage.prompt_tokens > 50 && first.usage.completion_tokens > 0,
+        "{:?}",
+        first.usage
+    );
+    assert!(
+        prefilled <= 1,
+        "the same prompt again decodes only its last token, not {prefilled}"
+    );
     // A different question after the same system prompt decodes only the new part.
     let before = lm.stats().prefilled_tokens.load(Ordering::Relaxed);
-    let third = lm.complete(ask(&system, "Name a colour.", 8)).await.unwrap();
+    let third = lm
+        .complete(ask(&system, "Name a colour.", 8))
+        .await
+        .unwrap();
     let decoded = lm.stats().prefilled_tokens.load(Ordering::Relaxed) - before;
-    assert!(decoded < third.usage.prompt_tokens / 2, "{decoded} of {} prompt tokens decoded", third.usage.prompt_tokens);
+    assert!(
+        decoded < third.usage.prompt_tokens / 2,
+        "{decoded} of {} prompt tokens decoded",
+        third.usage.prompt_tokens
+    );
 }
 
 #[tokio::test]
@@ -54,17 +88,31 @@ async fn json_schema_output_is_constrained() {
         "additionalProperties": false
     });
     let mut req = ask("Reply in JSON.", "Is the sky blue?", 48);
-    req.response_format = Some(Arc::new(ResponseFormat::JsonSchema { name: "Out".into(), schema, strict: true }));
+    req.response_format = Some(Arc::new(ResponseFormat::JsonSchema {
+        name: "Out".into(),
+        schema,
+        strict: true,
+    }));
     let resp = lm.complete(req).await.unwrap();
-    let v: serde_json::Value = serde_json::from_str(&resp.outputs[0]).unwrap_or_else(|e| panic!("{e}: {}", resp.outputs[0]));
-    assert!(v["answer"].is_string() && v["confident"].is_boolean(), "{v}");
+    let v: serde_json::Value = serde_json::from_str(&resp.outputs[0])
+        .unwrap_or_else(|e| panic!("{e}: {}", resp.outputs[0]));
+    assert!(
+        v["answer"].is_string() && v["confident"].is_boolean(),
+        "{v}"
+    );
 }
 
 #[tokio::test]
 async fn stop_and_n() {
     let lm = model();
     let mut req = ask("Count.", "Count from 1 to 10, separated by commas.", 40);
-    req.config = Arc::new(LmConfig { max_tokens: Some(40), temperature: Some(0.0), n: Some(2), stop: vec!["5".into()], ..Default::default() });
+    req.config = Arc::new(LmConfig {
+        max_tokens: Some(40),
+        temperature: Some(0.0),
+        n: Some(2),
+        stop: vec!["5".into()],
+        ..Default::default()
+    });
     let resp = lm.complete(req).await.unwrap();
     assert_eq!(resp.outputs.len(), 2);
     assert_eq!(resp.outputs[0], resp.outputs[1]);
@@ -74,9 +122,12 @@ async fn stop_and_n() {
 #[tokio::test]
 async fn too_long_prompts_are_a_context_window_error() {
     let lm = model();
-    let huge = "word ".repeat(5000);
+    let huge = "word ".repeat(12_000);
     let e = lm.complete(ask("Summarise.", &huge, 16)).await.unwrap_err();
-    assert!(matches!(e, dspy::LmError::ContextWindowExceeded { .. }), "{e}");
+    assert!(
+        matches!(e, dspy::LmError::ContextWindowExceeded { .. }),
+        "{e}"
+    );
     // The model keeps working after the error.
     assert!(lm.complete(ask("Be brief.", "Say hi.", 4)).await.is_ok());
 }
@@ -87,7 +138,14 @@ async fn concurrent_callers_are_served_in_turn() {
     let calls: Vec<_> = (0..6)
         .map(|i| {
             let lm = lm.clone();
-            tokio::spawn(async move { lm.complete(ask("Answer with a number.", &format!("What is {i} plus {i}?"), 6)).await })
+            tokio::spawn(async move {
+                lm.complete(ask(
+                    "Answer with a number.",
+                    &format!("What is {i} plus {i}?"),
+                    6,
+                ))
+                .await
+            })
         })
         .collect();
     for c in calls {
@@ -108,8 +166,16 @@ async fn loading_twice_shares_one_model() {
 #[tokio::test]
 async fn predict_runs_on_the_embedded_model() {
     // SmolLM2 is weak: a parse failure is acceptable, anything else is not.
-    let p = Predict::<Qa>::new().with_lm(model()).with_config(LmConfig { max_tokens: Some(48), ..Default::default() });
-    match p.call(QaInput { question: "What is the capital of France?".into() }).await {
+    let p = Predict::<Qa>::new().with_lm(model()).with_config(LmConfig {
+        max_tokens: Some(48),
+        ..Default::default()
+    });
+    match p
+        .call(QaInput {
+            question: "What is the capital of France?".into(),
+        })
+        .await
+    {
         Ok(pred) => assert!(!pred.answer.is_empty()),
         Err(dspy::Error::Parse(e)) => assert!(!e.response.is_empty(), "{e}"),
         Err(e) => panic!("unexpected error: {e}"),
@@ -118,7 +184,9 @@ async fn predict_runs_on_the_embedded_model() {
 
 #[test]
 fn a_missing_model_says_how_to_fetch_it() {
-    let e = LocalLm::load("models/does-not-exist.gguf", Default::default()).map(|_| ()).unwrap_err();
+    let e = LocalLm::load("models/does-not-exist.gguf", Default::default())
+        .map(|_| ())
+        .unwrap_err();
     assert!(e.to_string().contains("cannot load"), "{e}");
     let dir = tempfile::tempdir().unwrap();
     let e = dspy::lm::local::locate_in(dir.path(), dspy::lm::local::QWEN_FILE).unwrap_err();

@@ -79,7 +79,9 @@ pub fn default_lm() -> Result<Lm, crate::Error> {
     }
     let no_lm = |reason: String| crate::Error::NoLm { reason };
     let lm: Lm = if std::env::var_os("DSPY_MODEL").is_some() {
-        crate::lm::HttpLm::from_env().map_err(|e| no_lm(format!("DSPY_MODEL is set but unusable: {e}")))?.into()
+        crate::lm::HttpLm::from_env()
+            .map_err(|e| no_lm(format!("DSPY_MODEL is set but unusable: {e}")))?
+            .into()
     } else {
         default_local().map_err(no_lm)?
     };

@@ -16,7 +16,9 @@ pub fn infer_prefix(name: &str) -> String {
             Some(p) => {
                 c == '_'
                     || (c.is_uppercase() && (p.is_lowercase() || p.is_ascii_digit()))
-                    || (c.is_uppercase() && p.is_uppercase() && next.is_some_and(char::is_lowercase))
+                    || (c.is_uppercase()
+                        && p.is_uppercase()
+                        && next.is_some_and(char::is_lowercase))
                     || (c.is_ascii_digit() && p.is_alphabetic())
                     || (c.is_alphabetic() && p.is_ascii_digit())
             }
@@ -39,7 +41,11 @@ pub fn infer_prefix(name: &str) -> String {
             } else {
                 let mut cs = w.chars();
                 cs.next()
-                    .map(|f| f.to_uppercase().chain(cs.flat_map(char::to_lowercase)).collect())
+                    .map(|f| {
+                        f.to_uppercase()
+                            .chain(cs.flat_map(char::to_lowercase))
+                            .collect()
+                    })
                     .unwrap_or_default()
             }
         })

@@ -4,7 +4,10 @@
 //! queue on a bounded channel and run one at a time. The KV cache keeps the last prompt: a new
 //! prompt that shares its prefix (instructions, demos) decodes only the part that differs.
 
-use super::{BoxFuture, Capabilities, LanguageModel, LmConfig, LmError, LmRequest, LmResponse, MessageRole, Usage};
+use super::{
+    BoxFuture, Capabilities, LanguageModel, LmConfig, LmError, LmRequest, LmResponse, MessageRole,
+    Usage,
+};
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_backend::LlamaBackend;
@@ -46,12 +49,19 @@ impl Default for LocalConfig {
         let threads = std::env::var("DSPY_THREADS")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get() as i32).unwrap_or(2));
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get() as i32)
+                    .unwrap_or(2)
+            });
         LocalConfig {
-            n_ctx: 4096,
+            n_ctx: 8192,
             threads,
             queue: 256,
-            defaults: LmConfig { max_tokens: Some(512), ..LmConfig::default() },
+            defaults: LmConfig {
+                max_tokens: Some(512),
+                ..LmConfig::default()
+            },
             reuse_prefix: true,
         }
     }
@@ -131,7 +141,11 @@ impl LocalLm {
 
     /// The default local model: Qwen if fetched, else SmolLM2.
     pub fn default_model() -> Result<LocalLm, LmError> {
-        if model_dir().join(QWEN_FILE).exists() { Self::qwen() } else { Self::smollm2() }
+        if model_dir().join(QWEN_FILE).exists() {
+            Self::qwen()
+        } else {
+            Self::smollm2()
+        }
     }
 
     fn named(file: &str) -> Result<LocalLm, LmError> {
@@ -160,6 +174,12 @@ impl LocalLm {
     }
 
     fn start(path: &Path, config: LocalConfig) -> Result<LocalLm, LmError> {
+        if !path.is_file() {
+            return Err(LmError::Config(format!(
+                "cannot load {}: no such model file (scripts/fetch-models fetches the known ones)",
+                path.display()
+            )));
+        }
         let backend = backend()?;
         let model = LlamaModel::load_from_file(backend, path, &LlamaModelParams::default())
             .map_err(|e| LmError::Config(format!("cannot load {}: {e}", path.display())))?;
@@ -213,7 +233,11 @@ impl LanguageModel for LocalLm {
                     temperature: c.temperature.or(d.temperature),
                     max_tokens: c.max_tokens.or(d.max_tokens),
                     n: c.n.or(d.n),
-                    stop: if c.stop.is_empty() { d.stop.clone() } else { c.stop.clone() },
+                    stop: if c.stop.is_empty() {
+                        d.stop.clone()
+                    } else {
+                        c.stop.clone()
+                    },
                     seed: c.seed.or(d.seed),
                     cache: c.cache,
                 };
@@ -225,7 +249,11 @@ impl LanguageModel for LocalLm {
                 .send(Job { request, reply })
                 .await
                 .map_err(|_| LmError::Other("the local model's worker has stopped".into()))?;
-            rx.await.map_err(|_| LmError::Other("the local model's worker dropped the call".into()))?
+            let response = rx.await.map_err(|_| {
+                LmError::Other("the local model's worker dropped the call".into())
+            })??;
+            super::usage::record(response.usage, None, false);
+            Ok(response)
         })
     }
 }
@@ -241,13 +269,17 @@ fn worker(
 ) {
     let params = LlamaContextParams::default()
         .with_n_ctx(NonZeroU32::new(config.n_ctx))
+        .with_n_seq_max(SLOTS as u32)
+        .with_kv_unified(true)
         .with_n_batch(512)
         .with_n_threads(config.threads)
         .with_n_threads_batch(config.threads);
     let mut ctx = match model.new_context(backend, params) {
         Ok(c) => c,
         Err(e) => {
-            let _ = ready.send(Err(LmError::Config(format!("cannot create a llama.cpp context: {e}"))));
+            let _ = ready.send(Err(LmError::Config(format!(
+                "cannot create a llama.cpp context: {e}"
+            ))));
             return;
         }
     };
@@ -255,7 +287,14 @@ fn worker(
     let mut session = Session {
         model,
         template: model.chat_template(None).ok(),
-        cached: Vec::new(),
+        slots: (0..SLOTS)
+            .map(|seq| Slot {
+                seq: seq as i32,
+                tokens: Vec::new(),
+                used: 0,
+            })
+            .collect(),
+        clock: 0,
         n_ctx: config.n_ctx as usize,
         reuse_prefix: config.reuse_prefix,
         stats,
@@ -265,17 +304,27 @@ fn worker(
         if result.is_err() {
             // After a failure the cache contents are unknown: start the next call afresh.
             ctx.clear_kv_cache();
-            session.cached.clear();
+            session.slots.iter_mut().for_each(|s| s.tokens.clear());
         }
         let _ = job.reply.send(result);
     }
 }
 
+/// Prompt prefixes kept in the KV cache at once (e.g. ChatAdapter's and its JSON fallback's).
+const SLOTS: usize = 2;
+
+/// One KV-cache sequence and the tokens it holds, in order.
+struct Slot {
+    seq: i32,
+    tokens: Vec<LlamaToken>,
+    used: u64,
+}
+
 struct Session {
     model: &'static LlamaModel,
     template: Option<LlamaChatTemplate>,
-    /// Tokens whose keys and values are in the KV cache (sequence 0), in order.
-    cached: Vec<LlamaToken>,
+    slots: Vec<Slot>,
+    clock: u64,
     n_ctx: usize,
     reuse_prefix: bool,
     stats: Arc<LocalStats>,
@@ -295,8 +344,13 @@ impl Session {
                     .iter()
                     .map(|m| LlamaChatMessage::new(role(m.role), m.content.to_string()))
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| LmError::BadRequest { status: 400, message: format!("message with a NUL byte: {e}") })?;
-                self.model.apply_chat_template(t, &chat, true).map_err(|e| fail("chat template", e))
+                    .map_err(|e| LmError::BadRequest {
+                        status: 400,
+                        message: format!("message with a NUL byte: {e}"),
+                    })?;
+                self.model
+                    .apply_chat_template(t, &chat, true)
+                    .map_err(|e| fail("chat template", e))
             }
             None => {
                 let mut p = String::new();
@@ -309,13 +363,20 @@ impl Session {
         }
     }
 
-    fn complete(&mut self, ctx: &mut LlamaContext<'static>, request: &LmRequest) -> Result<LmResponse, LmError> {
+    fn complete(
+        &mut self,
+        ctx: &mut LlamaContext<'static>,
+        request: &LmRequest,
+    ) -> Result<LmResponse, LmError> {
         let prompt = self.prompt(request)?;
         let tokens = self.model.vocab().tokenize(prompt.as_bytes(), true, true);
         let config = &request.config;
         let max_tokens = config.max_tokens.unwrap_or(512) as usize;
         if tokens.is_empty() {
-            return Err(LmError::BadRequest { status: 400, message: "empty prompt".into() });
+            return Err(LmError::BadRequest {
+                status: 400,
+                message: "empty prompt".into(),
+            });
         }
         if tokens.len() + max_tokens > self.n_ctx {
             return Err(LmError::ContextWindowExceeded {
@@ -331,21 +392,29 @@ impl Session {
             Some(super::ResponseFormat::JsonObject) => Some(r#"{"type": "object"}"#.to_string()),
             None => None,
         }
-        .map(|schema| llama_cpp_2::json_schema_to_grammar(&schema).map_err(|e| fail("JSON schema to grammar", e)))
+        .map(|schema| {
+            llama_cpp_2::json_schema_to_grammar(&schema)
+                .map_err(|e| fail("JSON schema to grammar", e))
+        })
         .transpose()?;
         let n = config.n.unwrap_or(1).max(1);
         let mut outputs = Vec::with_capacity(n as usize);
         let mut completion_tokens = 0u64;
         for i in 0..n {
-            self.prefill(ctx, &tokens)?;
+            let slot = self.prefill(ctx, &tokens, max_tokens)?;
             let seed = config.seed.unwrap_or(0).wrapping_add(u64::from(i)) as u32;
             let mut sampler = self.sampler(config, grammar.as_deref(), seed)?;
-            let (text, generated) = self.generate(ctx, &mut sampler, &tokens, max_tokens, &config.stop)?;
+            let (text, generated) =
+                self.generate(ctx, slot, &mut sampler, &tokens, max_tokens, &config.stop)?;
             completion_tokens += generated;
             outputs.push(text);
         }
-        self.stats.prompt_tokens.fetch_add(tokens.len() as u64 * u64::from(n), Ordering::Relaxed);
-        self.stats.generated_tokens.fetch_add(completion_tokens, Ordering::Relaxed);
+        self.stats
+            .prompt_tokens
+            .fetch_add(tokens.len() as u64 * u64::from(n), Ordering::Relaxed);
+        self.stats
+            .generated_tokens
+            .fetch_add(completion_tokens, Ordering::Relaxed);
         Ok(LmResponse {
             outputs,
             usage: Usage {
@@ -356,19 +425,66 @@ impl Session {
         })
     }
 
-    /// Brings the KV cache to hold `tokens` minus its last token's logits: keeps the longest
-    /// shared prefix, drops the rest, decodes what is new (at least the last token).
-    fn prefill(&mut self, ctx: &mut LlamaContext<'static>, tokens: &[LlamaToken]) -> Result<(), LmError> {
-        let common = if self.reuse_prefix {
-            self.cached.iter().zip(tokens).take_while(|(a, b)| a == b).count()
-        } else {
-            0
+    /// Brings a KV-cache slot to hold `tokens` (the last token's logits ready): the slot sharing
+    /// the longest prefix keeps it and decodes the rest (at least the last token); with nothing
+    /// shared, the least recently used slot is reused. Returns the slot.
+    fn prefill(
+        &mut self,
+        ctx: &mut LlamaContext<'static>,
+        tokens: &[LlamaToken],
+        max_tokens: usize,
+    ) -> Result<usize, LmError> {
+        let reuse = self.reuse_prefix;
+        let shared = |slot: &Slot| {
+            if reuse {
+                slot.tokens
+                    .iter()
+                    .zip(tokens)
+                    .take_while(|(a, b)| a == b)
+                    .count()
+            } else {
+                0
+            }
         };
-        let keep = common.min(tokens.len() - 1);
-        if keep < self.cached.len() {
-            ctx.clear_kv_cache_seq(Some(0), Some(keep as u32), None)
+        let best = (0..self.slots.len())
+            .max_by_key(|&i| (shared(&self.slots[i]), self.slots[i].used))
+            .unwrap_or(0);
+        let common = shared(&self.slots[best]);
+        // Reusing a slot that would lose most of what it holds (another prompt that merely
+        // starts alike, e.g. the JSON fallback's) would evict a prefix worth keeping: take the
+        // least recently used slot instead.
+        let worth = common > 0 && 2 * common >= self.slots[best].tokens.len();
+        let i = if worth {
+            best
+        } else {
+            (0..self.slots.len())
+                .min_by_key(|&i| self.slots[i].used)
+                .unwrap_or(0)
+        };
+        self.clock += 1;
+        self.slots[i].used = self.clock;
+        let keep = if i == best {
+            common.min(tokens.len() - 1)
+        } else {
+            shared(&self.slots[i]).min(tokens.len() - 1)
+        };
+        let seq = self.slots[i].seq;
+        if keep < self.slots[i].tokens.len() {
+            ctx.clear_kv_cache_seq(Some(seq as u32), Some(keep as u32), None)
                 .map_err(|e| fail("KV cache", e))?;
-            self.cached.truncate(keep);
+            self.slots[i].tokens.truncate(keep);
+        }
+        // The slots share one context: make room by emptying the others if needed.
+        let others: usize = (0..self.slots.len())
+            .filter(|&j| j != i)
+            .map(|j| self.slots[j].tokens.len())
+            .sum();
+        if others + tokens.len() + max_tokens > self.n_ctx {
+            for j in (0..self.slots.len()).filter(|&j| j != i) {
+                ctx.clear_kv_cache_seq(Some(self.slots[j].seq as u32), None, None)
+                    .map_err(|e| fail("KV cache", e))?;
+                self.slots[j].tokens.clear();
+            }
         }
         let rest = &tokens[keep..];
         let chunk = ctx.n_batch() as usize;
@@ -379,19 +495,30 @@ impl Session {
             for (j, t) in piece.iter().enumerate() {
                 let pos = (keep + c * chunk + j) as i32;
                 let logits = last_chunk && j == piece.len() - 1;
-                batch.add(*t, pos, &[0], logits).map_err(|e| fail("batch", e))?;
+                batch
+                    .add(*t, pos, &[seq], logits)
+                    .map_err(|e| fail("batch", e))?;
             }
             ctx.decode(&mut batch).map_err(|e| fail("decode", e))?;
         }
-        self.cached.extend_from_slice(rest);
-        self.stats.prefilled_tokens.fetch_add(rest.len() as u64, Ordering::Relaxed);
-        Ok(())
+        self.slots[i].tokens.extend_from_slice(rest);
+        self.stats
+            .prefilled_tokens
+            .fetch_add(rest.len() as u64, Ordering::Relaxed);
+        Ok(i)
     }
 
-    fn sampler(&self, config: &LmConfig, grammar: Option<&str>, seed: u32) -> Result<LlamaSampler, LmError> {
+    fn sampler(
+        &self,
+        config: &LmConfig,
+        grammar: Option<&str>,
+        seed: u32,
+    ) -> Result<LlamaSampler, LmError> {
         let mut chain = Vec::new();
         if let Some(g) = grammar {
-            chain.push(LlamaSampler::grammar(self.model, g, "root").map_err(|e| fail("grammar", e))?);
+            chain.push(
+                LlamaSampler::grammar(self.model, g, "root").map_err(|e| fail("grammar", e))?,
+            );
         }
         match config.temperature {
             Some(t) if t > 0.0 => {
@@ -408,6 +535,7 @@ impl Session {
     fn generate(
         &mut self,
         ctx: &mut LlamaContext<'static>,
+        slot: usize,
         sampler: &mut LlamaSampler,
         prompt: &[LlamaToken],
         max_tokens: usize,
@@ -417,8 +545,7 @@ impl Session {
         let mut bytes = Vec::new();
         let mut batch = LlamaBatch::new(1, 1);
         let mut generated = 0u64;
-        let mut pos = prompt.len();
-        for _ in 0..max_tokens {
+        for pos in prompt.len()..prompt.len() + max_tokens {
             let token = sampler.sample(ctx, -1);
             if vocab.is_eog(token) {
                 break;
@@ -433,10 +560,11 @@ impl Session {
                 }
             }
             batch.clear();
-            batch.add(token, pos as i32, &[0], true).map_err(|e| fail("batch", e))?;
+            batch
+                .add(token, pos as i32, &[self.slots[slot].seq], true)
+                .map_err(|e| fail("batch", e))?;
             ctx.decode(&mut batch).map_err(|e| fail("decode", e))?;
-            self.cached.push(token);
-            pos += 1;
+            self.slots[slot].tokens.push(token);
         }
         Ok((String::from_utf8_lossy(&bytes).into_owned(), generated))
     }

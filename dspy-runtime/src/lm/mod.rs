@@ -22,9 +22,9 @@ pub use cache::{Cache, CacheConfig};
 pub use embed::{Embedder, HttpEmbedder};
 pub use error::LmError;
 pub use history::{History, HistoryEntry, inspect_history};
+pub use http::{Delta, HttpLm, HttpLmBuilder, Provider, TextStream, set_cache_enabled};
 #[cfg(feature = "local")]
 pub use local::{LocalConfig, LocalLm};
-pub use http::{Delta, HttpLm, HttpLmBuilder, Provider, TextStream, set_cache_enabled};
 pub use request::{
     Capabilities, LmConfig, LmRequest, LmResponse, Message, MessageRole, ResponseFormat, Usage,
 };

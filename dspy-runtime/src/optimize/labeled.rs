@@ -25,11 +25,19 @@ impl LabeledFewShot {
     }
 
     /// Gives `predictor` up to `k` demos from `trainset`; the same seed draws the same demos.
-    pub fn compile<P: Predictor + ?Sized>(&self, predictor: &mut P, trainset: &[Demo]) -> Result<()> {
+    pub fn compile<P: Predictor + ?Sized>(
+        &self,
+        predictor: &mut P,
+        trainset: &[Demo],
+    ) -> Result<()> {
         let mut idx: Vec<usize> = (0..trainset.len()).collect();
         let mut rng = fastrand::Rng::with_seed(self.seed);
         rng.shuffle(&mut idx);
-        let demos = idx.into_iter().take(self.k).map(|i| trainset[i].clone()).collect();
+        let demos = idx
+            .into_iter()
+            .take(self.k)
+            .map(|i| trainset[i].clone())
+            .collect();
         predictor.set_demos(demos)
     }
 }
@@ -40,7 +48,13 @@ mod tests {
     use crate::module::DynPredict;
 
     fn trainset() -> Vec<Demo> {
-        (0..10).map(|i| Demo::new().with("question", format!("q{i}")).with("answer", format!("a{i}"))).collect()
+        (0..10)
+            .map(|i| {
+                Demo::new()
+                    .with("question", format!("q{i}"))
+                    .with("answer", format!("a{i}"))
+            })
+            .collect()
     }
 
     #[test]
@@ -52,10 +66,15 @@ mod tests {
         assert_eq!(a.demos().len(), 4);
         assert_eq!(a.demos(), b.demos());
         let mut c = DynPredict::parse("question -> answer").unwrap();
-        LabeledFewShot::new(4).seed(7).compile(&mut c, &trainset()).unwrap();
+        LabeledFewShot::new(4)
+            .seed(7)
+            .compile(&mut c, &trainset())
+            .unwrap();
         assert_ne!(a.demos(), c.demos());
         let mut all = DynPredict::parse("question -> answer").unwrap();
-        LabeledFewShot::new(50).compile(&mut all, &trainset()).unwrap();
+        LabeledFewShot::new(50)
+            .compile(&mut all, &trainset())
+            .unwrap();
         assert_eq!(all.demos().len(), 10);
     }
 }

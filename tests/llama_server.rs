@@ -1,0 +1,201 @@
+//! Our OpenAI-compatible client against a real llama-server (built by
+//! `scripts/build-llama-server`) serving SmolLM2 on 127.0.0.1: plain chat, json_schema output,
+//! streaming, stop, usage; and the same Predict at temperature 0 in-process and through the
+//! server.
+#![cfg(feature = "local")]
+
+mod common;
+
+use common::{Qa, QaInput};
+use dspy::lm::{Capabilities, HttpLm, LmRequest, LocalLm, Message, ResponseFormat};
+use dspy::prelude::*;
+use serde_json::json;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn server() -> Server {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let bin = std::env::var("DSPY_TOOLS_DIR")
+        .map(|d| format!("{d}/llama-server"))
+        .unwrap_or_else(|_| format!("{root}/tools/llama-server"));
+    assert!(
+        std::path::Path::new(&bin).exists(),
+        "{bin} is missing: run scripts/build-llama-server (scripts/test does)"
+    );
+    let model =
+        dspy::lm::local::locate_in(&dspy::lm::local::model_dir(), dspy::lm::local::SMOLLM2_FILE)
+            .unwrap_or_else(|e| panic!("{e}"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let child = Command::new(&bin)
+        .args([
+            "-m",
+            model.to_str().unwrap(),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "-c",
+            "4096",
+            "-t",
+            "2",
+            "--jinja",
+            "--parallel",
+            "1",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
+    let server = Server { child, port };
+    for _ in 0..300 {
+        if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let _ = s.write_all(b"GET /health HTTP/1.0\r\n\r\n").await;
+            let mut buf = Vec::new();
+            let _ = s.read_to_end(&mut buf).await;
+            if String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 200") {
+                return server;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("llama-server did not become healthy on port {port}");
+}
+
+fn client(s: &Server) -> HttpLm {
+    HttpLm::builder("openai/smollm2")
+        .api_base(format!("http://127.0.0.1:{}/v1", s.port))
+        .capabilities(Capabilities::structured())
+        .cache(false)
+        .build()
+        .unwrap()
+}
+
+fn ask(user: &str, max_tokens: u32) -> LmRequest {
+    LmRequest {
+        messages: vec![
+            Message::system("You are a helpful assistant."),
+            Message::user(user.to_string()),
+        ],
+        config: Arc::new(LmConfig {
+            temperature: Some(0.0),
+            max_tokens: Some(max_tokens),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn llama_server_end_to_end() {
+    let s = server().await;
+    let lm = client(&s);
+
+    // Plain chat with usage.
+    let r = lm
+        .complete(ask("What is the capital of France?", 24))
+        .await
+        .unwrap();
+    assert!(!r.outputs[0].trim().is_empty());
+    assert!(
+        r.usage.prompt_tokens > 5 && r.usage.completion_tokens > 0,
+        "{:?}",
+        r.usage
+    );
+
+    // json_schema output.
+    let schema = json!({"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"], "additionalProperties": false});
+    let mut req = ask("Is the sky blue? Reply in JSON.", 48);
+    req.response_format = Some(Arc::new(ResponseFormat::JsonSchema {
+        name: "Out".into(),
+        schema,
+        strict: true,
+    }));
+    let r = lm.complete(req).await.unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&r.outputs[0]).unwrap_or_else(|e| panic!("{e}: {}", r.outputs[0]));
+    assert!(v["answer"].is_string(), "{v}");
+
+    // Stop sequences.
+    let mut req = ask("Count from 1 to 10, separated by commas.", 40);
+    req.config = Arc::new(LmConfig {
+        temperature: Some(0.0),
+        max_tokens: Some(40),
+        stop: vec!["5".into()],
+        ..Default::default()
+    });
+    let r = lm.complete(req).await.unwrap();
+    assert!(!r.outputs[0].contains('5'), "{:?}", r.outputs[0]);
+
+    // Streaming adds up to the same text as a plain call.
+    let plain = lm.complete(ask("Name three colours.", 16)).await.unwrap();
+    let (streamed, usage) = lm
+        .stream(ask("Name three colours.", 16))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(streamed, plain.outputs[0]);
+    assert!(usage.completion_tokens > 0 || !streamed.is_empty());
+}
+
+/// The same Predict at temperature 0 through llama-server and in-process. Both run greedy
+/// decoding of the same GGUF with the model's own chat template; they are expected to agree.
+#[tokio::test]
+async fn predict_agrees_in_process_and_over_http() {
+    let s = server().await;
+    let config = LmConfig {
+        temperature: Some(0.0),
+        max_tokens: Some(48),
+        ..Default::default()
+    };
+    let over_http = Predict::<Qa>::new()
+        .with_lm(client(&s))
+        .with_config(config.clone())
+        .with_adapter(ChatAdapter::without_fallback());
+    let local = LocalLm::smollm2().unwrap();
+    let in_process = Predict::<Qa>::new()
+        .with_lm(local)
+        .with_config(config)
+        .with_adapter(ChatAdapter::without_fallback());
+    let mut agreed = 0;
+    let questions = [
+        "What is the capital of France?",
+        "What colour is the sky?",
+        "How many legs does a spider have?",
+    ];
+    for q in questions {
+        let a = over_http.call(QaInput { question: q.into() }).await;
+        let b = in_process.call(QaInput { question: q.into() }).await;
+        let raw = |r: &dspy::Result<Prediction<common::QaOutput>>| match r {
+            Ok(p) => p.raw().to_string(),
+            Err(dspy::Error::Parse(e)) => e.response.clone(),
+            Err(e) => panic!("{e}"),
+        };
+        let (ra, rb) = (raw(&a), raw(&b));
+        println!("{q}\n  llama-server: {ra:?}\n  in-process:   {rb:?}");
+        agreed += usize::from(ra == rb);
+    }
+    assert_eq!(
+        agreed,
+        questions.len(),
+        "greedy outputs differ between llama-server and in-process"
+    );
+}
