@@ -120,8 +120,8 @@ async fn llama_server_end_to_end() {
     );
 
     // json_schema output.
-    let schema = json!({"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"], "additionalProperties": false});
-    let mut req = ask("Is the sky blue? Reply in JSON.", 48);
+    let schema = json!({"type": "object", "properties": {"answer": {"type": "string", "maxLength": 40}}, "required": ["answer"], "additionalProperties": false});
+    let mut req = ask("Is the sky blue? Reply in JSON.", 96);
     req.response_format = Some(Arc::new(ResponseFormat::JsonSchema {
         name: "Out".into(),
         schema,
