@@ -192,3 +192,23 @@ fn a_missing_model_says_how_to_fetch_it() {
     let e = dspy::lm::local::locate_in(dir.path(), dspy::lm::local::QWEN_FILE).unwrap_err();
     assert!(e.to_string().contains("scripts/fetch-models qwen"), "{e}");
 }
+
+#[tokio::test]
+async fn seeded_sampling_is_reproducible() {
+    let lm = model();
+    let mut req = ask("Tell a story.", "Once upon a time", 12);
+    req.config = Arc::new(LmConfig {
+        temperature: Some(0.9),
+        top_p: Some(0.9),
+        seed: Some(42),
+        max_tokens: Some(12),
+        ..Default::default()
+    });
+    let a = lm.complete(req.clone()).await.unwrap();
+    let b = lm.complete(req).await.unwrap();
+    assert_eq!(
+        a.outputs, b.outputs,
+        "the same seed samples the same tokens"
+    );
+    assert!(!a.outputs[0].is_empty());
+}

@@ -17,6 +17,8 @@ pub(crate) struct MessagesBody<'a> {
     max_tokens: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     temperature: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f32>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     stop_sequences: &'a [String],
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -66,6 +68,7 @@ impl<'a> MessagesBody<'a> {
                 .or(defaults.max_tokens)
                 .unwrap_or(DEFAULT_MAX_TOKENS),
             temperature: c.temperature.or(defaults.temperature),
+            top_p: c.top_p.or(defaults.top_p),
             stop_sequences: if c.stop.is_empty() {
                 &defaults.stop
             } else {

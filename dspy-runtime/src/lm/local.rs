@@ -228,9 +228,10 @@ impl LanguageModel for LocalLm {
         Box::pin(async move {
             let c = &request.config;
             let d = &self.inner.defaults;
-            if c.max_tokens.is_none() || c.temperature.is_none() {
+            if c.max_tokens.is_none() || c.temperature.is_none() || c.top_p.is_none() {
                 let merged = LmConfig {
                     temperature: c.temperature.or(d.temperature),
+                    top_p: c.top_p.or(d.top_p),
                     max_tokens: c.max_tokens.or(d.max_tokens),
                     n: c.n.or(d.n),
                     stop: if c.stop.is_empty() {
@@ -522,7 +523,7 @@ impl Session {
         }
         match config.temperature {
             Some(t) if t > 0.0 => {
-                chain.push(LlamaSampler::top_p(0.95, 1));
+                chain.push(LlamaSampler::top_p(config.top_p.unwrap_or(1.0), 1));
                 chain.push(LlamaSampler::temp(t));
                 chain.push(LlamaSampler::dist(seed));
             }

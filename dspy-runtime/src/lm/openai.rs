@@ -13,6 +13,8 @@ pub(crate) struct ChatBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub n: Option<u32>,
@@ -39,6 +41,7 @@ impl<'a> ChatBody<'a> {
             model,
             messages: &request.messages,
             temperature: c.temperature.or(defaults.temperature),
+            top_p: c.top_p.or(defaults.top_p),
             max_tokens: c.max_tokens.or(defaults.max_tokens),
             n: c.n.or(defaults.n),
             stop: if c.stop.is_empty() {
