@@ -1,6 +1,6 @@
 //! Anthropic's Messages API: the system prompt goes apart, `max_tokens` is required.
 
-use super::openai::snippet;
+use super::openai::{decode, snippet};
 use super::{LmConfig, LmError, LmRequest, LmResponse, MessageRole, Usage};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -105,9 +105,7 @@ struct WireUsage {
 
 /// Reads a Messages API response body.
 pub(crate) fn parse_response(body: &[u8]) -> Result<LmResponse, LmError> {
-    let parsed: MessagesResponse = serde_json::from_slice(body).map_err(|e| {
-        LmError::InvalidResponse(format!("not an Anthropic message ({e}): {}", snippet(body)))
-    })?;
+    let parsed: MessagesResponse = decode("an Anthropic message", body)?;
     let text: String = parsed
         .content
         .iter()
@@ -133,12 +131,7 @@ pub(crate) fn parse_response(body: &[u8]) -> Result<LmResponse, LmError> {
 
 /// The text delta (and usage) of one streamed event's data.
 pub(crate) fn stream_delta(data: &str) -> Result<Option<(String, Option<Usage>)>, LmError> {
-    let v: Value = serde_json::from_str(data).map_err(|e| {
-        LmError::InvalidResponse(format!(
-            "bad stream event ({e}): {}",
-            snippet(data.as_bytes())
-        ))
-    })?;
+    let v: Value = decode("a stream event", data.as_bytes())?;
     match v.get("type").and_then(Value::as_str) {
         Some("content_block_delta") => Ok(v
             .pointer("/delta/text")

@@ -94,14 +94,7 @@ impl HttpEmbedder {
             input: texts,
         })
         .map_err(|e| LmError::Other(format!("cannot encode the request: {e}")))?;
-        let parse = |bytes: &[u8]| {
-            serde_json::from_slice::<Reply>(bytes).map_err(|e| {
-                LmError::InvalidResponse(format!(
-                    "not an embeddings reply ({e}): {}",
-                    super::openai::snippet(bytes)
-                ))
-            })
-        };
+        let parse = |bytes: &[u8]| super::openai::decode::<Reply>("an embeddings reply", bytes);
         let mut reply = self.transport.post(Bytes::from(body), 0, parse).await?;
         if reply.data.len() != texts.len() {
             return Err(LmError::InvalidResponse(format!(

@@ -94,9 +94,7 @@ struct WireUsage {
 
 /// Reads a chat-completions response body.
 pub(crate) fn parse_response(body: &[u8]) -> Result<LmResponse, LmError> {
-    let parsed: ChatResponse = serde_json::from_slice(body).map_err(|e| {
-        LmError::InvalidResponse(format!("not a chat completion ({e}): {}", snippet(body)))
-    })?;
+    let parsed: ChatResponse = decode("a chat completion", body)?;
     if parsed.choices.is_empty() {
         return Err(LmError::InvalidResponse(format!(
             "no choices in the reply: {}",
@@ -126,12 +124,7 @@ pub(crate) fn parse_response(body: &[u8]) -> Result<LmResponse, LmError> {
 
 /// The text delta of one streamed chunk (`data: {...}`), if it has one.
 pub(crate) fn stream_delta(data: &str) -> Result<Option<(String, Option<Usage>)>, LmError> {
-    let v: Value = serde_json::from_str(data).map_err(|e| {
-        LmError::InvalidResponse(format!(
-            "bad stream chunk ({e}): {}",
-            snippet(data.as_bytes())
-        ))
-    })?;
+    let v: Value = decode("a stream chunk", data.as_bytes())?;
     let text = v
         .pointer("/choices/0/delta/content")
         .and_then(Value::as_str)
@@ -160,6 +153,15 @@ pub(crate) fn error_message(body: &[u8]) -> String {
         })
         .and_then(|m| m.as_str().map(str::to_string))
         .unwrap_or_else(|| snippet(body))
+}
+
+/// `bytes` read as JSON of type `T`, or an invalid-response error naming `what` was expected.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    what: &str,
+    bytes: &[u8],
+) -> Result<T, LmError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| LmError::InvalidResponse(format!("expected {what} ({e}): {}", snippet(bytes))))
 }
 
 /// The start of a body, for error messages.
