@@ -1,6 +1,6 @@
 //! Our OpenAI-compatible client against a real llama-server (built by
 //! `scripts/build-llama-server`) serving SmolLM2 on 127.0.0.1: plain chat, json_schema output,
-//! streaming, stop, usage; and the same Predict at temperature 0 in-process and through the
+//! streaming, n, stop, usage; and the same Predict at temperature 0 in-process and through the
 //! server.
 #![cfg(feature = "local")]
 
@@ -56,7 +56,7 @@ async fn server() -> Server {
             "2",
             "--jinja",
             "--parallel",
-            "1",
+            "2",
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -142,6 +142,17 @@ async fn llama_server_end_to_end() {
     });
     let r = lm.complete(req).await.unwrap();
     assert!(!r.outputs[0].contains('5'), "{:?}", r.outputs[0]);
+
+    // n completions.
+    let mut req = ask("Say hi.", 8);
+    req.config = Arc::new(LmConfig {
+        temperature: Some(0.0),
+        max_tokens: Some(8),
+        n: Some(2),
+        ..Default::default()
+    });
+    let r = lm.complete(req).await.unwrap();
+    assert_eq!(r.outputs.len(), 2, "{:?}", r.outputs);
 
     // Streaming adds up to the same text as a plain call.
     let plain = lm.complete(ask("Name three colours.", 16)).await.unwrap();
