@@ -32,13 +32,8 @@ struct WireMessage<'a> {
 }
 
 impl<'a> MessagesBody<'a> {
-    pub fn new(
-        model: &'a str,
-        request: &'a LmRequest,
-        defaults: &'a LmConfig,
-        stream: bool,
-    ) -> Self {
-        let c = &request.config;
+    /// The body for `request` with `config` (the request's settings merged with the LM's).
+    pub fn new(model: &'a str, request: &'a LmRequest, config: &'a LmConfig, stream: bool) -> Self {
         let mut system = String::new();
         let mut messages = Vec::with_capacity(request.messages.len());
         for m in &request.messages {
@@ -63,17 +58,10 @@ impl<'a> MessagesBody<'a> {
             model,
             system,
             messages,
-            max_tokens: c
-                .max_tokens
-                .or(defaults.max_tokens)
-                .unwrap_or(DEFAULT_MAX_TOKENS),
-            temperature: c.temperature.or(defaults.temperature),
-            top_p: c.top_p.or(defaults.top_p),
-            stop_sequences: if c.stop.is_empty() {
-                &defaults.stop
-            } else {
-                &c.stop
-            },
+            max_tokens: config.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+            temperature: config.temperature,
+            top_p: config.top_p,
+            stop_sequences: &config.stop,
             stream,
         }
     }

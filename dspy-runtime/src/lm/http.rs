@@ -140,15 +140,16 @@ impl HttpLm {
 
     fn body(&self, request: &LmRequest, stream: bool) -> Result<Bytes, LmError> {
         let i = &self.inner;
+        let config = request.config.or_defaults(&i.defaults);
         let bytes = match i.provider {
             Provider::OpenAi => serde_json::to_vec(&openai::ChatBody::new(
                 &i.wire_model,
                 request,
-                &i.defaults,
+                &config,
                 stream,
             )),
             Provider::Anthropic => {
-                if request.config.n.or(i.defaults.n).is_some_and(|n| n > 1) {
+                if config.n.is_some_and(|n| n > 1) {
                     return Err(LmError::Config(
                         "Anthropic's Messages API returns one completion per call (n > 1)".into(),
                     ));
@@ -156,7 +157,7 @@ impl HttpLm {
                 serde_json::to_vec(&anthropic::MessagesBody::new(
                     &i.wire_model,
                     request,
-                    &i.defaults,
+                    &config,
                     stream,
                 ))
             }
@@ -182,8 +183,8 @@ impl HttpLm {
         }
         let started = Instant::now();
         let body = self.body(&request, false)?;
-        let use_cache =
-            CACHE_ENABLED.load(Ordering::Relaxed) && request.config.cache != Some(false);
+        let use_cache = CACHE_ENABLED.load(Ordering::Relaxed)
+            && request.config.cache.or(i.defaults.cache) != Some(false);
         let (result, cache_hit) = match (&i.cache, use_cache) {
             (Some(cache), true) => {
                 let key = cache_key(&i.model, &body, request.rollout_id);

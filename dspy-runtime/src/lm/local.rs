@@ -226,24 +226,7 @@ impl LanguageModel for LocalLm {
 
     fn complete(&self, mut request: LmRequest) -> BoxFuture<'_, Result<LmResponse, LmError>> {
         Box::pin(async move {
-            let c = &request.config;
-            let d = &self.inner.defaults;
-            if c.max_tokens.is_none() || c.temperature.is_none() || c.top_p.is_none() {
-                let merged = LmConfig {
-                    temperature: c.temperature.or(d.temperature),
-                    top_p: c.top_p.or(d.top_p),
-                    max_tokens: c.max_tokens.or(d.max_tokens),
-                    n: c.n.or(d.n),
-                    stop: if c.stop.is_empty() {
-                        d.stop.clone()
-                    } else {
-                        c.stop.clone()
-                    },
-                    seed: c.seed.or(d.seed),
-                    cache: c.cache,
-                };
-                request.config = Arc::new(merged);
-            }
+            request.config = Arc::new(request.config.or_defaults(&self.inner.defaults));
             let (reply, rx) = oneshot::channel();
             self.inner
                 .tx

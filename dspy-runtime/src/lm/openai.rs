@@ -29,27 +29,17 @@ pub(crate) struct ChatBody<'a> {
 }
 
 impl<'a> ChatBody<'a> {
-    /// The body for `request`, its settings falling back to the LM's `defaults`.
-    pub fn new(
-        model: &'a str,
-        request: &'a LmRequest,
-        defaults: &'a LmConfig,
-        stream: bool,
-    ) -> Self {
-        let c = &request.config;
+    /// The body for `request` with `config` (the request's settings merged with the LM's).
+    pub fn new(model: &'a str, request: &'a LmRequest, config: &'a LmConfig, stream: bool) -> Self {
         ChatBody {
             model,
             messages: &request.messages,
-            temperature: c.temperature.or(defaults.temperature),
-            top_p: c.top_p.or(defaults.top_p),
-            max_tokens: c.max_tokens.or(defaults.max_tokens),
-            n: c.n.or(defaults.n),
-            stop: if c.stop.is_empty() {
-                &defaults.stop
-            } else {
-                &c.stop
-            },
-            seed: c.seed.or(defaults.seed),
+            temperature: config.temperature,
+            top_p: config.top_p,
+            max_tokens: config.max_tokens,
+            n: config.n,
+            stop: &config.stop,
+            seed: config.seed,
             response_format: request.response_format.as_deref(),
             stream,
         }
@@ -190,7 +180,8 @@ mod tests {
             temperature: Some(1.0),
             ..Default::default()
         };
-        let body = serde_json::to_string(&ChatBody::new("m", &req, &defaults, false)).unwrap();
+        let config = req.config.or_defaults(&defaults);
+        let body = serde_json::to_string(&ChatBody::new("m", &req, &config, false)).unwrap();
         assert_eq!(
             body,
             r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":0.0,"max_tokens":64}"#

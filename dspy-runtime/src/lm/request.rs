@@ -87,6 +87,25 @@ pub struct LmConfig {
     pub cache: Option<bool>,
 }
 
+impl LmConfig {
+    /// These settings, each unset one taken from `defaults` (an LM's own defaults).
+    pub fn or_defaults(&self, defaults: &LmConfig) -> LmConfig {
+        LmConfig {
+            temperature: self.temperature.or(defaults.temperature),
+            top_p: self.top_p.or(defaults.top_p),
+            max_tokens: self.max_tokens.or(defaults.max_tokens),
+            n: self.n.or(defaults.n),
+            stop: if self.stop.is_empty() {
+                defaults.stop.clone()
+            } else {
+                self.stop.clone()
+            },
+            seed: self.seed.or(defaults.seed),
+            cache: self.cache.or(defaults.cache),
+        }
+    }
+}
+
 /// Structured output the model is asked for.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ResponseFormat {
