@@ -12,6 +12,8 @@
 
 use dspy::lm::HttpLm;
 
+#[path = "../tests/common/dspy_py.rs"]
+mod dspy_py;
 #[path = "../tests/common/server.rs"]
 #[allow(dead_code)]
 mod server;
@@ -200,38 +202,6 @@ fn lean_server_thread(latency: Duration) -> String {
     rx.recv().expect("the server thread starts")
 }
 
-fn python() -> Result<String, String> {
-    if let Ok(p) = std::env::var("DSPY_PY") {
-        return Ok(p);
-    }
-    let setup = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/bench/dspy-py/setup.sh"
-    );
-    let out = Command::new(setup)
-        .output()
-        .map_err(|e| format!("{setup}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{setup} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .trim()
-        .to_string())
-}
-
-/// The µs/call figure on the first line containing `tag`.
-fn figure(output: &str, tag: &str) -> Option<f64> {
-    let line = output.lines().find(|l| l.contains(tag))?;
-    let before = line.split(" us/call").next()?;
-    before.rsplit(' ').next()?.parse().ok()
-}
-
 // One worker for the client, one thread for the fake server: each side gets a core.
 #[tokio::main(worker_threads = 1)]
 async fn main() {
@@ -301,7 +271,7 @@ async fn main() {
     println!(
         "\nPython DSPy 3.4.1, same invocation (bench_predict.py --calls {calls} --runs {runs}):"
     );
-    let py = match python() {
+    let py = match dspy_py::python() {
         Ok(p) => p,
         Err(e) => {
             println!("  not measured: {e}");
@@ -333,8 +303,8 @@ async fn main() {
     for line in text.lines() {
         println!("  {line}");
     }
-    let dspy = figure(&text, "[predict/");
-    let py_floor = figure(&text, "keep-alive POST");
+    let dspy = dspy_py::us_per_call(&text, "[predict/");
+    let py_floor = dspy_py::us_per_call(&text, "keep-alive POST");
     println!("\nRatios:");
     if let Some(f) = py_floor {
         println!(

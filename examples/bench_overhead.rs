@@ -7,6 +7,9 @@
 //! `cargo run --release --example bench_overhead [-- --calls 20000 --runs 5 --no-python]`
 
 use dspy::prelude::*;
+
+#[path = "../tests/common/dspy_py.rs"]
+mod dspy_py;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::process::Command;
@@ -151,26 +154,7 @@ fn qa(k: usize) -> QaInput {
 /// Runs Python DSPy's in-process benchmark; returns its output lines.
 fn python_dspy(calls: usize, runs: usize) -> Result<String, String> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/dspy-py");
-    let py = match std::env::var("DSPY_PY") {
-        Ok(p) => p,
-        Err(_) => {
-            let out = Command::new(root.join("setup.sh"))
-                .output()
-                .map_err(|e| format!("setup.sh: {e}"))?;
-            if !out.status.success() {
-                return Err(format!(
-                    "setup.sh failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                ));
-            }
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .last()
-                .unwrap_or_default()
-                .trim()
-                .to_string()
-        }
-    };
+    let py = dspy_py::python()?;
     let out = Command::new(&py)
         .arg(root.join("bench/bench_dummy.py"))
         .args(["--calls", &calls.to_string(), "--runs", &runs.to_string()])
@@ -184,15 +168,6 @@ fn python_dspy(calls: usize, runs: usize) -> Result<String, String> {
         ));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// The µs/call figure on the line tagged `[label]`.
-fn python_figure(output: &str, label: &str) -> Option<f64> {
-    let line = output
-        .lines()
-        .find(|l| l.starts_with(&format!("[{label}]")))?;
-    let before = line.split(" us/call").next()?;
-    before.rsplit(' ').next()?.parse().ok()
 }
 
 fn main() {
@@ -317,7 +292,7 @@ fn main() {
                 ("ChainOfThought, 0 demos", "StaticEngine LM ChainOfThought"),
             ] {
                 let ours_us = rows.iter().find(|r| r.0 == ours).map(|r| r.1);
-                match (ours_us, python_figure(&out, theirs)) {
+                match (ours_us, dspy_py::us_per_call(&out, &format!("[{theirs}]"))) {
                     (Some(o), Some(t)) => println!(
                         "  {ours:<26} vs {theirs:<32} {t:>7.1} / {o:.2} = {:>6.0}x",
                         t / o

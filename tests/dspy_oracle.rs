@@ -5,34 +5,12 @@
 //!
 //! Needs the venv of ../shared/bench/dspy-py/setup.sh (scripts/test makes it and sets DSPY_PY).
 
+mod common;
+
 use dspy::prelude::*;
 use serde_json::{Value, json};
 use std::io::Write;
 use std::process::{Command, Stdio};
-
-fn python() -> String {
-    if let Ok(py) = std::env::var("DSPY_PY") {
-        return py;
-    }
-    let setup = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/bench/dspy-py/setup.sh"
-    );
-    let out = Command::new(setup).output().unwrap_or_else(|e| {
-        panic!("Python DSPy 3.4.1 is needed for this test; running {setup} failed: {e}")
-    });
-    assert!(
-        out.status.success(),
-        "Python DSPy 3.4.1 is needed for this test; {setup} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .trim()
-        .to_string()
-}
 
 fn cases() -> Vec<Value> {
     let typed = "text -> title, year: int, tags: list[str], confident: bool";
@@ -101,7 +79,8 @@ fn ours(case: &Value) -> Vec<Value> {
 fn renders_match_python_dspy() {
     let cases = cases();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/oracle/render.py");
-    let py = python();
+    let py = common::dspy_py::python()
+        .unwrap_or_else(|e| panic!("Python DSPy 3.4.1 is needed for this test: {e}"));
     let mut child = Command::new(&py)
         .arg(script)
         .stdin(Stdio::piped())

@@ -23,5 +23,6 @@ pub fn sky() -> QaInput {
 pub fn reply(answer: &str) -> String {
     format!("[[ ## answer ## ]]\n{answer}\n\n[[ ## completed ## ]]")
 }
+pub mod dspy_py;
 pub mod logs;
 pub mod server;
