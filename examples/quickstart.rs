@@ -11,6 +11,7 @@
 //! output format the demos show the model, not topic knowledge; the numbers below are what they
 //! are.
 
+use dspy::data::datasets::{Headline, Topic, bbc_headlines};
 use dspy::lm::LocalLm;
 use dspy::prelude::*;
 use std::collections::BTreeMap;
@@ -23,33 +24,6 @@ struct Classify {
     #[input]
     headline: String,
     #[output]
-    topic: Topic,
-}
-
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    serde::Serialize,
-    serde::Deserialize,
-    schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-enum Topic {
-    Business,
-    Entertainment,
-    Politics,
-    Sports,
-    Tech,
-}
-
-#[derive(serde::Deserialize)]
-struct Row {
-    headline: String,
     topic: Topic,
 }
 
@@ -68,7 +42,7 @@ struct Score {
     seconds: f64,
 }
 
-async fn evaluate(label: &str, program: &Predict<Classify>, dev: &[Row]) -> Score {
+async fn evaluate(label: &str, program: &Predict<Classify>, dev: &[Headline]) -> Score {
     let t = Instant::now();
     let mut s = Score {
         correct: 0,
@@ -116,18 +90,13 @@ async fn evaluate(label: &str, program: &Predict<Classify>, dev: &[Row]) -> Scor
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let text = std::fs::read_to_string("data/bbc_headlines.jsonl")
-        .map_err(|e| format!("data/bbc_headlines.jsonl: {e} (run scripts/fetch-data)"))?;
-    let mut rows: Vec<Row> = text
-        .lines()
-        .map(serde_json::from_str)
-        .collect::<Result<_, _>>()?;
-    fastrand::Rng::with_seed(SEED).shuffle(&mut rows);
-    let (train, rest) = rows.split_at(TRAIN);
-    let dev = &rest[..DEV];
+    let rows = bbc_headlines()?;
+    let total = rows.len();
+    let split = dspy::data::split(rows, TRAIN, DEV, SEED);
+    let (train, dev) = (&split.train, &split.dev);
     println!(
         "BBC News headlines: {} in all, train {TRAIN}, dev {DEV} (seed {SEED})",
-        rows.len()
+        total
     );
 
     let t = Instant::now();

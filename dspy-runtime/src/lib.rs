@@ -3,6 +3,7 @@
 //! Use it through the `dspy` crate, which adds the macros and a prelude.
 
 pub mod adapter;
+pub mod data;
 pub mod demo;
 pub mod error;
 pub mod format;
@@ -14,6 +15,7 @@ pub mod signature;
 pub mod state;
 
 pub use adapter::{Adapter, ChatAdapter, JsonAdapter};
+pub use data::Example;
 pub use demo::Demo;
 pub use error::{Error, ParseError, ParseErrorKind, Result};
 pub use lm::{
