@@ -6,6 +6,7 @@ pub mod adapter;
 pub mod data;
 pub mod demo;
 pub mod error;
+pub mod evaluate;
 pub mod format;
 pub mod lm;
 pub mod module;
@@ -18,6 +19,7 @@ pub use adapter::{Adapter, ChatAdapter, JsonAdapter};
 pub use data::Example;
 pub use demo::Demo;
 pub use error::{Error, ParseError, ParseErrorKind, Result};
+pub use evaluate::{EvalResult, Evaluate};
 pub use lm::{
     HttpLm, LanguageModel, Lm, LmConfig, LmError, LmRequest, LmResponse, Message, ScriptedLm, Usage,
 };

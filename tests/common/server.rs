@@ -83,6 +83,10 @@ pub struct State {
     pub requests: AtomicU64,
     /// Delay before each answer.
     pub latency: Mutex<Duration>,
+    /// Requests being answered now (non-lean mode), and the most at once.
+    pub in_flight: AtomicU64,
+    /// The most requests in flight at once (non-lean mode).
+    pub peak_in_flight: AtomicU64,
     /// Benchmark mode: a fixed answer, no logging, no faults.
     lean: bool,
 }
@@ -118,6 +122,8 @@ impl FakeLm {
             faults: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             latency: Mutex::new(Duration::ZERO),
+            in_flight: AtomicU64::new(0),
+            peak_in_flight: AtomicU64::new(0),
             lean,
         });
         let s = state.clone();
@@ -251,10 +257,13 @@ async fn serve(mut sock: TcpStream, state: Arc<State>) -> std::io::Result<()> {
             .unwrap()
             .as_ref()
             .and_then(|p| p(&req, attempt));
+        let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        state.peak_in_flight.fetch_max(now, Ordering::SeqCst);
         let latency = *state.latency.lock().unwrap();
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
+        state.in_flight.fetch_sub(1, Ordering::SeqCst);
         if let Some(f) = fault {
             state.faults.fetch_add(1, Ordering::SeqCst);
             match f {

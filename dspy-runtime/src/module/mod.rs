@@ -64,12 +64,15 @@ macro_rules! impl_predictor {
 }
 use impl_predictor;
 
+mod batch;
 mod chain_of_thought;
 mod core;
 mod dyn_predict;
 mod predict;
 mod prediction;
 
+pub use batch::DEFAULT_CONCURRENCY;
+pub(crate) use batch::run_bounded;
 pub use chain_of_thought::{ChainOfThought, Reasoned, WithReasoning};
 pub use dyn_predict::DynPredict;
 pub use predict::Predict;
@@ -89,6 +92,40 @@ pub trait Module: Send + Sync {
     type Output: Send;
     /// Runs the module once.
     fn forward(&self, input: Self::Input) -> impl Future<Output = Result<Self::Output>> + Send;
+
+    /// Runs the module over many inputs, [`DEFAULT_CONCURRENCY`] calls in flight at once;
+    /// results in input order, each with its own error (DSPy 3's `batch`).
+    fn batch(
+        &self,
+        inputs: impl IntoIterator<Item = Self::Input, IntoIter: Send> + Send,
+    ) -> impl Future<Output = Vec<Result<Self::Output>>> + Send
+    where
+        Self: Sized,
+    {
+        self.batch_with(inputs, DEFAULT_CONCURRENCY)
+    }
+
+    /// [`Module::batch`] with at most `concurrency` calls in flight.
+    fn batch_with(
+        &self,
+        inputs: impl IntoIterator<Item = Self::Input, IntoIter: Send> + Send,
+        concurrency: usize,
+    ) -> impl Future<Output = Vec<Result<Self::Output>>> + Send
+    where
+        Self: Sized,
+    {
+        async move {
+            let results = run_bounded(
+                inputs,
+                concurrency,
+                |input| self.forward(input),
+                |_, _| std::ops::ControlFlow::Continue(()),
+            )
+            .await;
+            // Nothing stops a batch early, so every item ran.
+            results.into_iter().flatten().collect()
+        }
+    }
 }
 
 /// A predictor's parameter slots (instructions and demos): all an optimizer reads and writes.

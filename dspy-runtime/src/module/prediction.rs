@@ -72,6 +72,13 @@ impl<O> Prediction<O> {
     }
 }
 
+/// Serializes as the output alone (what evaluation results and traces record).
+impl<O: serde::Serialize> serde::Serialize for Prediction<O> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.output.serialize(serializer)
+    }
+}
+
 impl<O> std::ops::Deref for Prediction<O> {
     type Target = O;
     fn deref(&self) -> &O {

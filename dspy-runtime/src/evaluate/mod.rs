@@ -1,0 +1,232 @@
+//! Evaluation: run a program over a devset with bounded concurrency, score each prediction with
+//! a metric, and keep every outcome (DSPy's `Evaluate`).
+//!
+//! ```
+//! # use dspy::prelude::*;
+//! # use dspy::evaluate::Evaluate;
+//! # #[derive(Signature)]
+//! # /// Answer.
+//! # struct Qa { #[input] question: String, #[output] answer: String }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let devset = vec![Example::new(
+//!     QaInput { question: "Capital of France?".into() },
+//!     QaOutput { answer: "Paris".into() },
+//! )];
+//! let program = Predict::<Qa>::new()
+//!     .with_lm(ScriptedLm::new(["[[ ## answer ## ]]\nParis\n\n[[ ## completed ## ]]"]));
+//! let result = Evaluate::new(&devset)
+//!     .concurrency(16)
+//!     .run(&program, |ex, pred| pred.answer == ex.label.answer)
+//!     .await?;
+//! assert_eq!(result.score, 100.0);
+//! println!("{result}");
+//! # Ok(()) }
+//! ```
+
+pub mod metrics;
+mod result;
+
+pub use result::{EvalResult, Outcome};
+
+use crate::data::Example;
+use crate::module::{Module, run_bounded};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+use std::io::Write;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Runs a program over a devset and scores it. Built with [`Evaluate::new`], run with
+/// [`Evaluate::run`].
+#[derive(Clone, Debug)]
+pub struct Evaluate<'a, I, L> {
+    devset: &'a [Example<I, L>],
+    concurrency: usize,
+    max_errors: Option<usize>,
+    failure_score: f64,
+    progress: bool,
+    append_to: Option<PathBuf>,
+}
+
+impl<'a, I, L> Evaluate<'a, I, L> {
+    /// An evaluation over `devset`: 16 calls in flight, stop after more than 10 errors
+    /// (DSPy's default `max_errors`), failure score 0, progress bar on a terminal.
+    pub fn new(devset: &'a [Example<I, L>]) -> Self {
+        Evaluate {
+            devset,
+            concurrency: 16,
+            max_errors: Some(10),
+            failure_score: 0.0,
+            progress: true,
+            append_to: None,
+        }
+    }
+
+    /// At most `n` program calls in flight.
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Stop starting new examples once more than `n` have failed (`None`: never stop).
+    pub fn max_errors(mut self, n: impl Into<Option<usize>>) -> Self {
+        self.max_errors = n.into();
+        self
+    }
+
+    /// The score given to an example whose program call failed.
+    pub fn failure_score(mut self, score: f64) -> Self {
+        self.failure_score = score;
+        self
+    }
+
+    /// Whether to draw a progress bar (it hides itself anyway when stderr is not a terminal).
+    pub fn progress(mut self, on: bool) -> Self {
+        self.progress = on;
+        self
+    }
+
+    /// Appends each outcome to `path` as one JSON line as soon as it finishes, so a crash keeps
+    /// what was done.
+    pub fn append_to(mut self, path: impl AsRef<Path>) -> Self {
+        self.append_to = Some(path.as_ref().to_path_buf());
+        self
+    }
+}
+
+impl<I, L> Evaluate<'_, I, L>
+where
+    I: Clone + Serialize + Send + Sync,
+    L: Serialize + Sync,
+{
+    /// Runs `program` on every example (input order kept in the result) and scores each
+    /// prediction with `metric`, which returns a `bool` or an `f64`. A failed call scores the
+    /// failure score and keeps its error text. The result's `score` is DSPy's: the mean over
+    /// the whole devset, in percent, rounded to two decimals.
+    ///
+    /// Fails only if the append file cannot be opened or written.
+    pub async fn run<M, F, S>(
+        &self,
+        program: &M,
+        metric: F,
+    ) -> std::io::Result<EvalResult<M::Output>>
+    where
+        M: Module<Input = I>,
+        M::Output: Serialize,
+        F: Fn(&Example<I, L>, &M::Output) -> S + Sync,
+        S: Into<f64>,
+    {
+        let started = Instant::now();
+        let total = self.devset.len();
+        let mut append = match &self.append_to {
+            Some(path) => Some(std::io::BufWriter::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?,
+            )),
+            None => None,
+        };
+        let bar = self.progress_bar(total);
+        let mut sum = 0.0;
+        let mut done = 0usize;
+        let mut errors = 0usize;
+        let mut stopped = None;
+        let mut io_error = None;
+        let mut scores = vec![0.0; total];
+        let results = run_bounded(
+            self.devset.iter(),
+            self.concurrency,
+            |ex| program.forward(ex.input.clone()),
+            |i, result| {
+                let ex = &self.devset[i];
+                let score = match result {
+                    Ok(pred) => metric(ex, pred).into(),
+                    Err(e) => {
+                        errors += 1;
+                        tracing::warn!(example = i, error = %e, "evaluation: program call failed");
+                        self.failure_score
+                    }
+                };
+                scores[i] = score;
+                sum += score;
+                done += 1;
+                if let Some(out) = append.as_mut() {
+                    let line = result::outcome_json(i, ex, result.as_ref(), score);
+                    if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+                        io_error.get_or_insert(e);
+                    }
+                }
+                if let Some(bar) = &bar {
+                    bar.set_message(format!(
+                        "Average Metric: {sum:.2} / {done} ({:.1}%)",
+                        100.0 * sum / done as f64
+                    ));
+                    bar.inc(1);
+                }
+                match self.max_errors {
+                    Some(max) if errors > max && stopped.is_none() => {
+                        stopped = Some(format!(
+                            "stopped after {errors} errors (max_errors = {max}); last: {}",
+                            result
+                                .as_ref()
+                                .err()
+                                .map(ToString::to_string)
+                                .unwrap_or_default()
+                        ));
+                        ControlFlow::Break(())
+                    }
+                    _ => ControlFlow::Continue(()),
+                }
+            },
+        )
+        .await;
+        if let Some(bar) = bar {
+            bar.finish();
+        }
+        if let Some(e) = io_error {
+            return Err(e);
+        }
+        let outcomes = results
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                let r = r?;
+                let ex = &self.devset[i];
+                Some(Outcome {
+                    index: i,
+                    input: serde_json::to_value(&ex.input).unwrap_or_default(),
+                    label: serde_json::to_value(&ex.label).unwrap_or_default(),
+                    prediction: r.map_err(std::sync::Arc::new),
+                    score: scores[i],
+                })
+            })
+            .collect();
+        Ok(EvalResult::new(
+            outcomes,
+            total,
+            sum,
+            errors,
+            stopped,
+            started.elapsed(),
+        ))
+    }
+
+    fn progress_bar(&self, total: usize) -> Option<ProgressBar> {
+        if !self.progress {
+            return None;
+        }
+        let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+        if bar.is_hidden() {
+            return None;
+        }
+        if let Ok(style) =
+            ProgressStyle::with_template("{msg}: {wide_bar} {pos}/{len} [{elapsed}<{eta}]")
+        {
+            bar.set_style(style);
+        }
+        Some(bar)
+    }
+}
