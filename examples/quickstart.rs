@@ -7,15 +7,15 @@
 //!
 //! The program uses JSONAdapter: on the embedded model its schema becomes a grammar, so every
 //! answer is a valid label. The optimizer is LabeledFewShot(k = 16, DSPy's default) until
-//! BootstrapFewShot exists. Most of its gain is the
-//! output format the demos show the model, not topic knowledge; the numbers below are what they
-//! are.
+//! BootstrapFewShot exists. Most of its gain is the output format the demos show the model, not
+//! topic knowledge; the numbers below are what they are.
 
 use dspy::data::datasets::{Headline, Topic, bbc_headlines};
-use dspy::lm::LocalLm;
+use dspy::data::split;
+use dspy::lm::{LocalLm, track_usage};
 use dspy::prelude::*;
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 /// Classify the topic of a BBC News headline.
@@ -32,72 +32,90 @@ const DEV: usize = 100;
 const SEED: u64 = 0;
 /// Demos LabeledFewShot draws (DSPy's default is 16; the prompt prefix is reused, so they are cheap).
 const K: usize = 16;
+/// Calls in flight: the embedded model answers one at a time from a queue, so a few suffice.
+const CONCURRENCY: usize = 4;
 
-struct Score {
-    correct: usize,
-    unparsed: usize,
-    coerced: usize,
-    calls: u64,
-    predicted: BTreeMap<String, usize>,
-    seconds: f64,
+fn example(h: &Headline) -> Example<ClassifyInput, ClassifyOutput> {
+    Example::new(
+        ClassifyInput {
+            headline: h.headline.clone(),
+        },
+        ClassifyOutput { topic: h.topic },
+    )
 }
 
-async fn evaluate(label: &str, program: &Predict<Classify>, dev: &[Headline]) -> Score {
-    let t = Instant::now();
-    let mut s = Score {
-        correct: 0,
-        unparsed: 0,
-        coerced: 0,
-        calls: 0,
-        predicted: BTreeMap::new(),
-        seconds: 0.0,
-    };
-    for (i, row) in dev.iter().enumerate() {
-        match program
-            .call(ClassifyInput {
-                headline: row.headline.clone(),
-            })
-            .await
-        {
-            Ok(pred) => {
-                s.correct += usize::from(pred.topic == row.topic);
-                s.coerced += usize::from(!pred.coercions().is_empty());
-                *s.predicted
-                    .entry(format!("{:?}", pred.topic).to_lowercase())
-                    .or_default() += 1;
-            }
-            Err(dspy::Error::Parse(_)) => {
-                s.unparsed += 1;
-                *s.predicted.entry("(unparsed)".into()).or_default() += 1;
-            }
-            Err(e) => {
-                eprintln!("\n{label}: {e}");
-                std::process::exit(1);
-            }
-        }
-        print!(
-            "\r  {label}: {}/{} evaluated, {} correct",
-            i + 1,
-            dev.len(),
-            s.correct
-        );
-        let _ = std::io::stdout().flush();
+/// One row of the result table.
+struct Row {
+    name: String,
+    result: EvalResult<Prediction<ClassifyOutput>>,
+    calls: u64,
+}
+
+impl Row {
+    fn unparsed(&self) -> usize {
+        self.outcomes(|p| matches!(p, Err(e) if matches!(**e, dspy::Error::Parse(_))))
     }
-    s.seconds = t.elapsed().as_secs_f64();
-    println!();
-    s
+
+    fn coerced(&self) -> usize {
+        self.outcomes(|p| matches!(p, Ok(p) if !p.coercions().is_empty()))
+    }
+
+    fn outcomes(
+        &self,
+        f: impl Fn(&Result<Prediction<ClassifyOutput>, std::sync::Arc<dspy::Error>>) -> bool,
+    ) -> usize {
+        self.result
+            .outcomes
+            .iter()
+            .filter(|o| f(&o.prediction))
+            .count()
+    }
+
+    fn answered(&self) -> BTreeMap<String, usize> {
+        let mut m = BTreeMap::new();
+        for o in &self.result.outcomes {
+            let key = match &o.prediction {
+                Ok(p) => format!("{:?}", p.topic).to_lowercase(),
+                Err(_) => "(failed)".into(),
+            };
+            *m.entry(key).or_default() += 1;
+        }
+        m
+    }
+}
+
+async fn evaluate(
+    name: String,
+    program: &Predict<Classify>,
+    dev: &[Example<ClassifyInput, ClassifyOutput>],
+) -> Result<Row, Box<dyn std::error::Error>> {
+    println!("{name}:");
+    let (result, usage) = track_usage(
+        Evaluate::new(dev)
+            .concurrency(CONCURRENCY)
+            .run(program, |ex, pred| pred.topic == ex.label.topic),
+    )
+    .await;
+    let result = result?;
+    if let Some(why) = &result.stopped {
+        return Err(format!("{name}: {why}").into());
+    }
+    println!("  {}", result.summary());
+    Ok(Row {
+        name,
+        result,
+        calls: usage.calls,
+    })
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rows = bbc_headlines()?;
     let total = rows.len();
-    let split = dspy::data::split(rows, TRAIN, DEV, SEED);
-    let (train, dev) = (&split.train, &split.dev);
-    println!(
-        "BBC News headlines: {} in all, train {TRAIN}, dev {DEV} (seed {SEED})",
-        total
-    );
+    let data = split(rows, TRAIN, DEV, SEED);
+    let trainset: Vec<_> = data.train.iter().map(example).collect();
+    let devset: Vec<_> = data.dev.iter().map(example).collect();
+    println!("BBC News headlines: {total} in all, train {TRAIN}, dev {DEV} (seed {SEED})");
 
     let t = Instant::now();
     let lm = LocalLm::qwen()?;
@@ -116,66 +134,49 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let baseline = Predict::<Classify>::new()
         .with_adapter(JsonAdapter::new())
         .with_lm(lm.clone())
-        .with_config(config.clone());
+        .with_config(config);
 
     let mut compiled = baseline.clone();
-    let trainset: Vec<Demo> = train
+    let demos = trainset
         .iter()
-        .map(|r| {
-            Demo::new()
-                .with("headline", r.headline.as_str())
-                .with("topic", format!("{:?}", r.topic).to_lowercase())
-        })
-        .collect();
+        .map(Example::demo)
+        .collect::<dspy::Result<Vec<_>>>()?;
     LabeledFewShot::new(K)
         .seed(SEED)
-        .compile(&mut compiled, &trainset)?;
+        .compile(&mut compiled, &demos)?;
 
-    println!("\nEvaluating on {DEV} held-out headlines:");
-    let (before, report) =
-        dspy::lm::track_usage(evaluate("zero-shot         ", &baseline, dev)).await;
-    let before = Score {
-        calls: report.calls,
-        ..before
-    };
-    let label = format!("LabeledFewShot({K})");
-    let (after, report) = dspy::lm::track_usage(evaluate(&label, &compiled, dev)).await;
-    let after = Score {
-        calls: report.calls,
-        ..after
-    };
+    println!("\nEvaluating on {DEV} held-out headlines ({CONCURRENCY} calls in flight):");
+    let before = evaluate("zero-shot".into(), &baseline, &devset).await?;
+    let after = evaluate(format!("LabeledFewShot(k={K})"), &compiled, &devset).await?;
 
     println!("\n| program | accuracy | unparsed | coerced labels | LM calls | wall time |");
     println!("|---|---|---|---|---|---|");
-    let compiled_name = format!("LabeledFewShot(k={K})");
-    for (name, s) in [("zero-shot", &before), (compiled_name.as_str(), &after)] {
+    for row in [&before, &after] {
         println!(
-            "| {name} | {:.2} | {} | {} | {} | {:.0} s |",
-            s.correct as f64 / DEV as f64,
-            s.unparsed,
-            s.coerced,
-            s.calls,
-            s.seconds
+            "| {} | {:.2} | {} | {} | {} | {:.0} s |",
+            row.name,
+            row.result.score / 100.0,
+            row.unparsed(),
+            row.coerced(),
+            row.calls,
+            row.result.elapsed.as_secs_f64()
         );
     }
     println!("\nWhat the model answered:");
-    for (name, s) in [("zero-shot", &before), (compiled_name.as_str(), &after)] {
-        println!("  {name:<20} {:?}", s.predicted);
+    for row in [&before, &after] {
+        println!("  {:<22} {:?}", row.name, row.answered());
     }
     let stats = lm.stats();
-    let prompt = stats
-        .prompt_tokens
-        .load(std::sync::atomic::Ordering::Relaxed);
-    let prefilled = stats
-        .prefilled_tokens
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let prompt = stats.prompt_tokens.load(Ordering::Relaxed);
+    let prefilled = stats.prefilled_tokens.load(Ordering::Relaxed).min(prompt);
     println!(
         "\nPrompt tokens {prompt}, of which {prefilled} decoded and {} reused from the KV cache ({:.0}%)",
-        prompt - prefilled.min(prompt),
-        100.0 * (prompt - prefilled.min(prompt)) as f64 / prompt.max(1) as f64
+        prompt - prefilled,
+        100.0 * (prompt - prefilled) as f64 / prompt.max(1) as f64
     );
 
     std::fs::create_dir_all("artifacts")?;
+    after.result.save_json("artifacts/quickstart_eval.json")?;
     let saved = serde_json::json!({
         "predict": dspy::state::dump_predictor(&compiled),
         "metadata": {"dependency_versions": {"dspy": "3.4.1"}, "dspy_rs": env!("CARGO_PKG_VERSION")},
@@ -183,6 +184,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut out = serde_json::to_string_pretty(&saved)?;
     out.push('\n');
     std::fs::write("artifacts/quickstart_program.json", out)?;
-    println!("Compiled program saved to artifacts/quickstart_program.json");
+    println!(
+        "Compiled program saved to artifacts/quickstart_program.json, its evaluation to artifacts/quickstart_eval.json"
+    );
     Ok(())
 }

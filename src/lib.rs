@@ -36,9 +36,9 @@ pub use dspy_runtime::*;
 pub mod prelude {
     pub use dspy_macros::{Signature, signature};
     pub use dspy_runtime::{
-        Adapter, ChainOfThought, ChatAdapter, Demo, DynPredict, DynSignature, Example, HttpLm,
-        JsonAdapter, LabeledFewShot, LanguageModel, Lm, LmConfig, Module, Predict, Prediction,
-        Predictor, Reasoned, ScriptedLm, Signature,
+        Adapter, ChainOfThought, ChatAdapter, Demo, DynPredict, DynSignature, EvalResult, Evaluate,
+        Example, HttpLm, JsonAdapter, LabeledFewShot, LanguageModel, Lm, LmConfig, Module, Predict,
+        Prediction, Predictor, Reasoned, ScriptedLm, Signature,
     };
 }
 

@@ -1,7 +1,7 @@
 //! The real datasets load with the counts their sources document (needs `scripts/fetch-data`,
 //! which `scripts/test` runs).
 
-use dspy::data::datasets::{Sentiment, Topic, bbc_headlines, rotten_tomatoes};
+use dspy::data::datasets::{Sentiment, Topic, bbc_headlines, gsm8k, rotten_tomatoes};
 use dspy::data::split;
 use std::collections::{BTreeMap, HashSet};
 
@@ -39,4 +39,18 @@ fn bbc_headlines_cover_five_topics() {
     assert_eq!(topics.len(), 5);
     let s = split(rows, 50, 100, 0);
     assert_eq!((s.train.len(), s.dev.len(), s.test.len()), (50, 100, 1_946));
+}
+
+#[test]
+fn gsm8k_reads_the_integer_after_the_hashes() {
+    let problems = need(gsm8k());
+    assert_eq!(problems.len(), 1_319);
+    assert!(
+        problems[0]
+            .question
+            .starts_with("Janet’s ducks lay 16 eggs per day.")
+    );
+    assert_eq!(problems[0].answer, "18");
+    assert!(problems.iter().all(|p| p.answer.parse::<i64>().is_ok()));
+    assert!(problems.iter().all(|p| !p.gold_reasoning.contains("####")));
 }

