@@ -18,67 +18,13 @@ mod dspy_py;
 #[allow(dead_code)]
 mod server;
 use dspy::prelude::*;
-use std::process::{Child, Command, Stdio};
+#[path = "support/mock.rs"]
+mod mock;
+use mock::Mock;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 signature!(Qa = "question -> answer");
-
-struct Mock {
-    child: Child,
-    port: u16,
-}
-
-impl Mock {
-    async fn start(latency_ms: u32) -> Mock {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port on 127.0.0.1");
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/bench/dspy-py/mockserver.py"
-        );
-        let child = Command::new("python3")
-            .args([
-                script,
-                "--port",
-                &port.to_string(),
-                "--latency-ms",
-                &latency_ms.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 runs ../shared/bench/dspy-py/mockserver.py");
-        // Owned from here on: dropping the Mock kills and reaps the process.
-        let mock = Mock { child, port };
-        let client = reqwest::Client::new();
-        for _ in 0..200 {
-            if client
-                .get(format!("http://127.0.0.1:{port}/stats"))
-                .send()
-                .await
-                .is_ok()
-            {
-                return mock;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        drop(mock);
-        panic!("mockserver.py did not start on port {port}");
-    }
-
-    fn base(&self) -> String {
-        format!("http://127.0.0.1:{}/v1", self.port)
-    }
-}
-
-impl Drop for Mock {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -316,6 +262,22 @@ async fn main() {
         println!(
             "  Python DSPy Predict / dspy-rs Predict                      {d:.0} / {ours:.0} = {:.1}x (target >= 5x)",
             d / ours
+        );
+    }
+    mock::figure(
+        "HTTP per call, Predict (mockserver.py, 0 ms)",
+        &format!("{ours:.0} µs"),
+        &dspy.map_or("–".into(), |d| format!("{d:.0} µs")),
+        &dspy.map_or("–".into(), |d| format!("{:.1}×", d / ours)),
+        "–",
+    );
+    if let Some(f) = py_floor {
+        mock::figure(
+            "HTTP per call vs raw floor (http.client keep-alive)",
+            &format!("{ours:.0} µs"),
+            &format!("floor {f:.0} µs"),
+            &format!("{:.2}× floor", ours / f),
+            "≤ 1.2× floor",
         );
     }
 }
