@@ -29,16 +29,16 @@
 //! # }
 //! ```
 
-pub use dspy_macros::{Signature, signature};
+pub use dspy_macros::{Signature, program, signature};
 pub use dspy_runtime::*;
 
 /// The usual imports: `use dspy::prelude::*;`.
 pub mod prelude {
-    pub use dspy_macros::{Signature, signature};
+    pub use dspy_macros::{Signature, program, signature};
     pub use dspy_runtime::{
         Adapter, ChainOfThought, ChatAdapter, Demo, DynPredict, DynSignature, EvalResult, Evaluate,
-        Example, HttpLm, JsonAdapter, LabeledFewShot, LanguageModel, Lm, LmConfig, Module, Predict,
-        Prediction, Predictor, Reasoned, ScriptedLm, Signature,
+        Example, HttpLm, JsonAdapter, LabeledFewShot, LanguageModel, Lm, LmConfig, Module, Params,
+        ParamsExt, Predict, Prediction, Predictor, Program, Reasoned, ScriptedLm, Signature,
     };
 }
 

@@ -1,4 +1,4 @@
-//! Procedural macros for dspy: `#[derive(Signature)]` and `signature!`.
+//! Procedural macros for dspy: `#[derive(Signature)]`, `signature!` and `program!`.
 //!
 //! A thin shim: each entry point parses its input into a `model::SignatureModel`, collecting
 //! every error with its span, and `expand` turns the model into code. Use the macros through
@@ -7,6 +7,7 @@
 mod derive;
 mod expand;
 mod model;
+mod program;
 mod string_sig;
 
 use proc_macro::TokenStream;
@@ -35,4 +36,33 @@ pub fn signature(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as string_sig::SignatureDecl);
     let (model, errors) = string_sig::lower(&input);
     expand::expand(model.as_ref(), errors).into()
+}
+
+/// Declares a program: a struct of modules and its `async fn forward`, checked at compile time.
+///
+/// ```ignore
+/// program! {
+///     /// Answers with one retrieval hop.
+///     pub struct Rag {
+///         answer: ChainOfThought<AnswerWithContext>,
+///         #[skip]
+///         passages: Vec<String>,
+///     }
+///
+///     async fn forward(&self, question: String) -> dspy::Result<String> {
+///         let context = self.passages.clone();
+///         let pred = self.answer(context, question).await?;
+///         Ok(pred.answer.clone())
+///     }
+/// }
+/// ```
+///
+/// Generates the struct, `<Name>Input` (the parameters of `forward`), an inherent
+/// `call(&self, …)` (the body), and the `Module`, `Params` (predictor paths) and `Program`
+/// (call order) impls. Inside `forward`, `self.stage(name: value, other)` calls a module field
+/// with its input struct built from named values (`&x` clones); fields marked `#[skip]` are
+/// plain data, not modules.
+#[proc_macro]
+pub fn program(input: TokenStream) -> TokenStream {
+    program::expand(input.into()).into()
 }

@@ -69,6 +69,10 @@ impl Demo {
     /// Checks the demo against a signature: every key is a field, every value fits its field.
     pub fn check(&self, sig: &SignatureMeta) -> Result<()> {
         for (k, v) in &self.0 {
+            // DSPy marks bootstrapped demos `augmented: true`; it is not a field.
+            if k == "augmented" {
+                continue;
+            }
             let Some(f) = sig.field(k) else {
                 let names: Vec<&str> = sig.fields().map(FieldMeta::name).collect();
                 return Err(Error::Demo(format!(

@@ -11,6 +11,7 @@ pub mod format;
 pub mod lm;
 pub mod module;
 pub mod optimize;
+pub mod program;
 pub mod settings;
 pub mod signature;
 pub mod state;
@@ -27,6 +28,7 @@ pub use module::{
     ChainOfThought, DynPredict, Module, Predict, Prediction, Predictor, Reasoned, render_messages,
 };
 pub use optimize::LabeledFewShot;
+pub use program::{Params, ParamsExt, Program, render_prompts};
 pub use settings::{
     configure, configure_adapter, current_adapter, current_lm, with_adapter, with_lm,
 };
@@ -38,6 +40,7 @@ pub use signature::{
 #[doc(hidden)]
 pub mod __private {
     pub use crate::format::write_serialize;
+    pub use crate::program::into_field;
     pub use crate::signature::{FieldDecl, Role, SignatureMeta};
     pub use schemars;
     pub use serde;

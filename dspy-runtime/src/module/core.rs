@@ -136,6 +136,17 @@ impl PredictCore {
 
     /// Calls the LM and parses the reply, trying the adapter's fallback once on a parse failure.
     pub async fn run(&self, inputs: &(dyn InputFields + Sync)) -> Result<Outcome> {
+        if crate::program::dry_run_active() {
+            let adapter = self.adapter();
+            let messages = self.render(&adapter, inputs);
+            let core = std::ptr::from_ref(self) as usize;
+            return Ok(Outcome {
+                parsed: crate::program::DryRun::record(core, &self.meta, messages),
+                usage: Usage::default(),
+                raw: String::new(),
+                adapter: adapter.name(),
+            });
+        }
         let lm = match self.lm.clone().or_else(settings::current_lm) {
             Some(lm) => lm,
             None => settings::default_lm()?,

@@ -59,6 +59,9 @@ macro_rules! impl_predictor {
             fn set_demos(&mut self, demos: Vec<$crate::demo::Demo>) -> $crate::error::Result<()> {
                 self.$($core).+.set_demos(demos)
             }
+            fn core_id(&self) -> usize {
+                std::ptr::from_ref(&self.$($core).+) as usize
+            }
         }
     };
 }
@@ -140,6 +143,9 @@ pub trait Predictor: Send + Sync {
     fn demos(&self) -> &[Demo];
     /// Replaces the demos; each must fit the signature.
     fn set_demos(&mut self, demos: Vec<Demo>) -> Result<()>;
+    /// Identifies the predictor's state across borrows (for dry runs and traces).
+    #[doc(hidden)]
+    fn core_id(&self) -> usize;
 }
 
 /// Renders messages as stable text: `===== role: system =====` then the content, per message

@@ -1,0 +1,118 @@
+//! `program!`: parse and check the declaration, rewrite `forward`'s call sugar, generate the
+//! struct, its input struct, and the `Module`, `Params` and `Program` impls.
+
+mod parse;
+mod sugar;
+
+use parse::ProgramModel;
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+
+/// The expansion of `program! { … }`, errors included.
+pub fn expand(input: TokenStream) -> TokenStream {
+    let decl = match syn::parse2::<parse::ProgramDecl>(input) {
+        Ok(d) => d,
+        Err(e) => return e.to_compile_error(),
+    };
+    let (model, mut errors) = parse::check(decl);
+    let Some(m) = model else {
+        return errors.into_compile_error();
+    };
+    let calls = sugar::call_order(&m.body, &m.fields);
+    let body = sugar::rewrite(m.body.clone(), &m.fields, &mut errors);
+    let code = generate(&m, &calls, body);
+    let errors = errors.into_compile_error();
+    quote! { #code #errors }
+}
+
+fn generate(m: &ProgramModel, calls: &[String], body: TokenStream) -> TokenStream {
+    let (vis, name) = (&m.vis, &m.name);
+    let attrs = &m.attrs;
+    let input_ident = format_ident!("{}Input", name);
+    let name_str = name.to_string();
+    let fields = m.fields.iter().map(|f| {
+        let (a, v, i, t) = (&f.attrs, &f.vis, &f.ident, &f.ty);
+        quote! { #(#a)* #v #i: #t }
+    });
+    let arg_names: Vec<_> = m.args.iter().map(|a| &a.ident).collect();
+    let arg_types: Vec<_> = m.args.iter().map(|a| &a.ty).collect();
+    let (output, ok) = (&m.output, &m.ok);
+    let forward_attrs = &m.forward_attrs;
+    let input_doc = format!("The input of [`{name_str}`]: the parameters of its `forward`.");
+    let modules: Vec<_> = m.fields.iter().filter(|f| !f.skip).collect();
+    let visit = modules.iter().map(|f| {
+        let (i, span) = (&f.ident, f.ty.span());
+        let key = i.to_string();
+        quote_spanned! {span=>
+            ::dspy::Params::visit_params(&self.#i, &::dspy::program::join_path(path, #key), f);
+        }
+    });
+    let visit_mut = modules.iter().map(|f| {
+        let (i, span) = (&f.ident, f.ty.span());
+        let key = i.to_string();
+        quote_spanned! {span=>
+            ::dspy::Params::visit_params_mut(&mut self.#i, &::dspy::program::join_path(path, #key), f);
+        }
+    });
+    let await_span = output.span();
+    let run = quote_spanned! {await_span=> self.call(#(#arg_names),*).await };
+    quote! {
+        #(#attrs)*
+        #vis struct #name { #(#fields,)* }
+
+        #[doc = #input_doc]
+        #[derive(
+            ::core::clone::Clone,
+            ::core::fmt::Debug,
+            ::dspy::__private::serde::Serialize,
+            ::dspy::__private::serde::Deserialize,
+        )]
+        #[serde(crate = "::dspy::__private::serde")]
+        #vis struct #input_ident { #(pub #arg_names: #arg_types,)* }
+
+        impl #name {
+            /// Runs the program: the body of its `forward`.
+            #(#forward_attrs)*
+            #vis async fn call(&self, #(#arg_names: #arg_types),*) -> #output {
+                #body
+            }
+        }
+
+        impl ::dspy::Module for #name {
+            type Input = #input_ident;
+            type Output = #ok;
+            fn forward(
+                &self,
+                input: #input_ident,
+            ) -> impl ::core::future::Future<Output = ::dspy::Result<#ok>> + ::core::marker::Send {
+                let #input_ident { #(#arg_names),* } = input;
+                async move { #run }
+            }
+        }
+
+        impl ::dspy::Params for #name {
+            fn visit_params<'a>(
+                &'a self,
+                path: &str,
+                f: &mut dyn FnMut(::std::string::String, &'a dyn ::dspy::Predictor),
+            ) {
+                let _ = (&path, &f);
+                #(#visit)*
+            }
+            fn visit_params_mut<'a>(
+                &'a mut self,
+                path: &str,
+                f: &mut dyn FnMut(::std::string::String, &'a mut dyn ::dspy::Predictor),
+            ) {
+                let _ = (&path, &f);
+                #(#visit_mut)*
+            }
+        }
+
+        impl ::dspy::Program for #name {
+            const NAME: &'static str = #name_str;
+            const CALLS: &'static [&'static str] = &[#(#calls),*];
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! Reading `program! { struct …; async fn forward(&self, …) -> Result<…> { … } }` into a model,
+//! every mistake collected with its span.
+
+use crate::derive::Errors;
+use proc_macro2::{Delimiter, Span, TokenStream};
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Attribute, FnArg, Ident, Pat, Token, Type, Visibility};
+
+/// The raw declaration as written.
+pub struct ProgramDecl {
+    pub attrs: Vec<Attribute>,
+    pub vis: Visibility,
+    pub name: Ident,
+    pub generics: Option<Span>,
+    pub fields: Vec<syn::Field>,
+    pub forward: Option<ForwardDecl>,
+    pub trailing: Option<Span>,
+}
+
+/// `forward` as written; its body stays tokens (call sugar is not Rust syntax yet).
+pub struct ForwardDecl {
+    pub attrs: Vec<Attribute>,
+    pub asyncness: Option<Token![async]>,
+    pub fn_token: Token![fn],
+    pub name: Ident,
+    pub args: Punctuated<FnArg, Token![,]>,
+    pub args_span: Span,
+    pub output: Option<Type>,
+    pub body: TokenStream,
+}
+
+impl Parse for ProgramDecl {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let vis: Visibility = input.parse()?;
+        input.parse::<Token![struct]>()?;
+        let name: Ident = input.parse()?;
+        let generics = if input.peek(Token![<]) {
+            let g: syn::Generics = input.parse()?;
+            Some(g.span())
+        } else {
+            None
+        };
+        let content;
+        syn::braced!(content in input);
+        let fields: Punctuated<syn::Field, Token![,]> =
+            content.parse_terminated(syn::Field::parse_named, Token![,])?;
+        let forward = if input.is_empty() {
+            None
+        } else {
+            Some(input.parse::<ForwardDecl>()?)
+        };
+        let trailing = (!input.is_empty()).then(|| input.span());
+        // Whatever is left is reported, not parsed.
+        let _: TokenStream = input.parse()?;
+        Ok(ProgramDecl {
+            attrs,
+            vis,
+            name,
+            generics,
+            fields: fields.into_iter().collect(),
+            forward,
+            trailing,
+        })
+    }
+}
+
+impl Parse for ForwardDecl {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let _: Visibility = input.parse()?;
+        let asyncness: Option<Token![async]> = input.parse()?;
+        let fn_token: Token![fn] = input.parse()?;
+        let name: Ident = input.parse()?;
+        let content;
+        let paren = syn::parenthesized!(content in input);
+        let args = content.parse_terminated(FnArg::parse, Token![,])?;
+        let output = if input.peek(Token![->]) {
+            input.parse::<Token![->]>()?;
+            Some(input.parse::<Type>()?)
+        } else {
+            None
+        };
+        let body = input.step(|cursor| match cursor.group(Delimiter::Brace) {
+            Some((inside, _, rest)) => Ok((inside.token_stream(), rest)),
+            None => Err(cursor.error("expected `{ … }`, the body of `forward`")),
+        })?;
+        Ok(ForwardDecl {
+            attrs,
+            asyncness,
+            fn_token,
+            name,
+            args,
+            args_span: paren.span.join(),
+            output,
+            body,
+        })
+    }
+}
+
+/// A field of the program.
+pub struct FieldModel {
+    pub attrs: Vec<Attribute>,
+    pub vis: Visibility,
+    pub ident: Ident,
+    pub ty: Type,
+    /// `#[skip]`: a plain field (a retriever, a constant), not a module.
+    pub skip: bool,
+}
+
+/// A parameter of `forward`.
+pub struct ArgModel {
+    pub ident: Ident,
+    pub ty: Type,
+}
+
+/// Everything code generation needs.
+pub struct ProgramModel {
+    pub attrs: Vec<Attribute>,
+    pub vis: Visibility,
+    pub name: Ident,
+    pub fields: Vec<FieldModel>,
+    pub forward_attrs: Vec<Attribute>,
+    pub args: Vec<ArgModel>,
+    /// `forward`'s return type as written, and the `T` of its `Result<T>`.
+    pub output: Type,
+    pub ok: Type,
+    pub body: TokenStream,
+}
+
+/// Checks the declaration; the model is `None` when no code can be generated.
+pub fn check(decl: ProgramDecl) -> (Option<ProgramModel>, Errors) {
+    let mut errors = Errors::default();
+    if let Some(span) = decl.generics {
+        errors.add(span, "a program cannot be generic");
+    }
+    if let Some(span) = decl.trailing {
+        errors.add(
+            span,
+            "unexpected tokens: program! takes one struct and its `async fn forward`",
+        );
+    }
+    let mut fields = Vec::new();
+    for f in decl.fields {
+        let Some(ident) = f.ident.clone() else {
+            continue;
+        };
+        if fields.iter().any(|g: &FieldModel| g.ident == ident) {
+            errors.add(ident.span(), format!("duplicate field `{ident}`"));
+            continue;
+        }
+        let mut skip = false;
+        let mut attrs = Vec::new();
+        for a in f.attrs {
+            if a.path().is_ident("skip") {
+                match a.meta {
+                    syn::Meta::Path(_) => skip = true,
+                    _ => errors.add(a.span(), "`#[skip]` takes no arguments"),
+                }
+            } else if a.path().is_ident("doc") || a.path().is_ident("allow") {
+                attrs.push(a);
+            } else {
+                let path = a.path();
+                let shown = quote::quote!(#path).to_string().replace(' ', "");
+                errors.add(
+                    a.span(),
+                    format!(
+                        "unknown attribute `#[{shown}]` on a program field: expected `#[skip]` \
+                         (a plain field, not a module) or a doc comment"
+                    ),
+                );
+            }
+        }
+        fields.push(FieldModel {
+            attrs,
+            vis: f.vis,
+            ident,
+            ty: f.ty,
+            skip,
+        });
+    }
+    let Some(fwd) = decl.forward else {
+        errors.add(
+            decl.name.span(),
+            "program! needs `async fn forward(&self, …) -> dspy::Result<…> { … }` after the struct",
+        );
+        return (None, errors);
+    };
+    if fwd.name != "forward" {
+        errors.add(
+            fwd.name.span(),
+            format!(
+                "expected `forward`, found `{}`: a program's body is `async fn forward(&self, …)`",
+                fwd.name
+            ),
+        );
+    }
+    if fwd.asyncness.is_none() {
+        errors.add(
+            fwd.fn_token.span,
+            "`forward` must be async: `async fn forward(&self, …)`",
+        );
+    }
+    let mut args = Vec::new();
+    let mut receiver = false;
+    for (i, arg) in fwd.args.iter().enumerate() {
+        match arg {
+            FnArg::Receiver(r) if i == 0 => {
+                if r.reference.is_none() || r.mutability.is_some() {
+                    errors.add(r.span(), "`forward` takes `&self`");
+                }
+                receiver = true;
+            }
+            FnArg::Receiver(r) => errors.add(r.span(), "`self` must come first"),
+            FnArg::Typed(t) => match &*t.pat {
+                Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
+                    if args.iter().any(|a: &ArgModel| a.ident == p.ident) {
+                        errors.add(p.ident.span(), format!("duplicate parameter `{}`", p.ident));
+                    }
+                    args.push(ArgModel {
+                        ident: p.ident.clone(),
+                        ty: (*t.ty).clone(),
+                    });
+                }
+                other => errors.add(
+                    other.span(),
+                    "a parameter of `forward` must be a plain name (it becomes a field of the \
+                     program's input struct)",
+                ),
+            },
+        }
+    }
+    if !receiver {
+        errors.add(
+            fwd.args_span,
+            "`forward` takes `&self` first: `forward(&self, …)`",
+        );
+    }
+    let Some(output) = fwd.output else {
+        errors.add(
+            fwd.args_span,
+            "`forward` must return `dspy::Result<T>`: add `-> dspy::Result<…>`",
+        );
+        return (None, errors);
+    };
+    let ok = match result_ok(&output) {
+        Some(ok) => ok,
+        None => {
+            let shown = quote::quote!(#output).to_string();
+            errors.add(
+                output.span(),
+                format!("`forward` must return `dspy::Result<T>`, found `{shown}`"),
+            );
+            return (None, errors);
+        }
+    };
+    (
+        Some(ProgramModel {
+            attrs: decl.attrs,
+            vis: decl.vis,
+            name: decl.name,
+            fields,
+            forward_attrs: fwd.attrs,
+            args,
+            output,
+            ok,
+            body: fwd.body,
+        }),
+        errors,
+    )
+}
+
+/// The `T` of `Result<T>` / `Result<T, E>` (any path ending in `Result`).
+fn result_ok(ty: &Type) -> Option<Type> {
+    let Type::Path(p) = ty else { return None };
+    let last = p.path.segments.last()?;
+    if last.ident != "Result" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    args.args.iter().find_map(|a| match a {
+        syn::GenericArgument::Type(t) => Some(t.clone()),
+        _ => None,
+    })
+}

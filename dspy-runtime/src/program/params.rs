@@ -1,0 +1,234 @@
+//! Walking a program's predictors by path.
+
+use crate::demo::Demo;
+use crate::module::{ChainOfThought, DynPredict, Predict, Predictor};
+use crate::signature::Signature;
+
+/// Something that holds predictors: a predictor, a program, or a collection of them.
+///
+/// Paths follow DSPy's `named_predictors`: a field's name, `.predict` inside a ChainOfThought,
+/// `[i]` for the items of a `Vec`, `.` between nested programs; a lone predictor is `self`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a module: it holds no predictors",
+    label = "not a module",
+    note = "mark a plain field of a program (a retriever, a constant) with `#[skip]`"
+)]
+pub trait Params {
+    /// Calls `f` with the path and the predictor of each predictor inside, in field order.
+    fn visit_params<'a>(&'a self, path: &str, f: &mut dyn FnMut(String, &'a dyn Predictor));
+    /// [`Params::visit_params`], mutably.
+    fn visit_params_mut<'a>(
+        &'a mut self,
+        path: &str,
+        f: &mut dyn FnMut(String, &'a mut dyn Predictor),
+    );
+}
+
+/// `prefix.name`, or `name` at the top.
+pub fn join_path(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+fn leaf(path: &str) -> String {
+    if path.is_empty() {
+        "self".to_string()
+    } else {
+        path.to_string()
+    }
+}
+
+impl<S: Signature> Params for Predict<S> {
+    fn visit_params<'a>(&'a self, path: &str, f: &mut dyn FnMut(String, &'a dyn Predictor)) {
+        f(leaf(path), self);
+    }
+    fn visit_params_mut<'a>(
+        &'a mut self,
+        path: &str,
+        f: &mut dyn FnMut(String, &'a mut dyn Predictor),
+    ) {
+        f(leaf(path), self);
+    }
+}
+
+impl Params for DynPredict {
+    fn visit_params<'a>(&'a self, path: &str, f: &mut dyn FnMut(String, &'a dyn Predictor)) {
+        f(leaf(path), self);
+    }
+    fn visit_params_mut<'a>(
+        &'a mut self,
+        path: &str,
+        f: &mut dyn FnMut(String, &'a mut dyn Predictor),
+    ) {
+        f(leaf(path), self);
+    }
+}
+
+/// DSPy's ChainOfThought holds its predictor in a field named `predict`.
+impl<S: Signature> Params for ChainOfThought<S> {
+    fn visit_params<'a>(&'a self, path: &str, f: &mut dyn FnMut(String, &'a dyn Predictor)) {
+        f(join_path(path, "predict"), self);
+    }
+    fn visit_params_mut<'a>(
+        &'a mut self,
+        path: &str,
+        f: &mut dyn FnMut(String, &'a mut dyn Predictor),
+    ) {
+        f(join_path(path, "predict"), self);
+    }
+}
+
+impl<T: Params> Params for Vec<T> {
+    fn visit_params<'a>(&'a self, path: &str, f: &mut dyn FnMut(String, &'a dyn Predictor)) {
+        for (i, item) in self.iter().enumerate() {
+            item.visit_params(&format!("{path}[{i}]"), f);
+        }
+    }
+    fn visit_params_mut<'a>(
+        &'a mut self,
+        path: &str,
+        f: &mut dyn FnMut(String, &'a mut dyn Predictor),
+    ) {
+        for (i, item) in self.iter_mut().enumerate() {
+            item.visit_params_mut(&format!("{path}[{i}]"), f);
+        }
+    }
+}
+
+impl<T: Params> Params for Option<T> {
+    fn visit_params<'a>(&'a self, path: &str, f: &mut dyn FnMut(String, &'a dyn Predictor)) {
+        if let Some(item) = self {
+            item.visit_params(path, f);
+        }
+    }
+    fn visit_params_mut<'a>(
+        &'a mut self,
+        path: &str,
+        f: &mut dyn FnMut(String, &'a mut dyn Predictor),
+    ) {
+        if let Some(item) = self {
+            item.visit_params_mut(path, f);
+        }
+    }
+}
+
+impl<T: Params + ?Sized> Params for Box<T> {
+    fn visit_params<'a>(&'a self, path: &str, f: &mut dyn FnMut(String, &'a dyn Predictor)) {
+        (**self).visit_params(path, f);
+    }
+    fn visit_params_mut<'a>(
+        &'a mut self,
+        path: &str,
+        f: &mut dyn FnMut(String, &'a mut dyn Predictor),
+    ) {
+        (**self).visit_params_mut(path, f);
+    }
+}
+
+/// Canonical form of a path: `hops.0.answer` and `hops[0].answer` are the same predictor.
+fn canonical(path: &str) -> String {
+    let mut out = String::with_capacity(path.len() + 2);
+    for (i, part) in path.split('.').enumerate() {
+        if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) && i > 0 {
+            out.push('[');
+            out.push_str(part);
+            out.push(']');
+        } else {
+            if i > 0 {
+                out.push('.');
+            }
+            out.push_str(part);
+        }
+    }
+    out
+}
+
+/// Reading and writing predictors by path, for anything that holds them.
+pub trait ParamsExt: Params {
+    /// Every predictor with its path, in field order (DSPy's `named_predictors`).
+    fn named_predictors(&self) -> Vec<(String, &dyn Predictor)> {
+        let mut out = Vec::new();
+        self.visit_params("", &mut |path, p| out.push((path, p)));
+        out
+    }
+
+    /// [`ParamsExt::named_predictors`], mutably.
+    fn named_predictors_mut(&mut self) -> Vec<(String, &mut dyn Predictor)> {
+        let mut out = Vec::new();
+        self.visit_params_mut("", &mut |path, p| out.push((path, p)));
+        out
+    }
+
+    /// The predictor at `path` (`query.predict`; `hops.0.answer` or `hops[0].answer`).
+    fn predictor(&self, path: &str) -> Option<&dyn Predictor> {
+        let path = canonical(path);
+        self.named_predictors()
+            .into_iter()
+            .find_map(|(p, pred)| (p == path).then_some(pred))
+    }
+
+    /// The predictor at `path`, mutably.
+    fn predictor_mut(&mut self, path: &str) -> Option<&mut dyn Predictor> {
+        let path = canonical(path);
+        self.named_predictors_mut()
+            .into_iter()
+            .find_map(|(p, pred)| (p == path).then_some(pred))
+    }
+
+    /// Sets the demos of the predictor at `path`; errors name the path, or list the paths there
+    /// are when it does not exist.
+    fn set_demos(&mut self, path: &str, demos: Vec<Demo>) -> crate::Result<()> {
+        let known = self.paths();
+        match self.predictor_mut(path) {
+            Some(p) => p
+                .set_demos(demos)
+                .map_err(|e| crate::Error::Demo(format!("predictor `{path}`: {e}"))),
+            None => Err(crate::Error::Demo(format!(
+                "no predictor at `{path}` (predictors: {})",
+                known.join(", ")
+            ))),
+        }
+    }
+
+    /// The paths of every predictor, in field order.
+    fn paths(&self) -> Vec<String> {
+        self.named_predictors()
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect()
+    }
+}
+
+impl<T: Params + ?Sized> ParamsExt for T {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dotted_indices_are_brackets() {
+        assert_eq!(canonical("hops.0.answer"), "hops[0].answer");
+        assert_eq!(canonical("hops[0].answer"), "hops[0].answer");
+        assert_eq!(canonical("query.predict"), "query.predict");
+        assert_eq!(canonical("a.12"), "a[12]");
+    }
+
+    #[test]
+    fn collections_name_their_items_like_dspy() {
+        let mut v = vec![
+            DynPredict::parse("q -> a").unwrap(),
+            DynPredict::parse("q -> a").unwrap(),
+        ];
+        let paths: Vec<String> = v.named_predictors().into_iter().map(|(p, _)| p).collect();
+        assert_eq!(paths, ["[0]", "[1]"]);
+        v.predictor_mut("[1]")
+            .unwrap()
+            .set_instructions("second".into());
+        assert_eq!(v[1].instructions(), "second");
+        let lone = DynPredict::parse("q -> a").unwrap();
+        assert_eq!(lone.paths(), ["self"]);
+    }
+}
