@@ -63,7 +63,7 @@ fn paths_follow_dspy_named_predictors() {
         .set_instructions("Second hop.".into());
     assert_eq!(p.hops[1].instructions(), "Second hop.");
     assert!(p.predictor("nope").is_none());
-    let err = p.set_demos("nope", vec![]).unwrap_err().to_string();
+    let err = p.set_demos_at("nope", vec![]).unwrap_err().to_string();
     assert!(
         err.contains("hops[0].predict, hops[1].predict, answer"),
         "{err}"

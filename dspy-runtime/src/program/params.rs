@@ -180,7 +180,7 @@ pub trait ParamsExt: Params {
 
     /// Sets the demos of the predictor at `path`; errors name the path, or list the paths there
     /// are when it does not exist.
-    fn set_demos(&mut self, path: &str, demos: Vec<Demo>) -> crate::Result<()> {
+    fn set_demos_at(&mut self, path: &str, demos: Vec<Demo>) -> crate::Result<()> {
         let known = self.paths();
         match self.predictor_mut(path) {
             Some(p) => p
