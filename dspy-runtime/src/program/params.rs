@@ -200,6 +200,16 @@ pub trait ParamsExt: Params {
             .map(|(p, _)| p)
             .collect()
     }
+
+    /// Saves every predictor's demos and instructions in DSPy's format (see [`crate::state::save`]).
+    fn save(&self, path: impl AsRef<std::path::Path>) -> Result<(), crate::state::StateError> {
+        crate::state::save(self, path)
+    }
+
+    /// Loads a file saved by [`ParamsExt::save`] or by Python DSPy (see [`crate::state::load`]).
+    fn load(&mut self, path: impl AsRef<std::path::Path>) -> Result<(), crate::state::StateError> {
+        crate::state::load(self, path)
+    }
 }
 
 impl<T: Params + ?Sized> ParamsExt for T {}
