@@ -20,6 +20,16 @@ impl Errors {
         self.push(syn::Error::new(span, msg));
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    pub fn extend(&mut self, other: Errors) {
+        if let Some(e) = other.0 {
+            self.push(e);
+        }
+    }
+
     pub fn into_compile_error(self) -> proc_macro2::TokenStream {
         self.0.map(|e| e.to_compile_error()).unwrap_or_default()
     }

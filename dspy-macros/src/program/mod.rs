@@ -20,7 +20,14 @@ pub fn expand(input: TokenStream) -> TokenStream {
         return errors.into_compile_error();
     };
     let calls = sugar::call_order(&m.body, &m.fields);
-    let body = sugar::rewrite(m.body.clone(), &m.fields, &mut errors);
+    let mut call_errors = crate::derive::Errors::default();
+    let mut body = sugar::rewrite(m.body.clone(), &m.fields, &mut call_errors);
+    if !call_errors.is_empty() {
+        // The body is not valid Rust as written: report our errors, not rustc's on the rest.
+        let args = m.args.iter().map(|a| &a.ident);
+        body = quote! { let _ = (#(&#args,)*); ::core::unreachable!() };
+        errors.extend(call_errors);
+    }
     let code = generate(&m, &calls, body);
     let errors = errors.into_compile_error();
     quote! { #code #errors }

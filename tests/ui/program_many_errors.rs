@@ -1,0 +1,27 @@
+use dspy::prelude::*;
+
+/// Answer the question.
+#[derive(Signature)]
+struct Qa {
+    #[input]
+    context: Vec<String>,
+    #[input]
+    question: String,
+    #[output]
+    answer: String,
+}
+
+program! {
+    struct ManyErrors {
+        answer: Predict<Qa>,
+        answer: Predict<Qa>,
+        #[module]
+        other: Predict<Qa>,
+    }
+
+    fn forward(self, question: String) -> dspy::Result<String> {
+        Ok(question)
+    }
+}
+
+fn main() {}

@@ -1,0 +1,24 @@
+use dspy::prelude::*;
+
+/// Answer the question.
+#[derive(Signature)]
+struct Qa {
+    #[input]
+    context: Vec<String>,
+    #[input]
+    question: String,
+    #[output]
+    answer: String,
+}
+
+program! {
+    struct NotAsync {
+        answer: Predict<Qa>,
+    }
+
+    fn forward(&self, question: String) -> dspy::Result<String> {
+        Ok(question)
+    }
+}
+
+fn main() {}
