@@ -77,7 +77,13 @@ impl Graph {
                 .stages
                 .iter()
                 .filter(|s| under(&s.path, call))
-                .map(|s| format!("{}: {}", esc(&s.path), esc(&s.fields)))
+                .map(|s| {
+                    format!(
+                        "{}: {}",
+                        esc(&s.path),
+                        esc(&s.fields.replace(" -> ", " → "))
+                    )
+                })
                 .collect();
             let label = if lines.is_empty() {
                 esc(call)
