@@ -65,6 +65,44 @@ struct ContextQa {
     confidence: f64,
 }
 
+program! {
+    /// Ten Predict stages in a chain, each answering the previous stage's answer.
+    struct Chain10 {
+        s0: Predict<Qa>, s1: Predict<Qa>, s2: Predict<Qa>, s3: Predict<Qa>, s4: Predict<Qa>,
+        s5: Predict<Qa>, s6: Predict<Qa>, s7: Predict<Qa>, s8: Predict<Qa>, s9: Predict<Qa>,
+    }
+
+    async fn forward(&self, question: String) -> dspy::Result<String> {
+        let a = self.s0(question).await?.answer.clone();
+        let a = self.s1(question: a).await?.answer.clone();
+        let a = self.s2(question: a).await?.answer.clone();
+        let a = self.s3(question: a).await?.answer.clone();
+        let a = self.s4(question: a).await?.answer.clone();
+        let a = self.s5(question: a).await?.answer.clone();
+        let a = self.s6(question: a).await?.answer.clone();
+        let a = self.s7(question: a).await?.answer.clone();
+        let a = self.s8(question: a).await?.answer.clone();
+        let a = self.s9(question: a).await?.answer.clone();
+        Ok(a)
+    }
+}
+
+fn chain10(lm: &ScriptedLm) -> Chain10 {
+    let p = || Predict::<Qa>::new().with_lm(lm.clone());
+    Chain10 {
+        s0: p(),
+        s1: p(),
+        s2: p(),
+        s3: p(),
+        s4: p(),
+        s5: p(),
+        s6: p(),
+        s7: p(),
+        s8: p(),
+        s9: p(),
+    }
+}
+
 /// One printed figure: label, µs/call, and (allocations, bytes) per call if counted.
 type Row = (String, f64, Option<Allocs>);
 type Allocs = (f64, f64);
@@ -220,6 +258,20 @@ fn main() {
             let allocs = allocs_per_call(2_000, call).await;
             rows.push((format!("ChainOfThought, {n} demos"), us, Some(allocs)));
         }
+        // A program of 10 chained Predict stages: its overhead should be the sum of its stages'.
+        let lm = ScriptedLm::fixed(predict_reply);
+        let chain = chain10(&lm);
+        let call = |k| {
+            let chain = &chain;
+            async move {
+                let r = chain.call(format!("What is {k} + {k}?")).await.expect("a parsed reply");
+                std::hint::black_box(r);
+            }
+        };
+        let us = time_calls(a.calls / 10, a.runs, call).await;
+        let allocs = allocs_per_call(200, call).await;
+        rows.push(("program!: 10 chained Predict stages".to_string(), us, Some(allocs)));
+
         // DSRs's protocol: its signature, instruction and mocked reply; 0 and 2 demos.
         let reply = "[[ ## answer ## ]]\nParis is the capital of France.\n\n[[ ## confidence ## ]]\n0.95\n\n[[ ## completed ## ]]\n";
         for n in [0, 2] {
@@ -284,6 +336,23 @@ fn main() {
         }
     }
 
+    let us_of = |label: &str| rows.iter().find(|r| r.0 == label).map(|r| r.1);
+    if let (Some(one), Some(ten)) = (
+        us_of("Predict, 0 demos"),
+        us_of("program!: 10 chained Predict stages"),
+    ) {
+        println!(
+            "\n10-stage program / one Predict call: {ten:.2} / {one:.2} µs = {:.1}× (target ≤ 10×)",
+            ten / one
+        );
+        mock::figure(
+            "program!: 10 chained stages vs one Predict",
+            &format!("{ten:.2} µs = {:.1}× one Predict", ten / one),
+            "–",
+            "–",
+            "≤ 10×",
+        );
+    }
     if !a.python {
         return;
     }
