@@ -1,7 +1,7 @@
 //! The real datasets load with the counts their sources document (needs `scripts/fetch-data`,
 //! which `scripts/test` runs).
 
-use dspy::data::datasets::{Sentiment, Topic, bbc_headlines, gsm8k, rotten_tomatoes};
+use dspy::data::datasets::{Sentiment, Topic, bbc_articles, bbc_headlines, gsm8k, rotten_tomatoes};
 use dspy::data::split;
 use std::collections::{BTreeMap, HashSet};
 
@@ -53,4 +53,12 @@ fn gsm8k_reads_the_integer_after_the_hashes() {
     assert_eq!(problems[0].answer, "18");
     assert!(problems.iter().all(|p| p.answer.parse::<i64>().is_ok()));
     assert!(problems.iter().all(|p| !p.gold_reasoning.contains("####")));
+}
+
+#[test]
+fn bbc_articles_are_whole() {
+    let articles = need(bbc_articles());
+    assert_eq!(articles.len(), 2_225);
+    assert!(articles.iter().all(|a| !a.paragraphs.is_empty()));
+    assert_eq!(articles[0].title, "Ad sales boost Time Warner profit");
 }

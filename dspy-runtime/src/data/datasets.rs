@@ -215,3 +215,24 @@ mod tests {
         assert!(err.contains("#### <integer>"), "{err}");
     }
 }
+
+/// One whole BBC News article.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Article {
+    /// The headline.
+    pub title: String,
+    /// The topic (the article's folder).
+    pub topic: Topic,
+    /// The body's paragraphs, in order.
+    pub paragraphs: Vec<String>,
+}
+
+/// The 2,225 BBC News articles whole, in file order (`data/bbc_articles.jsonl`; headlines repeat
+/// across a few articles, which [`bbc_headlines`] keeps once).
+pub fn bbc_articles() -> Result<Vec<Article>, DataError> {
+    read_jsonl_with(
+        &data_dir().join("bbc_articles.jsonl"),
+        Some(FETCH),
+        serde_json::from_value,
+    )
+}
