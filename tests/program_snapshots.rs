@@ -65,3 +65,32 @@ async fn multihop_prompts_and_graph() {
         .unwrap();
     insta::assert_snapshot!("multihop_compiled", render(&p, input()).await);
 }
+
+mod embedded {
+    //! A compiled artifact embedded at build time: `#[artifact]` checks it against the program
+    //! (a stale one is a build error: tests/ui/program_stale_artifact.rs).
+    use super::programs::ReviewSentiment;
+    use dspy::prelude::*;
+
+    program! {
+        /// The classifier, with its compiled artifact built in.
+        #[artifact("fixtures/classifier_compiled.json")]
+        pub struct Classifier {
+            pub classify: Predict<ReviewSentiment>,
+        }
+
+        async fn forward(&self, review: String) -> dspy::Result<String> {
+            Ok(format!("{:?}", self.classify(review).await?.sentiment))
+        }
+    }
+
+    #[test]
+    fn embedded_artifact_loads() {
+        let mut p = Classifier {
+            classify: Predict::new(),
+        };
+        p.load_artifact().unwrap();
+        assert_eq!(p.classify.demos().len(), 2);
+        assert!(Classifier::ARTIFACT.contains("A gorgeous, witty, seductive movie."));
+    }
+}

@@ -134,6 +134,12 @@ fn generate(m: &SignatureModel) -> TokenStream {
         }
     };
 
+    let field_names: Vec<String> = inputs
+        .iter()
+        .chain(&outputs)
+        .map(|f| f.ident.to_string())
+        .collect();
+    let n_inputs = inputs.len();
     quote! {
         #marker
         #(#enums)*
@@ -143,6 +149,9 @@ fn generate(m: &SignatureModel) -> TokenStream {
             impl ::dspy::Signature for #name {
                 type Input = #input_ident;
                 type Output = #output_ident;
+                const FIELD_NAMES: &'static [&'static str] = &[#(#field_names),*];
+                const INPUTS: usize = #n_inputs;
+                const STATIC_FIELDS: bool = true;
                 fn meta() -> &'static ::dspy::SignatureMeta {
                     static META: ::dspy::__private::OnceLock<::dspy::SignatureMeta> = ::dspy::__private::OnceLock::new();
                     META.get_or_init(|| {

@@ -62,7 +62,21 @@ pub fn signature(input: TokenStream) -> TokenStream {
 /// (call order) impls. Inside `forward`, `self.stage(name: value, other)` calls a module field
 /// with its input struct built from named values (`&x` clones); fields marked `#[skip]` are
 /// plain data, not modules.
+///
+/// `#[artifact("compiled.json")]` on the struct embeds a compiled artifact (a file `save`d by
+/// the program, or by Python DSPy), relative to the invoking file: every predictor in it is
+/// checked against the program at build time, and `load_artifact()` loads it.
 #[proc_macro]
 pub fn program(input: TokenStream) -> TokenStream {
-    program::expand(input.into()).into()
+    // Artifact paths are relative to the file that invokes the macro, like `include_str!`.
+    let file = proc_macro::Span::call_site().local_file();
+    let base = file.as_deref().and_then(std::path::Path::parent).map(|d| {
+        if d.is_relative() {
+            // Relative to rustc's working directory, which is the macro's too.
+            std::env::current_dir().unwrap_or_default().join(d)
+        } else {
+            d.to_path_buf()
+        }
+    });
+    program::expand(input.into(), base.as_deref()).into()
 }

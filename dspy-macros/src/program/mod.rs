@@ -1,6 +1,7 @@
 //! `program!`: parse and check the declaration, rewrite `forward`'s call sugar, generate the
 //! struct, its input struct, and the `Module`, `Params` and `Program` impls.
 
+mod artifact;
 mod parse;
 mod sugar;
 
@@ -10,7 +11,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 /// The expansion of `program! { … }`, errors included.
-pub fn expand(input: TokenStream) -> TokenStream {
+pub fn expand(input: TokenStream, base: Option<&std::path::Path>) -> TokenStream {
     let decl = match syn::parse2::<parse::ProgramDecl>(input) {
         Ok(d) => d,
         Err(e) => return e.to_compile_error(),
@@ -29,8 +30,9 @@ pub fn expand(input: TokenStream) -> TokenStream {
         errors.extend(call_errors);
     }
     let code = generate(&m, &calls, body);
+    let embedded = artifact::expand(&m, base, &mut errors);
     let errors = errors.into_compile_error();
-    quote! { #code #errors }
+    quote! { #code #embedded #errors }
 }
 
 fn generate(m: &ProgramModel, calls: &[String], body: TokenStream) -> TokenStream {
@@ -62,6 +64,8 @@ fn generate(m: &ProgramModel, calls: &[String], body: TokenStream) -> TokenStrea
             ::dspy::Params::visit_params_mut(&mut self.#i, &::dspy::program::join_path(path, #key), f);
         }
     });
+    let shape_names: Vec<String> = modules.iter().map(|f| f.ident.to_string()).collect();
+    let shape_types: Vec<&syn::Type> = modules.iter().map(|f| &f.ty).collect();
     let await_span = output.span();
     let run = quote_spanned! {await_span=> self.call(#(#arg_names),*).await };
     quote! {
@@ -115,6 +119,12 @@ fn generate(m: &ProgramModel, calls: &[String], body: TokenStream) -> TokenStrea
                 let _ = (&path, &f);
                 #(#visit_mut)*
             }
+        }
+
+        impl ::dspy::program::StaticShape for #name {
+            const SHAPE: ::dspy::program::Shape = ::dspy::program::Shape::Program(&[
+                #((#shape_names, &<#shape_types as ::dspy::program::StaticShape>::SHAPE)),*
+            ]);
         }
 
         impl ::dspy::Program for #name {

@@ -119,6 +119,8 @@ pub struct ArgModel {
 /// Everything code generation needs.
 pub struct ProgramModel {
     pub attrs: Vec<Attribute>,
+    /// `#[artifact("path")]`: a compiled artifact to embed and check at build time.
+    pub artifact: Option<syn::LitStr>,
     pub vis: Visibility,
     pub name: Ident,
     pub fields: Vec<FieldModel>,
@@ -141,6 +143,22 @@ pub fn check(decl: ProgramDecl) -> (Option<ProgramModel>, Errors) {
             span,
             "unexpected tokens: program! takes one struct and its `async fn forward`",
         );
+    }
+    let mut artifact = None;
+    let mut attrs = Vec::new();
+    for a in decl.attrs {
+        if a.path().is_ident("artifact") {
+            match a.parse_args::<syn::LitStr>() {
+                Ok(lit) if artifact.is_none() => artifact = Some(lit),
+                Ok(lit) => errors.add(lit.span(), "`#[artifact(…)]` is given twice"),
+                Err(_) => errors.add(
+                    a.span(),
+                    "expected `#[artifact(\"path/to/compiled.json\")]`, relative to this file",
+                ),
+            }
+        } else {
+            attrs.push(a);
+        }
     }
     let mut fields = Vec::new();
     for f in decl.fields {
@@ -258,7 +276,8 @@ pub fn check(decl: ProgramDecl) -> (Option<ProgramModel>, Errors) {
     };
     (
         Some(ProgramModel {
-            attrs: decl.attrs,
+            attrs,
+            artifact,
             vis: decl.vis,
             name: decl.name,
             fields,

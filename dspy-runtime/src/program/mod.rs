@@ -5,12 +5,14 @@
 mod dry_run;
 mod graph;
 mod params;
+mod shape;
 mod sugar;
 
 pub(crate) use dry_run::{DryRun, dry_run_active};
 pub use dry_run::{Placeholder, render_prompts};
 pub use graph::{Graph, Stage};
 pub use params::{Params, ParamsExt, join_path};
+pub use shape::{Shape, StaticShape, fits};
 pub use sugar::{IntoField, into_field};
 
 use crate::module::Module;

@@ -26,6 +26,12 @@ pub trait Signature: 'static {
     type Input: InputFields + Serialize + DeserializeOwned + Clone + Debug + Send + Sync + 'static;
     /// The output fields as a struct.
     type Output: Serialize + DeserializeOwned + Clone + Debug + Send + Sync + 'static;
+    /// The field names, inputs first, known at compile time (for build-time artifact checks).
+    const FIELD_NAMES: &'static [&'static str] = &[];
+    /// How many of [`Signature::FIELD_NAMES`] are inputs.
+    const INPUTS: usize = 0;
+    /// Whether [`Signature::FIELD_NAMES`] is filled in (the macros do; hand-written impls may not).
+    const STATIC_FIELDS: bool = false;
     /// Field names, roles, descriptions, type names and schemas, and the instructions.
     fn meta() -> &'static SignatureMeta;
 }
