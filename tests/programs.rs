@@ -119,3 +119,52 @@ fn graph_and_mermaid() {
     assert!(m.starts_with("flowchart TD\n"), "{m}");
     assert!(m.contains("s0 --> s1"), "{m}");
 }
+
+program! {
+    /// A program holding another program, an optional stage and a plain constant.
+    struct Outer {
+        inner: MultiHop,
+        check: Option<Predict<AnswerQuestion>>,
+        #[skip]
+        label: &'static str,
+    }
+
+    async fn forward(&self, question: String) -> dspy::Result<String> {
+        let answer = self.inner(question).await?;
+        Ok(format!("{}: {answer}", self.label))
+    }
+}
+
+#[tokio::test]
+async fn programs_nest_with_prefixed_paths() {
+    let mut outer = Outer {
+        inner: multihop(),
+        check: None,
+        label: "answer",
+    };
+    assert_eq!(
+        outer.paths(),
+        [
+            "inner.hops[0].predict",
+            "inner.hops[1].predict",
+            "inner.answer"
+        ]
+    );
+    outer.check = Some(Predict::new());
+    assert_eq!(outer.paths().last().map(String::as_str), Some("check"));
+    outer
+        .predictor_mut("inner.hops.0.predict")
+        .unwrap()
+        .set_instructions("Nested.".into());
+    assert_eq!(outer.inner.hops[0].instructions(), "Nested.");
+    assert_eq!(Outer::CALLS, ["inner"]);
+    let lm = ScriptedLm::new([
+        "[[ ## reasoning ## ]]\nr\n\n[[ ## query ## ]]\ncapital\n\n[[ ## completed ## ]]",
+        "[[ ## reasoning ## ]]\nr\n\n[[ ## query ## ]]\nFrance\n\n[[ ## completed ## ]]",
+        "[[ ## answer ## ]]\nParis\n\n[[ ## completed ## ]]",
+    ]);
+    let out = dspy::with_lm(lm, outer.call("Capital?".into()))
+        .await
+        .unwrap();
+    assert_eq!(out, "answer: Paris");
+}
