@@ -10,11 +10,14 @@ use std::sync::{Arc, LazyLock, RwLock};
 struct Settings {
     lm: Option<Lm>,
     adapter: Option<Arc<dyn Adapter>>,
+    /// A sampling temperature and rollout id over every call's (bootstrapping rounds > 0).
+    rollout: Option<(f32, u64)>,
 }
 
 static GLOBAL: RwLock<Settings> = RwLock::new(Settings {
     lm: None,
     adapter: None,
+    rollout: None,
 });
 
 static DEFAULT_ADAPTER: LazyLock<Arc<dyn Adapter>> =
@@ -52,6 +55,22 @@ fn scoped<F: Future>(f: impl FnOnce(&mut Settings), fut: F) -> impl Future<Outpu
 pub fn with_lm<F: Future>(lm: impl Into<Lm>, fut: F) -> impl Future<Output = F::Output> {
     let lm = lm.into();
     scoped(|s| s.lm = Some(lm), fut)
+}
+
+/// Runs `fut` with every LM call at `temperature` and tagged `rollout_id` (which also keys the
+/// cache apart), whatever the modules' own settings: how BootstrapFewShot's later rounds get
+/// fresh samples (DSPy's `temperature = 0.7 + 0.001 * round`).
+pub fn with_rollout<F: Future>(
+    temperature: f32,
+    rollout_id: u64,
+    fut: F,
+) -> impl Future<Output = F::Output> {
+    scoped(move |s| s.rollout = Some((temperature, rollout_id)), fut)
+}
+
+/// The enclosing [`with_rollout`], if any.
+pub(crate) fn current_rollout() -> Option<(f32, u64)> {
+    SCOPED.try_with(|s| s.rollout).ok().flatten()
 }
 
 /// Runs `fut` with `adapter` as its default adapter (for this task only).

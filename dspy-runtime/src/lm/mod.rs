@@ -32,7 +32,7 @@ pub use retry::RetryPolicy;
 pub use scripted::ScriptedLm;
 pub use secret::ApiKey;
 pub use transport::LmStats;
-pub use usage::{Budget, Price, PriceTable, UsageReport, track_usage};
+pub use usage::{Budget, Price, PriceTable, UsageReport, record as record_usage, track_usage};
 
 use std::future::Future;
 use std::pin::Pin;

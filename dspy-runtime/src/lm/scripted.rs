@@ -129,6 +129,7 @@ impl LanguageModel for ScriptedLm {
                 prompt_tokens: estimate_tokens(prompt_bytes),
                 completion_tokens: estimate_tokens(text.len()),
             };
+            super::usage::record(usage, None, false);
             Ok(LmResponse {
                 outputs: vec![text],
                 usage,

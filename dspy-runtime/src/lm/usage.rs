@@ -148,8 +148,9 @@ pub async fn track_usage<F: Future>(fut: F) -> (F::Output, UsageReport) {
     (out, totals)
 }
 
-/// Adds one call to the enclosing [`track_usage`] scopes' totals.
-pub(crate) fn record(usage: Usage, cost: Option<f64>, cache_hit: bool) {
+/// Adds one call to the enclosing [`track_usage`] scopes' totals. The built-in LMs call it for
+/// every request; a custom [`LanguageModel`](super::LanguageModel) calls it to be counted.
+pub fn record(usage: Usage, cost: Option<f64>, cache_hit: bool) {
     let _ = TRACKER.try_with(|r| {
         let mut r = lock(r);
         r.calls += 1;

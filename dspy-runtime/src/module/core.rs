@@ -178,11 +178,21 @@ impl PredictCore {
         adapter: &Arc<dyn Adapter>,
         inputs: &(dyn InputFields + Sync),
     ) -> Result<Outcome, (Error, Usage)> {
+        let (config, rollout_id) = match settings::current_rollout() {
+            Some((temperature, id)) => (
+                Arc::new(LmConfig {
+                    temperature: Some(temperature),
+                    ..(*self.config).clone()
+                }),
+                Some(id),
+            ),
+            None => (self.config.clone(), None),
+        };
         let request = LmRequest {
             messages: self.render(adapter, inputs),
-            config: self.config.clone(),
+            config,
             response_format: adapter.response_format(&self.meta, lm.capabilities()),
-            rollout_id: None,
+            rollout_id,
         };
         let response = LanguageModel::complete(&**lm, request)
             .await

@@ -43,6 +43,13 @@ impl DynPredict {
             )));
         }
         let outcome = self.core.run(&inputs).await?;
+        if crate::optimize::trace::active() {
+            crate::optimize::trace::record(
+                std::ptr::from_ref(&self.core) as usize,
+                Value::Object(inputs.clone()),
+                outcome.parsed.fields.clone(),
+            );
+        }
         Ok(Prediction::new(
             outcome.parsed.fields,
             outcome.usage,

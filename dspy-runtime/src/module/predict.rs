@@ -58,6 +58,13 @@ impl<S: Signature> Predict<S> {
     /// Calls the LM with `input`.
     pub async fn call(&self, input: S::Input) -> Result<Prediction<S::Output>> {
         let outcome = self.core.run(&input).await?;
+        if crate::optimize::trace::active() {
+            crate::optimize::trace::record(
+                std::ptr::from_ref(&self.core) as usize,
+                serde_json::to_value(&input).unwrap_or_default(),
+                outcome.parsed.fields.clone(),
+            );
+        }
         let output: S::Output = serde_json::from_value(Value::Object(outcome.parsed.fields))
             .map_err(|e| {
                 ParseError::new(

@@ -1,0 +1,236 @@
+//! Optimizers against a deterministic in-process LM (its answer depends only on the question,
+//! so concurrent and sequential runs see the same replies): BootstrapFewShot picks the demos a
+//! sequential run picks, builds demos for every stage from traces, keeps the teacher from seeing
+//! the example it is bootstrapping, and reports what it spent.
+
+use dspy::lm::{BoxFuture, LanguageModel, LmError, LmRequest, LmResponse, Usage};
+use dspy::optimize::BootstrapFewShot;
+use dspy::prelude::*;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Answer the question.
+#[derive(Signature)]
+struct Qa {
+    #[input]
+    question: String,
+    #[output]
+    answer: String,
+}
+
+/// Replies `[[ ## reasoning ## ]]` (when asked) and `[[ ## answer ## ]]` = the question's number
+/// doubled, after a delay that varies by question (so concurrent runs finish out of order).
+#[derive(Clone, Default)]
+struct Doubler {
+    prompts: Arc<Mutex<Vec<String>>>,
+}
+
+fn question_of(prompt: &str) -> String {
+    prompt
+        .rsplit("[[ ## question ## ]]\n")
+        .next()
+        .and_then(|s| s.split("\n\n").next())
+        .unwrap_or("")
+        .to_string()
+}
+
+impl LanguageModel for Doubler {
+    fn model(&self) -> &str {
+        "test/doubler"
+    }
+    fn complete(&self, request: LmRequest) -> BoxFuture<'_, Result<LmResponse, LmError>> {
+        let last = request
+            .messages
+            .last()
+            .map(|m| m.content.to_string())
+            .unwrap_or_default();
+        let all: String = request
+            .messages
+            .iter()
+            .map(|m| m.content.to_string())
+            .collect();
+        self.prompts.lock().unwrap().push(all);
+        let q = question_of(&last);
+        let n: u64 = q
+            .split_whitespace()
+            .find_map(|w| w.parse().ok())
+            .unwrap_or(0);
+        let reasoning = if last.contains("[[ ## reasoning ## ]]") {
+            format!("[[ ## reasoning ## ]]\nDouble {n}.\n\n")
+        } else {
+            String::new()
+        };
+        let text = format!(
+            "{reasoning}[[ ## answer ## ]]\n{}\n\n[[ ## completed ## ]]",
+            2 * n
+        );
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(1 + (n * 7) % 5)).await;
+            let usage = Usage {
+                prompt_tokens: 10,
+                completion_tokens: 2,
+            };
+            dspy::lm::record_usage(usage, None, false);
+            Ok(LmResponse {
+                outputs: vec![text],
+                usage,
+                cache_hit: false,
+            })
+        })
+    }
+}
+
+fn trainset(n: u64) -> Vec<Example<QaInput, QaOutput>> {
+    (0..n)
+        .map(|i| {
+            Example::new(
+                QaInput {
+                    question: format!("What is {i} doubled?"),
+                },
+                QaOutput {
+                    answer: (2 * i).to_string(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// DSPy's benchmark metric: every 8th example passes.
+fn sparse(ex: &Example<QaInput, QaOutput>, pred: &Prediction<Reasoned<QaOutput>>) -> bool {
+    let n: u64 = ex.label.answer.parse().unwrap_or(1) / 2;
+    n.is_multiple_of(8) && pred.answer == ex.label.answer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_bootstrap_picks_the_sequential_demos() {
+    let lm = Doubler::default();
+    let student = ChainOfThought::<Qa>::new().with_lm(lm.clone());
+    let train = trainset(50);
+    let sequential = BootstrapFewShot::new().concurrency(1);
+    let (seq, seq_report) = sequential.compile(&student, &train, sparse).await.unwrap();
+    let (conc, conc_report) = BootstrapFewShot::new()
+        .concurrency(8)
+        .compile(&student, &train, sparse)
+        .await
+        .unwrap();
+    assert_eq!(seq.demos(), conc.demos());
+    // Four bootstrapped (examples 0, 8, 16, 24: augmented, with the teacher's reasoning) then
+    // labelled ones up to 16.
+    let demos = conc.demos();
+    assert_eq!(demos.len(), 16);
+    let boot: Vec<&str> = demos[..4]
+        .iter()
+        .map(|d| d.get("question").and_then(|v| v.as_str()).unwrap())
+        .collect();
+    assert_eq!(
+        boot,
+        [
+            "What is 0 doubled?",
+            "What is 8 doubled?",
+            "What is 16 doubled?",
+            "What is 24 doubled?"
+        ]
+    );
+    for d in &demos[..4] {
+        assert_eq!(d.get("augmented"), Some(&serde_json::json!(true)));
+        assert!(d.get("reasoning").is_some());
+    }
+    for d in &demos[4..] {
+        assert!(d.get("augmented").is_none());
+        let q = d.get("question").and_then(|v| v.as_str()).unwrap();
+        assert!(!boot.contains(&q), "{q} is bootstrapped and labelled");
+    }
+    // Sequential: 25 teacher runs (0..=24); concurrent: at most 7 more.
+    assert_eq!(seq_report.tried, 25);
+    assert!(
+        conc_report.tried >= 25 && conc_report.tried <= 25 + 7,
+        "{conc_report}"
+    );
+    assert_eq!(conc_report.usage.calls, conc_report.tried as u64);
+    assert_eq!(conc_report.demos["predict"], (4, 12));
+}
+
+#[tokio::test]
+async fn the_teacher_never_sees_the_example_it_bootstraps() {
+    let lm = Doubler::default();
+    let student = ChainOfThought::<Qa>::new().with_lm(lm.clone());
+    let train = trainset(10);
+    let all = |_: &Example<QaInput, QaOutput>, _: &Prediction<Reasoned<QaOutput>>| true;
+    let (_, report) = BootstrapFewShot::new()
+        .max_bootstrapped_demos(10)
+        .compile(&student, &train, all)
+        .await
+        .unwrap();
+    assert_eq!(report.bootstrapped, 10);
+    // Every teacher prompt holds the 9 other examples as demos, never its own question twice.
+    for prompt in lm.prompts.lock().unwrap().iter() {
+        let q = question_of(prompt);
+        assert_eq!(
+            prompt.matches(&q).count(),
+            1,
+            "{q} appears as a demo of itself"
+        );
+    }
+}
+
+/// Double the number in the question.
+#[derive(Signature)]
+struct Double {
+    #[input]
+    question: String,
+    #[output]
+    answer: String,
+}
+
+program! {
+    /// Two stages: the second checks the first.
+    #[derive(Clone)]
+    struct TwoStage {
+        first: Predict<Qa>,
+        second: ChainOfThought<Double>,
+    }
+
+    async fn forward(&self, question: String) -> dspy::Result<String> {
+        let a = self.first(question: &question).await?.answer.clone();
+        let b = self.second(question: format!("{question} ({a})")).await?.answer.clone();
+        Ok(b)
+    }
+}
+
+#[tokio::test]
+async fn every_stage_of_a_program_gets_demos_from_traces() {
+    let lm = Doubler::default();
+    let program = TwoStage {
+        first: Predict::new().with_lm(lm.clone()),
+        second: ChainOfThought::new().with_lm(lm.clone()),
+    };
+    let train: Vec<Example<TwoStageInput, QaOutput>> = trainset(6)
+        .into_iter()
+        .map(|e| {
+            Example::new(
+                TwoStageInput {
+                    question: e.input.question,
+                },
+                e.label,
+            )
+        })
+        .collect();
+    let metric = |ex: &Example<TwoStageInput, QaOutput>, out: &String| *out == ex.label.answer;
+    let (compiled, report) = BootstrapFewShot::new()
+        .max_bootstrapped_demos(2)
+        .max_labeled_demos(3)
+        .compile(&program, &train, metric)
+        .await
+        .unwrap();
+    assert_eq!(report.bootstrapped, 2);
+    assert_eq!(report.demos["first"], (2, 1));
+    assert_eq!(report.demos["second.predict"], (2, 1));
+    let second = compiled.second.demos();
+    assert_eq!(
+        second[0].get("question").and_then(|v| v.as_str()),
+        Some("What is 0 doubled? (0)")
+    );
+    assert!(second[0].get("reasoning").is_some());
+    // The student's own slots were untouched.
+    assert!(program.first.demos().is_empty());
+}
