@@ -234,3 +234,143 @@ async fn every_stage_of_a_program_gets_demos_from_traces() {
     // The student's own slots were untouched.
     assert!(program.first.demos().is_empty());
 }
+
+/// Answers right only when the prompt shows at least two demos: demos "teach" it.
+#[derive(Clone, Default)]
+struct Learner;
+
+impl LanguageModel for Learner {
+    fn model(&self) -> &str {
+        "test/learner"
+    }
+    fn complete(&self, request: LmRequest) -> BoxFuture<'_, Result<LmResponse, LmError>> {
+        let demos = request
+            .messages
+            .iter()
+            .filter(|m| m.role == dspy::lm::MessageRole::Assistant)
+            .count();
+        let last = request
+            .messages
+            .last()
+            .map(|m| m.content.to_string())
+            .unwrap_or_default();
+        let n: u64 = question_of(&last)
+            .split_whitespace()
+            .find_map(|w| w.parse().ok())
+            .unwrap_or(0);
+        let answer = if demos >= 2 { 2 * n } else { 2 * n + 1 };
+        let usage = Usage {
+            prompt_tokens: 10,
+            completion_tokens: 2,
+        };
+        dspy::lm::record_usage(usage, None, false);
+        let text = format!("[[ ## answer ## ]]\n{answer}\n\n[[ ## completed ## ]]");
+        Box::pin(async move {
+            Ok(LmResponse {
+                outputs: vec![text],
+                usage,
+                cache_hit: false,
+            })
+        })
+    }
+}
+
+fn exact(ex: &Example<QaInput, QaOutput>, pred: &Prediction<QaOutput>) -> bool {
+    pred.answer == ex.label.answer
+}
+
+#[tokio::test]
+async fn random_search_keeps_the_best_candidate() {
+    use dspy::optimize::RandomSearch;
+    let student = Predict::<Qa>::new().with_lm(Learner);
+    let train = trainset(12);
+    let (best, report) = RandomSearch::new(2)
+        .compile(&student, &train, None, exact)
+        .await
+        .unwrap();
+    let labels: Vec<&str> = report.candidates.iter().map(|c| c.label.as_str()).collect();
+    assert_eq!(labels.len(), 5, "{report}");
+    assert_eq!(&labels[..3], ["zero-shot", "labeled", "bootstrap"]);
+    assert!(labels[3].starts_with("bootstrap seed 0 ("), "{report}");
+    assert_eq!(report.candidates[0].score, 0.0, "{report}");
+    assert_eq!(report.candidates[1].score, 100.0, "{report}");
+    assert_eq!(report.best, 1, "the first of equal scores wins: {report}");
+    assert_eq!(best.demos().len(), 12);
+    let per_candidate: u64 = report.candidates.iter().map(|c| c.lm_calls).sum();
+    assert_eq!(per_candidate, report.usage.calls);
+}
+
+#[tokio::test]
+async fn ensemble_takes_the_majority() {
+    use dspy::optimize::{Ensemble, majority_by};
+    let voter = |answer: &str| {
+        Predict::<Qa>::new().with_lm(ScriptedLm::fixed(&format!(
+            "[[ ## answer ## ]]\n{answer}\n\n[[ ## completed ## ]]"
+        )))
+    };
+    let ensemble = Ensemble::new(
+        vec![voter("b"), voter("a"), voter("a")],
+        majority_by(|p: &Prediction<QaOutput>| p.answer.clone()),
+    );
+    let q = || QaInput {
+        question: "?".into(),
+    };
+    assert_eq!(ensemble.forward(q()).await.unwrap().answer, "a");
+    assert_eq!(
+        ensemble.paths(),
+        ["programs[0]", "programs[1]", "programs[2]"]
+    );
+    let tie = Ensemble::new(vec![voter("x"), voter("y")], dspy::optimize::majority);
+    assert_eq!(tie.forward(q()).await.unwrap().answer, "x");
+    let broken = Ensemble::new(
+        vec![Predict::<Qa>::new().with_lm(ScriptedLm::new(Vec::<String>::new()))],
+        dspy::optimize::majority,
+    );
+    assert!(broken.forward(q()).await.is_err());
+}
+
+/// Embeds "What is N doubled?" as a point on the unit circle at angle N / 10.
+struct Angle;
+
+impl dspy::lm::Embedder for Angle {
+    fn embed<'a>(&'a self, texts: &'a [String]) -> BoxFuture<'a, Result<Vec<Vec<f32>>, LmError>> {
+        let out = texts
+            .iter()
+            .map(|t| {
+                let n: f32 = t
+                    .split_whitespace()
+                    .find_map(|w| w.parse().ok())
+                    .unwrap_or(0.0);
+                vec![(n / 10.0).cos(), (n / 10.0).sin()]
+            })
+            .collect();
+        Box::pin(async move { Ok(out) })
+    }
+}
+
+#[tokio::test]
+async fn knn_shows_the_nearest_examples() {
+    use dspy::optimize::KnnFewShot;
+    let lm = Doubler::default();
+    let student = Predict::<Qa>::new().with_lm(lm.clone());
+    let knn = KnnFewShot::new(3, Angle)
+        .compile(student, &trainset(20))
+        .await
+        .unwrap();
+    let pred = knn
+        .forward(QaInput {
+            question: "What is 11 doubled?".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(pred.answer, "22");
+    let prompt = lm.prompts.lock().unwrap().last().cloned().unwrap();
+    for near in [
+        "What is 10 doubled?",
+        "What is 11 doubled?",
+        "What is 12 doubled?",
+    ] {
+        assert!(prompt.contains(near), "{near} missing");
+    }
+    assert!(!prompt.contains("What is 3 doubled?"));
+}

@@ -137,13 +137,17 @@ pub struct UsageReport {
 }
 
 tokio::task_local! {
-    static TRACKER: Arc<Mutex<UsageReport>>;
+    /// Every enclosing [`track_usage`] scope's totals, outermost first.
+    static TRACKER: Arc<[Arc<Mutex<UsageReport>>]>;
 }
 
 /// Runs `fut` and returns its output with the usage of every LM call it made (in this task).
+/// Scopes nest: a call counts in every enclosing scope.
 pub async fn track_usage<F: Future>(fut: F) -> (F::Output, UsageReport) {
     let report = Arc::new(Mutex::new(UsageReport::default()));
-    let out = TRACKER.scope(report.clone(), fut).await;
+    let mut stack: Vec<_> = TRACKER.try_with(|s| s.to_vec()).unwrap_or_default();
+    stack.push(report.clone());
+    let out = TRACKER.scope(stack.into(), fut).await;
     let totals = lock(&report).clone();
     (out, totals)
 }
@@ -151,13 +155,15 @@ pub async fn track_usage<F: Future>(fut: F) -> (F::Output, UsageReport) {
 /// Adds one call to the enclosing [`track_usage`] scopes' totals. The built-in LMs call it for
 /// every request; a custom [`LanguageModel`](super::LanguageModel) calls it to be counted.
 pub fn record(usage: Usage, cost: Option<f64>, cache_hit: bool) {
-    let _ = TRACKER.try_with(|r| {
-        let mut r = lock(r);
-        r.calls += 1;
-        r.cache_hits += u64::from(cache_hit);
-        if !cache_hit {
-            r.usage += usage;
-            r.cost += cost.unwrap_or(0.0);
+    let _ = TRACKER.try_with(|stack| {
+        for r in stack.iter() {
+            let mut r = lock(r);
+            r.calls += 1;
+            r.cache_hits += u64::from(cache_hit);
+            if !cache_hit {
+                r.usage += usage;
+                r.cost += cost.unwrap_or(0.0);
+            }
         }
     });
 }

@@ -26,12 +26,12 @@ use std::time::{Duration, Instant};
 /// successes win (at most `concurrency − 1` calls are spent past them).
 #[derive(Clone, Debug)]
 pub struct BootstrapFewShot {
-    max_bootstrapped_demos: usize,
-    max_labeled_demos: usize,
+    pub(super) max_bootstrapped_demos: usize,
+    pub(super) max_labeled_demos: usize,
     max_rounds: usize,
     metric_threshold: Option<f64>,
     concurrency: usize,
-    seed: u64,
+    pub(super) seed: u64,
 }
 
 impl Default for BootstrapFewShot {

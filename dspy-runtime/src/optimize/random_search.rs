@@ -1,0 +1,201 @@
+//! `BootstrapFewShotWithRandomSearch`: DSPy's candidate set — zero-shot, labelled demos only,
+//! an unshuffled bootstrap, then bootstraps of shuffled training sets with random demo counts —
+//! each evaluated on the validation set; the best is kept.
+
+use super::{BootstrapFewShot, LabeledFewShot};
+use crate::data::Example;
+use crate::demo::Demo;
+use crate::error::Result;
+use crate::evaluate::Evaluate;
+use crate::module::Module;
+use crate::program::{Params, ParamsExt};
+use serde::Serialize;
+use std::time::{Duration, Instant};
+
+/// DSPy's `BootstrapFewShotWithRandomSearch`. Candidates run one after another; each one's
+/// bootstrapping and evaluation keep `concurrency` LM calls in flight.
+#[derive(Clone, Debug)]
+pub struct RandomSearch {
+    bootstrap: BootstrapFewShot,
+    num_candidates: usize,
+    concurrency: usize,
+    stop_at_score: Option<f64>,
+}
+
+/// One candidate program and its validation score.
+#[derive(Clone, Debug)]
+pub struct Candidate {
+    /// `zero-shot`, `labeled`, `bootstrap`, or `bootstrap seed N (k demos)`.
+    pub label: String,
+    /// The validation score (percent, as Evaluate reports it).
+    pub score: f64,
+    /// LM calls spent compiling and evaluating it.
+    pub lm_calls: u64,
+}
+
+/// What a random search did.
+#[derive(Clone, Debug, Default)]
+pub struct SearchReport {
+    /// Every candidate, in the order tried.
+    pub candidates: Vec<Candidate>,
+    /// The index of the best one (the first of equal scores).
+    pub best: usize,
+    /// LM calls, tokens and cost in all.
+    pub usage: crate::lm::UsageReport,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl std::fmt::Display for SearchReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, c) in self.candidates.iter().enumerate() {
+            let mark = if i == self.best { " ← best" } else { "" };
+            writeln!(
+                f,
+                "  {:<34} {:>6.2}  ({} LM calls){mark}",
+                c.label, c.score, c.lm_calls
+            )?;
+        }
+        write!(
+            f,
+            "{} LM calls, {:.1} s",
+            self.usage.calls,
+            self.elapsed.as_secs_f64()
+        )
+    }
+}
+
+impl Default for RandomSearch {
+    fn default() -> Self {
+        Self::new(16)
+    }
+}
+
+impl RandomSearch {
+    /// `num_candidates` shuffled bootstraps after the three fixed candidates (DSPy's default is
+    /// 16), with BootstrapFewShot's defaults and 8 calls in flight.
+    pub fn new(num_candidates: usize) -> Self {
+        RandomSearch {
+            bootstrap: BootstrapFewShot::new(),
+            num_candidates,
+            concurrency: 8,
+            stop_at_score: None,
+        }
+    }
+
+    /// The bootstrapping settings (max demos, rounds, threshold, seed) the candidates use.
+    pub fn bootstrap(mut self, b: BootstrapFewShot) -> Self {
+        self.bootstrap = b;
+        self
+    }
+
+    /// LM calls in flight while bootstrapping and evaluating.
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Stop once a candidate scores at least this (percent).
+    pub fn stop_at_score(mut self, score: f64) -> Self {
+        self.stop_at_score = Some(score);
+        self
+    }
+
+    /// Searches for the best program; `valset` defaults to the training set (as in DSPy).
+    pub async fn compile<P, I, L, F, S>(
+        &self,
+        student: &P,
+        trainset: &[Example<I, L>],
+        valset: Option<&[Example<I, L>]>,
+        metric: F,
+    ) -> Result<(P, SearchReport)>
+    where
+        P: Module<Input = I> + Params + Clone,
+        P::Output: Serialize,
+        I: Clone + Serialize + Send + Sync,
+        L: Clone + Serialize + Send + Sync,
+        F: Fn(&Example<I, L>, &P::Output) -> S + Sync,
+        S: Into<f64>,
+    {
+        let started = Instant::now();
+        let valset = valset.unwrap_or(trainset);
+        let boot = self.bootstrap.clone().concurrency(self.concurrency);
+        let max_k = boot.max_bootstrapped_demos;
+        let mut report = SearchReport::default();
+        let mut best: Option<(f64, P)> = None;
+        let (result, usage) = crate::lm::track_usage(async {
+            for seed in -3i64..self.num_candidates as i64 {
+                let (label, (program, calls)) = match seed {
+                    -3 => {
+                        let mut p = student.clone();
+                        for (_, pred) in p.named_predictors_mut() {
+                            pred.set_demos(Vec::new())?;
+                        }
+                        ("zero-shot".to_string(), (p, 0))
+                    }
+                    -2 => {
+                        let demos: Vec<Demo> =
+                            trainset.iter().map(Example::demo).collect::<Result<_>>()?;
+                        let mut p = student.clone();
+                        for (_, pred) in p.named_predictors_mut() {
+                            LabeledFewShot::new(boot.max_labeled_demos)
+                                .seed(boot.seed)
+                                .compile(pred, &demos)?;
+                        }
+                        ("labeled".to_string(), (p, 0))
+                    }
+                    -1 => {
+                        let (p, r) = boot.compile(student, trainset, &metric).await?;
+                        ("bootstrap".to_string(), (p, r.usage.calls))
+                    }
+                    _ => {
+                        let mut shuffled = trainset.to_vec();
+                        let mut rng = fastrand::Rng::with_seed(seed as u64);
+                        rng.shuffle(&mut shuffled);
+                        let k = fastrand::Rng::with_seed(seed as u64).usize(1..=max_k.max(1));
+                        let (p, r) = boot
+                            .clone()
+                            .max_bootstrapped_demos(k)
+                            .compile(student, &shuffled, &metric)
+                            .await?;
+                        (
+                            format!("bootstrap seed {seed} ({k} demos)"),
+                            (p, r.usage.calls),
+                        )
+                    }
+                };
+                let (eval, eval_usage) = crate::lm::track_usage(
+                    Evaluate::new(valset)
+                        .concurrency(self.concurrency)
+                        .max_errors(None)
+                        .progress(false)
+                        .run(&program, &metric),
+                )
+                .await;
+                let eval = eval.map_err(|e| crate::Error::Demo(format!("evaluation: {e}")))?;
+                let score = eval.score;
+                tracing::info!(candidate = %label, score, "random search");
+                report.candidates.push(Candidate {
+                    label,
+                    score,
+                    lm_calls: calls + eval_usage.calls,
+                });
+                if best.as_ref().is_none_or(|(b, _)| score > *b) {
+                    report.best = report.candidates.len() - 1;
+                    best = Some((score, program));
+                }
+                if self.stop_at_score.is_some_and(|s| score >= s) {
+                    break;
+                }
+            }
+            Ok::<(), crate::Error>(())
+        })
+        .await;
+        result?;
+        report.usage = usage;
+        report.elapsed = started.elapsed();
+        let (_, program) =
+            best.ok_or_else(|| crate::Error::Demo("no candidate was tried".into()))?;
+        Ok((program, report))
+    }
+}
