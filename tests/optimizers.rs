@@ -304,7 +304,7 @@ async fn random_search_keeps_the_best_candidate() {
 async fn ensemble_takes_the_majority() {
     use dspy::optimize::{Ensemble, majority_by};
     let voter = |answer: &str| {
-        Predict::<Qa>::new().with_lm(ScriptedLm::fixed(&format!(
+        Predict::<Qa>::new().with_lm(ScriptedLm::fixed(format!(
             "[[ ## answer ## ]]\n{answer}\n\n[[ ## completed ## ]]"
         )))
     };

@@ -6,7 +6,6 @@ use crate::module::{Module, Predictor};
 use crate::program::Params;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::future::Future;
 
 /// Picks one output from the programs' outputs (`None` only for none).
 pub type Reduce<O> = Box<dyn Fn(Vec<O>) -> Option<O> + Send + Sync>;
@@ -64,29 +63,27 @@ where
 {
     type Input = P::Input;
     type Output = P::Output;
-    fn forward(&self, input: P::Input) -> impl Future<Output = Result<P::Output>> + Send {
-        async move {
-            let results = crate::module::run_bounded(
-                self.programs.iter(),
-                self.programs.len(),
-                |p| p.forward(input.clone()),
-                |_, _| std::ops::ControlFlow::Continue(()),
-            )
-            .await;
-            let mut outputs = Vec::new();
-            let mut first_error = None;
-            for r in results.into_iter().flatten() {
-                match r {
-                    Ok(o) => outputs.push(o),
-                    Err(e) => {
-                        first_error.get_or_insert(e);
-                    }
+    async fn forward(&self, input: P::Input) -> Result<P::Output> {
+        let results = crate::module::run_bounded(
+            self.programs.iter(),
+            self.programs.len(),
+            |p| p.forward(input.clone()),
+            |_, _| std::ops::ControlFlow::Continue(()),
+        )
+        .await;
+        let mut outputs = Vec::new();
+        let mut first_error = None;
+        for r in results.into_iter().flatten() {
+            match r {
+                Ok(o) => outputs.push(o),
+                Err(e) => {
+                    first_error.get_or_insert(e);
                 }
             }
-            match (self.reduce)(outputs) {
-                Some(o) => Ok(o),
-                None => Err(first_error.unwrap_or_else(|| Error::Demo("an empty ensemble".into()))),
-            }
+        }
+        match (self.reduce)(outputs) {
+            Some(o) => Ok(o),
+            None => Err(first_error.unwrap_or_else(|| Error::Demo("an empty ensemble".into()))),
         }
     }
 }

@@ -9,7 +9,6 @@ use crate::module::{Module, Predictor};
 use crate::program::{Params, ParamsExt};
 use serde::Serialize;
 use serde_json::Value;
-use std::future::Future;
 use std::sync::Arc;
 
 /// Embeds the training set once; [`KnnFewShot::compile`] wraps a program so that each call runs
@@ -113,40 +112,38 @@ where
 {
     type Input = P::Input;
     type Output = P::Output;
-    fn forward(&self, input: P::Input) -> impl Future<Output = Result<P::Output>> + Send {
-        async move {
-            let text = vec![text_of(&input)];
-            let vector = self.embedder.embed(&text).await?;
-            let vector = vector.into_iter().next().ok_or_else(|| {
-                Error::Lm(crate::lm::LmError::InvalidResponse(
-                    "no embedding returned".into(),
-                ))
-            })?;
-            let demos: Vec<Demo> = self
-                .nearest(&vector)
-                .into_iter()
-                .map(|i| self.demos[i].clone())
+    async fn forward(&self, input: P::Input) -> Result<P::Output> {
+        let text = vec![text_of(&input)];
+        let vector = self.embedder.embed(&text).await?;
+        let vector = vector.into_iter().next().ok_or_else(|| {
+            Error::Lm(crate::lm::LmError::InvalidResponse(
+                "no embedding returned".into(),
+            ))
+        })?;
+        let demos: Vec<Demo> = self
+            .nearest(&vector)
+            .into_iter()
+            .map(|i| self.demos[i].clone())
+            .collect();
+        let mut program = self.program.clone();
+        for (_, p) in program.named_predictors_mut() {
+            // Each predictor keeps the neighbours' fields it has (a multi-stage program's
+            // stages see the fields they share with the examples).
+            let fitting: Vec<Demo> = demos
+                .iter()
+                .map(|d| {
+                    Demo::from_map(
+                        d.fields()
+                            .iter()
+                            .filter(|(k, _)| p.signature().field(k).is_some())
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                    )
+                })
                 .collect();
-            let mut program = self.program.clone();
-            for (_, p) in program.named_predictors_mut() {
-                // Each predictor keeps the neighbours' fields it has (a multi-stage program's
-                // stages see the fields they share with the examples).
-                let fitting: Vec<Demo> = demos
-                    .iter()
-                    .map(|d| {
-                        Demo::from_map(
-                            d.fields()
-                                .iter()
-                                .filter(|(k, _)| p.signature().field(k).is_some())
-                                .map(|(k, v)| (k.clone(), v.clone()))
-                                .collect(),
-                        )
-                    })
-                    .collect();
-                p.set_demos(fitting)?;
-            }
-            program.forward(input).await
+            p.set_demos(fitting)?;
         }
+        program.forward(input).await
     }
 }
 

@@ -28,6 +28,11 @@ pub enum Shape {
 }
 
 /// Types whose [`Shape`] is known at compile time.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a module: it holds no predictors",
+    label = "not a module",
+    note = "mark a plain field of a program (a retriever, a constant) with `#[skip]`"
+)]
 pub trait StaticShape {
     /// The shape.
     const SHAPE: Shape;
@@ -190,4 +195,13 @@ mod tests {
         assert!(name_matches("first_name", "firstname"));
         assert!(!name_matches("first_name", "firstnames"));
     }
+}
+
+/// Ensembles and nearest-neighbour wrappers are checked when loaded, not at build time.
+impl<P: crate::module::Module> StaticShape for crate::optimize::Ensemble<P> {
+    const SHAPE: Shape = Shape::Dynamic;
+}
+
+impl<P> StaticShape for crate::optimize::Knn<P> {
+    const SHAPE: Shape = Shape::Dynamic;
 }
