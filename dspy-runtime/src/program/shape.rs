@@ -72,6 +72,15 @@ impl<T: StaticShape> StaticShape for Box<T> {
     const SHAPE: Shape = T::SHAPE;
 }
 
+/// Ensembles and nearest-neighbour wrappers are checked when loaded, not at build time.
+impl<P: crate::module::Module> StaticShape for crate::optimize::Ensemble<P> {
+    const SHAPE: Shape = Shape::Dynamic;
+}
+
+impl<P> StaticShape for crate::optimize::Knn<P> {
+    const SHAPE: Shape = Shape::Dynamic;
+}
+
 const fn str_eq(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     if a.len() != b.len() {
@@ -195,13 +204,4 @@ mod tests {
         assert!(name_matches("first_name", "firstname"));
         assert!(!name_matches("first_name", "firstnames"));
     }
-}
-
-/// Ensembles and nearest-neighbour wrappers are checked when loaded, not at build time.
-impl<P: crate::module::Module> StaticShape for crate::optimize::Ensemble<P> {
-    const SHAPE: Shape = Shape::Dynamic;
-}
-
-impl<P> StaticShape for crate::optimize::Knn<P> {
-    const SHAPE: Shape = Shape::Dynamic;
 }
