@@ -12,8 +12,11 @@ use crate::program::{Params, ParamsExt};
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
-/// DSPy's `BootstrapFewShotWithRandomSearch`. Candidates run one after another; each one's
-/// bootstrapping and evaluation keep `concurrency` LM calls in flight.
+/// DSPy's `BootstrapFewShotWithRandomSearch`. Every candidate is built and evaluated at once
+/// (on the calling task); each evaluation keeps `concurrency` LM calls in flight, each bootstrap
+/// its own (BootstrapFewShot's `concurrency`, 8 by default: a smaller window wastes fewer calls
+/// past the last demo). The best is chosen in DSPy's candidate order, the first of equal scores
+/// winning; with `stop_at_score`, candidates after the first to reach it are dropped (they ran).
 #[derive(Clone, Debug)]
 pub struct RandomSearch {
     bootstrap: BootstrapFewShot,
@@ -89,7 +92,7 @@ impl RandomSearch {
         self
     }
 
-    /// LM calls in flight while bootstrapping and evaluating.
+    /// LM calls in flight while evaluating candidates.
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
         self
@@ -119,83 +122,109 @@ impl RandomSearch {
     {
         let started = Instant::now();
         let valset = valset.unwrap_or(trainset);
-        let boot = self.bootstrap.clone().concurrency(self.concurrency);
-        let max_k = boot.max_bootstrapped_demos;
-        let mut report = SearchReport::default();
-        let mut best: Option<(f64, P)> = None;
-        let (result, usage) = crate::lm::track_usage(async {
-            for seed in -3i64..self.num_candidates as i64 {
-                let (label, (program, calls)) = match seed {
-                    -3 => {
-                        let mut p = student.clone();
-                        for (_, pred) in p.named_predictors_mut() {
-                            pred.set_demos(Vec::new())?;
-                        }
-                        ("zero-shot".to_string(), (p, 0))
-                    }
-                    -2 => {
-                        let demos: Vec<Demo> =
-                            trainset.iter().map(Example::demo).collect::<Result<_>>()?;
-                        let mut p = student.clone();
-                        for (_, pred) in p.named_predictors_mut() {
-                            LabeledFewShot::new(boot.max_labeled_demos)
-                                .seed(boot.seed)
-                                .compile(pred, &demos)?;
-                        }
-                        ("labeled".to_string(), (p, 0))
-                    }
-                    -1 => {
-                        let (p, r) = boot.compile(student, trainset, &metric).await?;
-                        ("bootstrap".to_string(), (p, r.usage.calls))
-                    }
-                    _ => {
-                        let mut shuffled = trainset.to_vec();
-                        let mut rng = fastrand::Rng::with_seed(seed as u64);
-                        rng.shuffle(&mut shuffled);
-                        let k = fastrand::Rng::with_seed(seed as u64).usize(1..=max_k.max(1));
-                        let (p, r) = boot
-                            .clone()
-                            .max_bootstrapped_demos(k)
-                            .compile(student, &shuffled, &metric)
-                            .await?;
-                        (
-                            format!("bootstrap seed {seed} ({k} demos)"),
-                            (p, r.usage.calls),
-                        )
-                    }
-                };
-                let (eval, eval_usage) = crate::lm::track_usage(
-                    Evaluate::new(valset)
-                        .concurrency(self.concurrency)
-                        .max_errors(None)
-                        .progress(false)
-                        .run(&program, &metric),
-                )
-                .await;
-                let eval = eval.map_err(|e| crate::Error::Demo(format!("evaluation: {e}")))?;
-                let score = eval.score;
+        let metric = &metric;
+        // One pipeline per candidate: build it, then evaluate it. All run at once on this task
+        // (each with its own bound); the choice below is made in DSPy's candidate order.
+        let candidate = |seed: i64| async move {
+            let (built, usage) = crate::lm::track_usage(async {
+                let (label, program) = self.build(seed, student, trainset, metric).await?;
+                let eval = Evaluate::new(valset)
+                    .concurrency(self.concurrency)
+                    .max_errors(None)
+                    .progress(false)
+                    .run(&program, metric)
+                    .await
+                    .map_err(|e| crate::Error::Demo(format!("evaluation: {e}")))?;
+                Ok::<_, crate::Error>((label, program, eval.score))
+            })
+            .await;
+            built.map(|(label, program, score)| {
                 tracing::info!(candidate = %label, score, "random search");
-                report.candidates.push(Candidate {
+                let c = Candidate {
                     label,
                     score,
-                    lm_calls: calls + eval_usage.calls,
-                });
-                if best.as_ref().is_none_or(|(b, _)| score > *b) {
-                    report.best = report.candidates.len() - 1;
-                    best = Some((score, program));
-                }
-                if self.stop_at_score.is_some_and(|s| score >= s) {
-                    break;
-                }
-            }
-            Ok::<(), crate::Error>(())
-        })
+                    lm_calls: usage.calls,
+                };
+                (c, program)
+            })
+        };
+        let (results, usage) = crate::lm::track_usage(futures_util::future::join_all(
+            (-3i64..self.num_candidates as i64).map(candidate),
+        ))
         .await;
-        result?;
+        let mut report = SearchReport::default();
+        let mut best: Option<(f64, P)> = None;
+        for result in results {
+            let (c, program) = result?;
+            let score = c.score;
+            report.candidates.push(c);
+            if best.as_ref().is_none_or(|(b, _)| score > *b) {
+                report.best = report.candidates.len() - 1;
+                best = Some((score, program));
+            }
+            if self.stop_at_score.is_some_and(|s| score >= s) {
+                break;
+            }
+        }
         report.usage = usage;
         report.elapsed = started.elapsed();
         let (_, program) =
             best.ok_or_else(|| crate::Error::Demo("no candidate was tried".into()))?;
         Ok((program, report))
+    }
+
+    /// Candidate `seed` of DSPy's set: -3 zero-shot, -2 labelled only, -1 an unshuffled
+    /// bootstrap, then bootstraps of the training set shuffled with `seed`, with 1 to
+    /// `max_bootstrapped_demos` demos.
+    async fn build<P, I, L, F, S>(
+        &self,
+        seed: i64,
+        student: &P,
+        trainset: &[Example<I, L>],
+        metric: &F,
+    ) -> Result<(String, P)>
+    where
+        P: Module<Input = I> + Params + Clone,
+        I: Clone + Serialize + Send + Sync,
+        L: Clone + Serialize + Send + Sync,
+        F: Fn(&Example<I, L>, &P::Output) -> S + Sync,
+        S: Into<f64>,
+    {
+        let boot = &self.bootstrap;
+        Ok(match seed {
+            -3 => {
+                let mut p = student.clone();
+                for (_, pred) in p.named_predictors_mut() {
+                    pred.set_demos(Vec::new())?;
+                }
+                ("zero-shot".to_string(), p)
+            }
+            -2 => {
+                let demos: Vec<Demo> = trainset.iter().map(Example::demo).collect::<Result<_>>()?;
+                let mut p = student.clone();
+                for (_, pred) in p.named_predictors_mut() {
+                    LabeledFewShot::new(boot.max_labeled_demos)
+                        .seed(boot.seed)
+                        .compile(pred, &demos)?;
+                }
+                ("labeled".to_string(), p)
+            }
+            -1 => {
+                let (p, _) = boot.compile(student, trainset, metric).await?;
+                ("bootstrap".to_string(), p)
+            }
+            _ => {
+                let mut shuffled = trainset.to_vec();
+                fastrand::Rng::with_seed(seed as u64).shuffle(&mut shuffled);
+                let max_k = boot.max_bootstrapped_demos.max(1);
+                let k = fastrand::Rng::with_seed(seed as u64).usize(1..=max_k);
+                let (p, _) = boot
+                    .clone()
+                    .max_bootstrapped_demos(k)
+                    .compile(student, &shuffled, metric)
+                    .await?;
+                (format!("bootstrap seed {seed} ({k} demos)"), p)
+            }
+        })
     }
 }
