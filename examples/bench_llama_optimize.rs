@@ -1,0 +1,244 @@
+//! Optimizers side by side with Python DSPy 3.4.1 on a real model: Qwen2.5-0.5B served by
+//! llama-server (built by `scripts/build-llama-server`), the quickstart's BBC headline split
+//! (train 50 / dev 100, seed 0), ChatAdapter, temperature 0 — zero-shot, BootstrapFewShot and
+//! BootstrapFewShotWithRandomSearch (2 shuffled candidates), each scored on dev: accuracy,
+//! compile LM calls, compile and evaluation wall time for both, in one invocation.
+//!
+//! `cargo run --release --features local --example bench_llama_optimize`
+
+#[path = "../tests/common/dspy_py.rs"]
+#[allow(dead_code)]
+mod dspy_py;
+#[path = "support/mock.rs"]
+mod mock;
+
+use dspy::data::datasets::{Headline, Topic, bbc_headlines};
+use dspy::data::split;
+use dspy::lm::{HttpLm, track_usage};
+use dspy::optimize::{BootstrapFewShot, RandomSearch};
+use dspy::prelude::*;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Classify the topic of a BBC News headline.
+#[derive(Signature)]
+struct Classify {
+    #[input]
+    headline: String,
+    #[output]
+    topic: Topic,
+}
+
+type Ex = Example<ClassifyInput, ClassifyOutput>;
+const THREADS: usize = 4;
+
+fn example(h: &Headline) -> Ex {
+    Example::new(
+        ClassifyInput {
+            headline: h.headline.clone(),
+        },
+        ClassifyOutput { topic: h.topic },
+    )
+}
+
+fn metric(ex: &Ex, pred: &Prediction<ClassifyOutput>) -> bool {
+    pred.topic == ex.label.topic
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn healthy(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let mut buf = String::new();
+    s.write_all(b"GET /health HTTP/1.0\r\n\r\n").is_ok()
+        && s.read_to_string(&mut buf).is_ok()
+        && buf.starts_with("HTTP/1.1 200")
+}
+
+fn start_server() -> Result<(Server, u16), Box<dyn std::error::Error>> {
+    let bin = std::env::var("DSPY_TOOLS_DIR").unwrap_or_else(|_| "tools".into()) + "/llama-server";
+    let model =
+        dspy::lm::local::locate_in(&dspy::lm::local::model_dir(), dspy::lm::local::QWEN_FILE)?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let child = Command::new(&bin)
+        .args([
+            "-m",
+            &model.to_string_lossy(),
+            "--host",
+            "127.0.0.1",
+            "--port",
+        ])
+        .arg(port.to_string())
+        .args(["-c", "8192", "-t", "2", "--jinja", "--parallel", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("{bin}: {e} (run scripts/build-llama-server)"))?;
+    let server = Server(child);
+    for _ in 0..600 {
+        if healthy(port) {
+            return Ok((server, port));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err("llama-server did not become healthy".into())
+}
+
+async fn eval(
+    program: &Predict<Classify>,
+    dev: &[Ex],
+) -> Result<(f64, f64), Box<dyn std::error::Error>> {
+    let t = Instant::now();
+    let r = Evaluate::new(dev)
+        .concurrency(THREADS)
+        .max_errors(None)
+        .progress(false)
+        .run(program, metric)
+        .await?;
+    Ok((r.score / 100.0, t.elapsed().as_secs_f64()))
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let data = split(bbc_headlines()?, 50, 100, 0);
+    let train: Vec<Ex> = data.train.iter().map(example).collect();
+    let dev: Vec<Ex> = data.dev.iter().map(example).collect();
+    let (_server, port) = start_server()?;
+    let base = format!("http://127.0.0.1:{port}/v1");
+    let lm = HttpLm::builder("openai/qwen")
+        .api_base(&base)
+        .api_key("none")
+        .cache(false)
+        .timeout(Duration::from_secs(120))
+        .build()?;
+    let student = Predict::<Classify>::new()
+        .with_lm(lm)
+        .with_config(LmConfig {
+            temperature: Some(0.0),
+            max_tokens: Some(32),
+            ..Default::default()
+        });
+
+    let mut ours: Vec<(String, f64, u64, f64, f64)> = Vec::new();
+    let (acc, eval_s) = eval(&student, &dev).await?;
+    ours.push(("zero-shot".into(), acc, 0, 0.0, eval_s));
+    let t = Instant::now();
+    let ((boot, _), usage) = {
+        let (r, u) = track_usage(
+            BootstrapFewShot::new()
+                .concurrency(THREADS)
+                .compile(&student, &train, metric),
+        )
+        .await;
+        (r?, u)
+    };
+    let compile_s = t.elapsed().as_secs_f64();
+    let (acc, eval_s) = eval(&boot, &dev).await?;
+    ours.push((
+        "BootstrapFewShot".into(),
+        acc,
+        usage.calls,
+        compile_s,
+        eval_s,
+    ));
+    let t = Instant::now();
+    let (searched, report) = RandomSearch::new(2)
+        .concurrency(THREADS)
+        .compile(&student, &train, None, metric)
+        .await?;
+    let compile_s = t.elapsed().as_secs_f64();
+    let (acc, eval_s) = eval(&searched, &dev).await?;
+    ours.push((
+        "RandomSearch".into(),
+        acc,
+        report.usage.calls,
+        compile_s,
+        eval_s,
+    ));
+    for (name, acc, calls, c, e) in &ours {
+        println!(
+            "[dspy-rs {name}] score {acc:.2} compile_calls {calls} compile_s {c:.1} eval_s {e:.1}"
+        );
+    }
+
+    // Python DSPy on the same split and server.
+    let split_file = std::env::temp_dir().join("dspy_bench_split.json");
+    let rows = |xs: &[Headline]| -> Vec<serde_json::Value> {
+        xs.iter()
+            .map(|h| serde_json::json!({"headline": h.headline, "topic": h.topic}))
+            .collect()
+    };
+    std::fs::write(
+        &split_file,
+        serde_json::json!({"train": rows(&data.train), "dev": rows(&data.dev)}).to_string(),
+    )?;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/bench/dspy-py/bench");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/support/dspy_optimize_llama.py"
+    );
+    let theirs = match dspy_py::python() {
+        Ok(py) => {
+            let out = Command::new(py)
+                .args([script, "--base", &base, "--data"])
+                .arg(&split_file)
+                .args(["--threads", &THREADS.to_string(), "--candidates", "2"])
+                .current_dir(dir)
+                .output()?;
+            if !out.status.success() {
+                println!(
+                    "Python DSPy failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+        Err(e) => format!("not run: {e}"),
+    };
+    let field = |line: &str, key: &str| -> Option<f64> {
+        let rest = &line[line.find(key)? + key.len()..];
+        rest.split_whitespace().next()?.parse().ok()
+    };
+    println!(
+        "\n| optimizer | dspy-rs: dev accuracy, compile LM calls, compile / eval time | Python DSPy: same |"
+    );
+    println!("|---|---|---|");
+    for (name, acc, calls, c, e) in &ours {
+        let line = theirs
+            .lines()
+            .find(|l| l.starts_with(&format!("[dspy {name}]")));
+        let d = line.map_or("–".to_string(), |l| {
+            format!(
+                "{:.2}, {} calls, {:.0} s / {:.0} s",
+                field(l, "score").unwrap_or(f64::NAN),
+                field(l, "compile_calls").unwrap_or(f64::NAN),
+                field(l, "compile_s").unwrap_or(f64::NAN),
+                field(l, "eval_s").unwrap_or(f64::NAN)
+            )
+        });
+        println!("| {name} | {acc:.2}, {calls} calls, {c:.0} s / {e:.0} s | {d} |");
+        mock::figure(
+            &format!(
+                "{name} on Qwen2.5-0.5B via llama-server (dev accuracy, compile calls, compile/eval s)"
+            ),
+            &format!("{acc:.2}, {calls} calls, {c:.0} s / {e:.0} s"),
+            &d,
+            "–",
+            "–",
+        );
+    }
+    Ok(())
+}
