@@ -146,6 +146,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (compiled, report) = BootstrapFewShot::new()
         .seed(SEED)
         .concurrency(CONCURRENCY)
+        .progress(true)
         .compile(&baseline, &trainset, metric)
         .await?;
     println!("  {report}");

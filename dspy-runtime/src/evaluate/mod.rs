@@ -4,7 +4,7 @@
 //! The README's "Evaluate, batch, data, metrics" section has a complete example.
 
 pub mod metrics;
-mod progress;
+pub(crate) mod progress;
 mod result;
 
 pub use result::{EvalResult, Outcome};

@@ -2,7 +2,7 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-pub(super) enum Progress {
+pub(crate) enum Progress {
     Off,
     Bar(ProgressBar),
     /// Not a terminal: print a line each time another tenth is done.
@@ -13,7 +13,7 @@ pub(super) enum Progress {
 }
 
 impl Progress {
-    pub(super) fn new(on: bool, total: usize) -> Progress {
+    pub(crate) fn new(on: bool, total: usize) -> Progress {
         if !on || total == 0 {
             return Progress::Off;
         }
@@ -33,7 +33,7 @@ impl Progress {
     }
 
     /// Records one more finished example; `sum` is the running score.
-    pub(super) fn step(&mut self, done: usize, sum: f64) {
+    pub(crate) fn step(&mut self, done: usize, sum: f64) {
         let msg = || {
             format!(
                 "Average Metric: {sum:.2} / {done} ({:.1}%)",
@@ -55,7 +55,7 @@ impl Progress {
         }
     }
 
-    pub(super) fn finish(self) {
+    pub(crate) fn finish(self) {
         if let Progress::Bar(bar) = self {
             bar.finish();
         }

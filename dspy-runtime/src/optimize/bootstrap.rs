@@ -32,6 +32,7 @@ pub struct BootstrapFewShot {
     metric_threshold: Option<f64>,
     concurrency: usize,
     pub(super) seed: u64,
+    progress: bool,
 }
 
 impl Default for BootstrapFewShot {
@@ -88,6 +89,7 @@ impl BootstrapFewShot {
             metric_threshold: None,
             concurrency: 8,
             seed: 0,
+            progress: false,
         }
     }
 
@@ -119,6 +121,13 @@ impl BootstrapFewShot {
     /// Teacher runs in flight at once.
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
+        self
+    }
+
+    /// Whether to show progress on stderr (a bar on a terminal, else a line per tenth): the
+    /// running count of accepted runs over runs tried.
+    pub fn progress(mut self, on: bool) -> Self {
+        self.progress = on;
         self
     }
 
@@ -308,6 +317,7 @@ impl BootstrapFewShot {
                     (result, trace)
                 }
             };
+            let mut progress = crate::evaluate::progress::Progress::new(self.progress, todo.len());
             let mut in_flight = FuturesUnordered::new();
             let mut started = 0usize;
             let mut stopped = false;
@@ -340,7 +350,9 @@ impl BootstrapFewShot {
                     next += 1;
                 }
                 stopped = cut.is_some();
+                progress.step(tried, passed as f64);
             }
+            progress.finish();
             let last = cut.unwrap_or(todo.len().saturating_sub(1));
             for (k, slot) in done.into_iter().enumerate().take(last + 1) {
                 if let Some((true, trace)) = slot {
