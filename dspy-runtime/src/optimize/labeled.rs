@@ -42,6 +42,33 @@ impl LabeledFewShot {
     }
 }
 
+impl LabeledFewShot {
+    /// The program-level interface every optimizer shares: a copy of `program` whose every
+    /// predictor holds up to `k` labelled examples of `trainset` (the same draw for each, as in
+    /// DSPy).
+    pub fn compile_program<P, I, L>(
+        &self,
+        program: &P,
+        trainset: &[crate::data::Example<I, L>],
+    ) -> Result<P>
+    where
+        P: crate::program::Params + Clone,
+        I: serde::Serialize,
+        L: serde::Serialize,
+    {
+        use crate::program::ParamsExt;
+        let demos: Vec<Demo> = trainset
+            .iter()
+            .map(crate::data::Example::demo)
+            .collect::<Result<_>>()?;
+        let mut compiled = program.clone();
+        for (_, p) in compiled.named_predictors_mut() {
+            self.compile(p, &demos)?;
+        }
+        Ok(compiled)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
