@@ -134,24 +134,6 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// The lean fake server on its own thread and runtime; returns its base URL.
-fn lean_server_thread(latency: Duration) -> String {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime");
-        rt.block_on(async move {
-            let server = server::FakeLm::start_lean().await;
-            server.set_latency(latency);
-            let _ = tx.send(server.base());
-            std::future::pending::<()>().await
-        })
-    });
-    rx.recv().expect("the server thread starts")
-}
-
 /// Runs a Python DSPy script with a time limit; its stdout, or why not.
 fn python(args: &[&str], cwd: &str, limit: Duration) -> Result<String, String> {
     let py = dspy_py::python()?;
@@ -219,7 +201,7 @@ async fn main() {
     );
     // The same against the tokio fake server: what the framework costs without mockserver.py's
     // own per-request time (a Python thread per request, under the GIL).
-    let fast = lean_server_thread(Duration::from_millis(ms as u64));
+    let fast = server::lean_on_thread(Duration::from_millis(ms as u64));
     let fast_wall = median(ours(&fast, n, k, 3).await);
     println!(
         "  same against the tokio fake server: median wall {fast_wall:.3} s, ratio {:.3}",
@@ -269,7 +251,7 @@ async fn main() {
     // 2. 10,000 at 20 ms, 512 in flight, the lean tokio server.
     let (n, k, ms): (usize, usize, f64) = (10_000, 512, 20.0);
     let ideal = n.div_ceil(k) as f64 * ms / 1e3;
-    let base = lean_server_thread(Duration::from_millis(ms as u64));
+    let base = server::lean_on_thread(Duration::from_millis(ms as u64));
     let walls = ours(&base, n, k, 3).await;
     let wall = median(walls.clone());
     println!(

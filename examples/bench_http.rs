@@ -130,24 +130,6 @@ async fn concurrent(base: &str, calls: usize, in_flight: usize) -> Duration {
     t.elapsed()
 }
 
-/// The lean fake server on its own thread and single-threaded runtime; returns its base URL.
-fn lean_server_thread(latency: Duration) -> String {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime");
-        rt.block_on(async move {
-            let server = server::FakeLm::start_lean().await;
-            server.set_latency(latency);
-            let _ = tx.send(server.base());
-            std::future::pending::<()>().await
-        })
-    });
-    rx.recv().expect("the server thread starts")
-}
-
 // One worker for the client, one thread for the fake server: each side gets a core.
 #[tokio::main(worker_threads = 1)]
 async fn main() {
@@ -179,7 +161,7 @@ async fn main() {
 
     let (n, bound): (usize, usize) = (2_000, 256);
     if only_concurrency {
-        let base = lean_server_thread(Duration::from_millis(value("--latency-ms", 20) as u64));
+        let base = server::lean_on_thread(Duration::from_millis(value("--latency-ms", 20) as u64));
         for _ in 0..5 {
             let wall = concurrent(&base, n, bound).await;
             println!("  wall {:.0} ms", wall.as_secs_f64() * 1e3);
@@ -193,7 +175,7 @@ async fn main() {
     );
     // A server that is not the bottleneck: the tests' fake LM in its lean mode (tokio, a fixed
     // answer after a 20 ms sleep), in this process.
-    let fast_base = lean_server_thread(Duration::from_millis(20));
+    let fast_base = server::lean_on_thread(Duration::from_millis(20));
     let wall = concurrent(&fast_base, n, bound).await;
     println!(
         "  tokio fake server:   wall {:>5.0} ms, ratio {:.3} (target <= 1.1)",

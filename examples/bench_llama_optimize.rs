@@ -9,6 +9,8 @@
 #[path = "../tests/common/dspy_py.rs"]
 #[allow(dead_code)]
 mod dspy_py;
+#[path = "support/llama.rs"]
+mod llama;
 #[path = "support/mock.rs"]
 mod mock;
 
@@ -17,7 +19,7 @@ use dspy::data::split;
 use dspy::lm::{HttpLm, track_usage};
 use dspy::optimize::{BootstrapFewShot, RandomSearch};
 use dspy::prelude::*;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Classify the topic of a BBC News headline.
@@ -45,57 +47,6 @@ fn metric(ex: &Ex, pred: &Prediction<ClassifyOutput>) -> bool {
     pred.topic == ex.label.topic
 }
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn healthy(port: u16) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let mut buf = String::new();
-    s.write_all(b"GET /health HTTP/1.0\r\n\r\n").is_ok()
-        && s.read_to_string(&mut buf).is_ok()
-        && buf.starts_with("HTTP/1.1 200")
-}
-
-fn start_server() -> Result<(Server, u16), Box<dyn std::error::Error>> {
-    let bin = std::env::var("DSPY_TOOLS_DIR").unwrap_or_else(|_| "tools".into()) + "/llama-server";
-    let model =
-        dspy::lm::local::locate_in(&dspy::lm::local::model_dir(), dspy::lm::local::QWEN_FILE)?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let child = Command::new(&bin)
-        .args([
-            "-m",
-            &model.to_string_lossy(),
-            "--host",
-            "127.0.0.1",
-            "--port",
-        ])
-        .arg(port.to_string())
-        .args(["-c", "8192", "-t", "2", "--jinja", "--parallel", "2"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("{bin}: {e} (run scripts/build-llama-server)"))?;
-    let server = Server(child);
-    for _ in 0..600 {
-        if healthy(port) {
-            return Ok((server, port));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Err("llama-server did not become healthy".into())
-}
-
 async fn eval(
     program: &Predict<Classify>,
     dev: &[Ex],
@@ -116,8 +67,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let data = split(bbc_headlines()?, 50, 100, 0);
     let train: Vec<Ex> = data.train.iter().map(example).collect();
     let dev: Vec<Ex> = data.dev.iter().map(example).collect();
-    let (_server, port) = start_server()?;
-    let base = format!("http://127.0.0.1:{port}/v1");
+    let server = llama::LlamaServer::qwen(&["-c", "8192", "--jinja", "--parallel", "2"])?;
+    let base = server.base();
     let lm = HttpLm::builder("openai/qwen")
         .api_base(&base)
         .api_key("none")

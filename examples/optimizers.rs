@@ -11,7 +11,9 @@ use dspy::data::split;
 use dspy::lm::{HttpEmbedder, LocalLm, track_usage};
 use dspy::optimize::{BootstrapFewShot, Ensemble, KnnFewShot, RandomSearch, majority_by};
 use dspy::prelude::*;
-use std::process::{Child, Command, Stdio};
+
+#[path = "support/llama.rs"]
+mod llama;
 use std::time::{Duration, Instant};
 
 /// Classify the topic of a BBC News headline.
@@ -50,59 +52,6 @@ where
         .run(program, metric)
         .await?;
     Ok((r.score / 100.0, r.elapsed))
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Whether `GET /health` on 127.0.0.1:`port` answers 200.
-fn healthy(port: u16) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let mut buf = String::new();
-    s.write_all(b"GET /health HTTP/1.0\r\n\r\n").is_ok()
-        && s.read_to_string(&mut buf).is_ok()
-        && buf.starts_with("HTTP/1.1 200")
-}
-
-/// llama-server serving the Qwen model's embeddings on a free port; its base URL.
-fn embedding_server() -> Result<(Server, String), Box<dyn std::error::Error>> {
-    let bin = std::env::var("DSPY_TOOLS_DIR").unwrap_or_else(|_| "tools".into()) + "/llama-server";
-    let model =
-        dspy::lm::local::locate_in(&dspy::lm::local::model_dir(), dspy::lm::local::QWEN_FILE)?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let child = Command::new(&bin)
-        .args([
-            "-m",
-            &model.to_string_lossy(),
-            "--host",
-            "127.0.0.1",
-            "--port",
-        ])
-        .arg(port.to_string())
-        .args(["--embeddings", "--pooling", "mean", "-c", "2048", "-t", "2"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("{bin}: {e} (run scripts/build-llama-server)"))?;
-    let server = Server(child);
-    for _ in 0..300 {
-        if healthy(port) {
-            return Ok((server, format!("http://127.0.0.1:{port}/v1")));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    Err("llama-server did not become healthy".into())
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -187,9 +136,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         t,
     );
 
-    match embedding_server() {
-        Ok((_server, base)) => {
-            let embedder = HttpEmbedder::new("qwen", Some(&base), Some("none"))?;
+    match llama::LlamaServer::qwen(&["--embeddings", "--pooling", "mean", "-c", "2048"]) {
+        Ok(server) => {
+            let embedder = HttpEmbedder::new("qwen", Some(&server.base()), Some("none"))?;
             let started = Instant::now();
             let (knn, usage) =
                 track_usage(KnnFewShot::new(8, embedder).compile(student.clone(), &train)).await;

@@ -464,3 +464,22 @@ async fn stream(sock: &mut TcpStream, req: &Request) -> std::io::Result<()> {
     sock.flush().await?;
     sock.shutdown().await
 }
+
+/// The lean server on its own thread and single-threaded runtime (so it gets a core of its own
+/// in benchmarks); returns its base URL.
+pub fn lean_on_thread(latency: Duration) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        rt.block_on(async move {
+            let server = FakeLm::start_lean().await;
+            server.set_latency(latency);
+            let _ = tx.send(server.base());
+            std::future::pending::<()>().await
+        })
+    });
+    rx.recv().expect("the server thread starts")
+}
