@@ -374,3 +374,24 @@ async fn knn_shows_the_nearest_examples() {
     }
     assert!(!prompt.contains("What is 3 doubled?"));
 }
+
+#[tokio::test]
+async fn a_teacher_lm_teaches_a_student_without_one() {
+    // The student's predictor has no LM of its own: the teacher LM answers the bootstrap runs.
+    let teacher = Doubler::default();
+    let student = ChainOfThought::<Qa>::new();
+    let all = |_: &Example<QaInput, QaOutput>, _: &Prediction<Reasoned<QaOutput>>| true;
+    let (compiled, report) = BootstrapFewShot::new()
+        .max_bootstrapped_demos(2)
+        .concurrency(1)
+        .teacher_lm(teacher.clone())
+        .compile(&student, &trainset(4), all)
+        .await
+        .unwrap();
+    assert_eq!(report.bootstrapped, 2);
+    assert_eq!(teacher.prompts.lock().unwrap().len(), 2);
+    assert_eq!(
+        compiled.demos()[0].get("reasoning"),
+        Some(&serde_json::json!("Double 0."))
+    );
+}

@@ -33,6 +33,7 @@ pub struct BootstrapFewShot {
     concurrency: usize,
     pub(super) seed: u64,
     progress: bool,
+    teacher_lm: Option<crate::lm::Lm>,
 }
 
 impl Default for BootstrapFewShot {
@@ -90,6 +91,7 @@ impl BootstrapFewShot {
             concurrency: 8,
             seed: 0,
             progress: false,
+            teacher_lm: None,
         }
     }
 
@@ -128,6 +130,13 @@ impl BootstrapFewShot {
     /// running count of accepted runs over runs tried.
     pub fn progress(mut self, on: bool) -> Self {
         self.progress = on;
+        self
+    }
+
+    /// Runs the teacher with this LM (DSPy's `teacher_settings=dict(lm=…)`): it serves every
+    /// teacher predictor that has no LM of its own, e.g. a bigger model teaching a small one.
+    pub fn teacher_lm(mut self, lm: impl Into<crate::lm::Lm>) -> Self {
+        self.teacher_lm = Some(lm.into());
         self
     }
 
@@ -298,11 +307,17 @@ impl BootstrapFewShot {
                         let ok = out.as_ref().map(|p| passes(metric(ex, p).into()));
                         (out.is_err(), ok.unwrap_or(false))
                     });
-                    let (result, trace) = if round == 0 {
-                        run.await
-                    } else {
-                        crate::settings::with_rollout(0.7 + 0.001 * round as f32, round as u64, run)
-                            .await
+                    let run = async {
+                        if round == 0 {
+                            run.await
+                        } else {
+                            let t = 0.7 + 0.001 * round as f32;
+                            crate::settings::with_rollout(t, round as u64, run).await
+                        }
+                    };
+                    let (result, trace) = match &self.teacher_lm {
+                        Some(lm) => crate::settings::with_lm(lm.clone(), run).await,
+                        None => run.await,
                     };
                     // Name each call by its path in the teacher that made it.
                     let paths: HashMap<usize, String> = t
