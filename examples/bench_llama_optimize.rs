@@ -14,38 +14,19 @@ mod llama;
 #[path = "support/mock.rs"]
 mod mock;
 
-use dspy::data::datasets::{Headline, Topic, bbc_headlines};
+use dspy::data::datasets::{Headline, bbc_headlines};
 use dspy::data::split;
 use dspy::lm::{HttpLm, track_usage};
 use dspy::optimize::{BootstrapFewShot, RandomSearch};
 use dspy::prelude::*;
+
+#[path = "support/bbc.rs"]
+mod bbc;
+use bbc::{Classify, Ex, example, metric};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// Classify the topic of a BBC News headline.
-#[derive(Signature)]
-struct Classify {
-    #[input]
-    headline: String,
-    #[output]
-    topic: Topic,
-}
-
-type Ex = Example<ClassifyInput, ClassifyOutput>;
 const THREADS: usize = 4;
-
-fn example(h: &Headline) -> Ex {
-    Example::new(
-        ClassifyInput {
-            headline: h.headline.clone(),
-        },
-        ClassifyOutput { topic: h.topic },
-    )
-}
-
-fn metric(ex: &Ex, pred: &Prediction<ClassifyOutput>) -> bool {
-    pred.topic == ex.label.topic
-}
 
 async fn eval(
     program: &Predict<Classify>,

@@ -6,39 +6,19 @@
 //! `scripts/quickstart && scripts/build-llama-server &&
 //!  cargo run --release --features local --example optimizers`
 
-use dspy::data::datasets::{Headline, Topic, bbc_headlines};
+use dspy::data::datasets::bbc_headlines;
 use dspy::data::split;
 use dspy::lm::{HttpEmbedder, LocalLm, track_usage};
 use dspy::optimize::{BootstrapFewShot, Ensemble, KnnFewShot, RandomSearch, majority_by};
 use dspy::prelude::*;
 
+#[path = "support/bbc.rs"]
+mod bbc;
+use bbc::{Classify, ClassifyInput, ClassifyOutput, Ex, example, metric};
+
 #[path = "support/llama.rs"]
 mod llama;
 use std::time::{Duration, Instant};
-
-/// Classify the topic of a BBC News headline.
-#[derive(Signature)]
-struct Classify {
-    #[input]
-    headline: String,
-    #[output]
-    topic: Topic,
-}
-
-type Ex = Example<ClassifyInput, ClassifyOutput>;
-
-fn example(h: &Headline) -> Ex {
-    Example::new(
-        ClassifyInput {
-            headline: h.headline.clone(),
-        },
-        ClassifyOutput { topic: h.topic },
-    )
-}
-
-fn metric(ex: &Ex, pred: &Prediction<ClassifyOutput>) -> bool {
-    pred.topic == ex.label.topic
-}
 
 const CONCURRENCY: usize = 4;
 
