@@ -116,6 +116,10 @@ where
         let mut stopped = None;
         let mut io_error = None;
         let mut scores = vec![0.0; total];
+        // Each finished example's input and label as JSON, serialized once for the append
+        // file and the result.
+        let mut values: Vec<(serde_json::Value, serde_json::Value)> =
+            vec![Default::default(); total];
         let results = run_bounded(
             self.devset.iter(),
             self.concurrency,
@@ -131,10 +135,16 @@ where
                     }
                 };
                 scores[i] = score;
+                values[i] = (
+                    serde_json::to_value(&ex.input).unwrap_or_default(),
+                    serde_json::to_value(&ex.label).unwrap_or_default(),
+                );
                 sum += score;
                 done += 1;
                 if let Some(out) = append.as_mut() {
-                    let line = result::outcome_json(i, ex, result.as_ref(), score);
+                    let (input, label) = &values[i];
+                    let prediction = result.as_ref().map_err(|e| e as &dyn std::fmt::Display);
+                    let line = result::record(i, input, label, prediction, score);
                     if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
                         io_error.get_or_insert(e);
                     }
@@ -164,13 +174,13 @@ where
         let outcomes = results
             .into_iter()
             .enumerate()
-            .filter_map(|(i, r)| {
+            .zip(values)
+            .filter_map(|((i, r), (input, label))| {
                 let r = r?;
-                let ex = &self.devset[i];
                 Some(Outcome {
                     index: i,
-                    input: serde_json::to_value(&ex.input).unwrap_or_default(),
-                    label: serde_json::to_value(&ex.label).unwrap_or_default(),
+                    input,
+                    label,
                     prediction: r.map_err(std::sync::Arc::new),
                     score: scores[i],
                 })

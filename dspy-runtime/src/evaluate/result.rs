@@ -1,6 +1,5 @@
 //! What an evaluation found: the score and every outcome, as a table, JSON or CSV.
 
-use crate::data::Example;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::fmt;
@@ -43,22 +42,19 @@ pub struct EvalResult<O> {
     pub elapsed: Duration,
 }
 
-pub(super) fn outcome_json<I: Serialize, L: Serialize, O: Serialize>(
+/// One outcome as a JSON record: index, input, label, prediction or error, score (what
+/// `to_json` lists and `append_to` writes a line of).
+pub(super) fn record<O: Serialize>(
     index: usize,
-    ex: &Example<I, L>,
-    prediction: Result<&O, &crate::Error>,
+    input: &Value,
+    label: &Value,
+    prediction: Result<&O, &dyn std::fmt::Display>,
     score: f64,
 ) -> Value {
     let mut m = Map::new();
     m.insert("index".into(), json!(index));
-    m.insert(
-        "input".into(),
-        serde_json::to_value(&ex.input).unwrap_or_default(),
-    );
-    m.insert(
-        "label".into(),
-        serde_json::to_value(&ex.label).unwrap_or_default(),
-    );
+    m.insert("input".into(), input.clone());
+    m.insert("label".into(), label.clone());
     match prediction {
         Ok(p) => m.insert(
             "prediction".into(),
@@ -184,19 +180,11 @@ impl<O: Serialize> EvalResult<O> {
             .outcomes
             .iter()
             .map(|o| {
-                let mut m = Map::new();
-                m.insert("index".into(), json!(o.index));
-                m.insert("input".into(), o.input.clone());
-                m.insert("label".into(), o.label.clone());
-                match &o.prediction {
-                    Ok(p) => m.insert(
-                        "prediction".into(),
-                        serde_json::to_value(p).unwrap_or_default(),
-                    ),
-                    Err(e) => m.insert("error".into(), Value::String(e.to_string())),
-                };
-                m.insert("score".into(), json!(o.score));
-                Value::Object(m)
+                let prediction = o
+                    .prediction
+                    .as_ref()
+                    .map_err(|e| e as &dyn std::fmt::Display);
+                record(o.index, &o.input, &o.label, prediction, o.score)
             })
             .collect();
         json!({
