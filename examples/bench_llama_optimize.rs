@@ -16,9 +16,10 @@ mod mock;
 
 use dspy::data::datasets::{Headline, bbc_headlines};
 use dspy::data::split;
-use dspy::lm::{HttpLm, track_usage};
+use dspy::lm::HttpLm;
 use dspy::optimize::{BootstrapFewShot, RandomSearch};
 use dspy::prelude::*;
+use dspy::track_usage;
 
 #[path = "support/bbc.rs"]
 mod bbc;

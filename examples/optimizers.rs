@@ -8,9 +8,10 @@
 
 use dspy::data::datasets::bbc_headlines;
 use dspy::data::split;
-use dspy::lm::{HttpEmbedder, LocalLm, track_usage};
+use dspy::lm::{HttpEmbedder, LocalLm};
 use dspy::optimize::{BootstrapFewShot, Ensemble, KnnFewShot, RandomSearch, majority_by};
 use dspy::prelude::*;
+use dspy::track_usage;
 
 #[path = "support/bbc.rs"]
 mod bbc;

@@ -13,9 +13,10 @@
 
 use dspy::data::datasets::{Headline, Topic, bbc_headlines};
 use dspy::data::split;
-use dspy::lm::{LocalLm, track_usage};
+use dspy::lm::LocalLm;
 use dspy::optimize::BootstrapFewShot;
 use dspy::prelude::*;
+use dspy::track_usage;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::Instant;

@@ -8,9 +8,10 @@ use common::server::{FakeLm, Fault};
 use common::{Qa, QaInput};
 use dspy::lm::{
     Budget, Cache, CacheConfig, Embedder, HttpEmbedder, HttpLm, LmConfig, LmError, LmRequest,
-    Message, RetryPolicy, track_usage,
+    Message, RetryPolicy,
 };
 use dspy::prelude::*;
+use dspy::track_usage;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

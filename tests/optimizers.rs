@@ -70,7 +70,6 @@ impl LanguageModel for Doubler {
                 prompt_tokens: 10,
                 completion_tokens: 2,
             };
-            dspy::lm::record_usage(usage, None, false);
             Ok(LmResponse {
                 outputs: vec![text],
                 usage,
@@ -263,7 +262,6 @@ impl LanguageModel for Learner {
             prompt_tokens: 10,
             completion_tokens: 2,
         };
-        dspy::lm::record_usage(usage, None, false);
         let text = format!("[[ ## answer ## ]]\n{answer}\n\n[[ ## completed ## ]]");
         Box::pin(async move {
             Ok(LmResponse {

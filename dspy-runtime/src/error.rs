@@ -30,6 +30,9 @@ pub enum Error {
     /// A demo does not fit its signature.
     #[error("invalid demo: {0}")]
     Demo(String),
+    /// A value could not be serialized (an input, an output for a callback).
+    #[error("cannot serialize: {0}")]
+    Serialize(String),
 }
 
 /// Longest excerpt of an LM response kept in an error.

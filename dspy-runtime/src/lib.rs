@@ -3,6 +3,7 @@
 //! Use it through the `dspy` crate, which adds the macros and a prelude.
 
 pub mod adapter;
+pub mod context;
 pub mod data;
 pub mod demo;
 pub mod error;
@@ -17,6 +18,9 @@ pub mod signature;
 pub mod state;
 
 pub use adapter::{Adapter, ChatAdapter, JsonAdapter};
+pub use context::{
+    Callback, current_adapter, current_lm, track_usage, with_adapter, with_callbacks, with_lm,
+};
 pub use data::Example;
 pub use demo::Demo;
 pub use error::{Error, ParseError, ParseErrorKind, Result};
@@ -29,9 +33,7 @@ pub use module::{
 };
 pub use optimize::LabeledFewShot;
 pub use program::{Params, ParamsExt, Program, render_prompts};
-pub use settings::{
-    configure, configure_adapter, current_adapter, current_lm, with_adapter, with_lm,
-};
+pub use settings::{configure, configure_adapter};
 pub use signature::{
     CotCompatible, DynSignature, FieldMeta, InputFields, Signature, SignatureMeta,
 };

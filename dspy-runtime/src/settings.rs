@@ -1,35 +1,32 @@
-//! Which LM and adapter a call uses: the module's own, else the task's scope, else the global
-//! default set by [`configure`].
+//! The process-wide LM and adapter ([`configure`], [`configure_adapter`]) and the default LM
+//! made when none is configured. A call uses the module's own, else its context's scope
+//! (`dspy::context::scope`), else these.
 
 use crate::adapter::{Adapter, ChatAdapter};
 use crate::lm::Lm;
-use std::future::Future;
 use std::sync::{Arc, LazyLock, RwLock};
 
 #[derive(Clone, Default)]
 struct Settings {
     lm: Option<Lm>,
     adapter: Option<Arc<dyn Adapter>>,
-    /// A sampling temperature and rollout id over every call's (bootstrapping rounds > 0).
-    rollout: Option<(f32, u64)>,
 }
 
 static GLOBAL: RwLock<Settings> = RwLock::new(Settings {
     lm: None,
     adapter: None,
-    rollout: None,
 });
 
 static DEFAULT_ADAPTER: LazyLock<Arc<dyn Adapter>> =
     LazyLock::new(|| Arc::new(ChatAdapter::default()));
 
-tokio::task_local! {
-    static SCOPED: Settings;
-}
-
 fn write_global(f: impl FnOnce(&mut Settings)) {
     let mut g = GLOBAL.write().unwrap_or_else(|p| p.into_inner());
     f(&mut g);
+}
+
+fn read_global() -> std::sync::RwLockReadGuard<'static, Settings> {
+    GLOBAL.read().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Sets the LM every module uses unless a scope or the module says otherwise.
@@ -45,47 +42,17 @@ pub fn configure_adapter(adapter: impl Adapter) {
     write_global(|s| s.adapter = Some(adapter));
 }
 
-fn scoped<F: Future>(f: impl FnOnce(&mut Settings), fut: F) -> impl Future<Output = F::Output> {
-    let mut settings = SCOPED.try_with(Settings::clone).unwrap_or_default();
-    f(&mut settings);
-    SCOPED.scope(settings, fut)
+/// The LM set by [`configure`], if any.
+pub(crate) fn global_lm() -> Option<Lm> {
+    read_global().lm.clone()
 }
 
-/// Runs `fut` with `lm` as its default LM (for this task only; spawned tasks do not inherit it).
-pub fn with_lm<F: Future>(lm: impl Into<Lm>, fut: F) -> impl Future<Output = F::Output> {
-    let lm = lm.into();
-    scoped(|s| s.lm = Some(lm), fut)
-}
-
-/// Runs `fut` with every LM call at `temperature` and tagged `rollout_id` (which also keys the
-/// cache apart), whatever the modules' own settings: how BootstrapFewShot's later rounds get
-/// fresh samples (DSPy's `temperature = 0.7 + 0.001 * round`).
-pub fn with_rollout<F: Future>(
-    temperature: f32,
-    rollout_id: u64,
-    fut: F,
-) -> impl Future<Output = F::Output> {
-    scoped(move |s| s.rollout = Some((temperature, rollout_id)), fut)
-}
-
-/// The enclosing [`with_rollout`], if any.
-pub(crate) fn current_rollout() -> Option<(f32, u64)> {
-    SCOPED.try_with(|s| s.rollout).ok().flatten()
-}
-
-/// Runs `fut` with `adapter` as its default adapter (for this task only).
-pub fn with_adapter<F: Future>(adapter: impl Adapter, fut: F) -> impl Future<Output = F::Output> {
-    let adapter: Arc<dyn Adapter> = Arc::new(adapter);
-    scoped(|s| s.adapter = Some(adapter), fut)
-}
-
-/// The LM in effect here, if any.
-pub fn current_lm() -> Option<Lm> {
-    SCOPED
-        .try_with(|s| s.lm.clone())
-        .ok()
-        .flatten()
-        .or_else(|| GLOBAL.read().unwrap_or_else(|p| p.into_inner()).lm.clone())
+/// The adapter set by [`configure_adapter`], else ChatAdapter.
+pub(crate) fn global_adapter() -> Arc<dyn Adapter> {
+    read_global()
+        .adapter
+        .clone()
+        .unwrap_or_else(|| DEFAULT_ADAPTER.clone())
 }
 
 /// The LM used when none is configured: `DSPY_MODEL` over HTTP if set, else (with the
@@ -118,20 +85,4 @@ fn default_local() -> Result<Lm, String> {
 #[cfg(not(feature = "local"))]
 fn default_local() -> Result<Lm, String> {
     Err("set DSPY_MODEL, or build with the `local` feature for the embedded model".into())
-}
-
-/// The adapter in effect here.
-pub fn current_adapter() -> Arc<dyn Adapter> {
-    SCOPED
-        .try_with(|s| s.adapter.clone())
-        .ok()
-        .flatten()
-        .or_else(|| {
-            GLOBAL
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .adapter
-                .clone()
-        })
-        .unwrap_or_else(|| DEFAULT_ADAPTER.clone())
 }

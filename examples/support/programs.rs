@@ -104,10 +104,11 @@ impl bm25::Tokenizer for Words {
     }
 }
 
-/// An in-memory BM25 index over passages (the `bm25` crate).
+/// An in-memory BM25 index over passages (the `bm25` crate); clones share the index.
+#[derive(Clone)]
 pub struct Retriever {
-    engine: bm25::SearchEngine<u32, u32, Words>,
-    passages: Vec<String>,
+    engine: std::sync::Arc<bm25::SearchEngine<u32, u32, Words>>,
+    passages: std::sync::Arc<[String]>,
 }
 
 impl Retriever {
@@ -118,7 +119,10 @@ impl Retriever {
             passages.iter().cloned(),
         )
         .build();
-        Retriever { engine, passages }
+        Retriever {
+            engine: std::sync::Arc::new(engine),
+            passages: passages.into(),
+        }
     }
 
     /// The `k` best passages for `query`, best first.

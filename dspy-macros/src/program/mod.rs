@@ -35,9 +35,36 @@ pub fn expand(input: TokenStream, base: Option<&std::path::Path>) -> TokenStream
     quote! { #code #embedded #errors }
 }
 
+/// The struct's attributes with `Clone` taken out of its derives (`program!` implements it).
+fn without_derived_clone(attrs: &[syn::Attribute]) -> Vec<TokenStream> {
+    attrs
+        .iter()
+        .filter_map(|a| {
+            if !a.path().is_ident("derive") {
+                return Some(quote! { #a });
+            }
+            let Ok(paths) = a.parse_args_with(
+                syn::punctuated::Punctuated::<syn::Path, syn::Token![,]>::parse_terminated,
+            ) else {
+                return Some(quote! { #a });
+            };
+            let kept: Vec<_> = paths
+                .iter()
+                .filter(|p| p.segments.last().is_none_or(|s| s.ident != "Clone"))
+                .collect();
+            (!kept.is_empty()).then(|| quote! { #[derive(#(#kept),*)] })
+        })
+        .collect()
+}
+
 fn generate(m: &ProgramModel, calls: &[String], body: TokenStream) -> TokenStream {
     let (vis, name) = (&m.vis, &m.name);
-    let attrs = &m.attrs;
+    let attrs = without_derived_clone(&m.attrs);
+    let clone_types = m.fields.iter().map(|f| &f.ty);
+    let clones = m.fields.iter().map(|f| {
+        let (i, span) = (&f.ident, f.ty.span());
+        quote_spanned! {span=> #i: ::core::clone::Clone::clone(&self.#i) }
+    });
     let input_ident = format_ident!("{}Input", name);
     let name_str = name.to_string();
     let fields = m.fields.iter().map(|f| {
@@ -72,6 +99,17 @@ fn generate(m: &ProgramModel, calls: &[String], body: TokenStream) -> TokenStrea
         #(#attrs)*
         #vis struct #name { #(#fields,)* }
 
+        // Clone when every field is (a higher-ranked bound is not checked until used), so an
+        // optimizer can copy the program; a field that is not Clone is named where one needs it.
+        impl ::core::clone::Clone for #name
+        where
+            #(for<'__dspy> #clone_types: ::core::clone::Clone,)*
+        {
+            fn clone(&self) -> Self {
+                #name { #(#clones,)* }
+            }
+        }
+
         #[doc = #input_doc]
         #[derive(
             ::core::clone::Clone,
@@ -97,8 +135,19 @@ fn generate(m: &ProgramModel, calls: &[String], body: TokenStream) -> TokenStrea
                 &self,
                 input: #input_ident,
             ) -> impl ::core::future::Future<Output = ::dspy::Result<#ok>> + ::core::marker::Send {
-                let #input_ident { #(#arg_names),* } = input;
-                async move { #run }
+                ::dspy::context::run_module(
+                    #name_str,
+                    input,
+                    move |input: #input_ident| {
+                        let #input_ident { #(#arg_names),* } = input;
+                        async move { #run }
+                    },
+                    |output: &#ok| {
+                        #[allow(unused_imports)]
+                        use ::dspy::context::probe::{ViaNothing as _, ViaSerialize as _};
+                        (&::dspy::context::probe::Probe(output)).fields()
+                    },
+                )
             }
         }
 

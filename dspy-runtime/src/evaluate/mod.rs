@@ -9,6 +9,7 @@ mod result;
 
 pub use result::{EvalResult, Outcome};
 
+use crate::context::{self, Call, CallKind, Emitter, EvaluateEnd, EvaluateStart};
 use crate::data::Example;
 use crate::module::{Module, run_bounded};
 use progress::Progress;
@@ -88,6 +89,49 @@ where
     ///
     /// Fails only if the append file cannot be opened or written.
     pub async fn run<M, F, S>(
+        &self,
+        program: &M,
+        metric: F,
+    ) -> std::io::Result<EvalResult<M::Output>>
+    where
+        M: Module<Input = I>,
+        M::Output: Serialize,
+        F: Fn(&Example<I, L>, &M::Output) -> S + Sync,
+        S: Into<f64>,
+    {
+        let Some((emitter, ctx)) =
+            context::with_current(|c| Emitter::new(c, None).map(|e| (e, c.clone())))
+        else {
+            return self.run_inner(program, metric).await;
+        };
+        let call = Call {
+            id: context::next_id(),
+            parent: ctx.parent,
+            kind: CallKind::Evaluate,
+            name: "Evaluate",
+            predictor: None,
+        };
+        let start = EvaluateStart {
+            examples: self.devset.len(),
+        };
+        emitter.each(|c| c.on_evaluate_start(&call, &start));
+        let child = context::Context {
+            parent: Some(call.id),
+            ..ctx
+        };
+        let result = child.run(self.run_inner(program, metric)).await;
+        if let Ok(r) = &result {
+            let end = EvaluateEnd {
+                score: r.score,
+                evaluated: r.outcomes.len(),
+                errors: r.errors,
+            };
+            emitter.each(|c| c.on_evaluate_end(&call, &end));
+        }
+        result
+    }
+
+    async fn run_inner<M, F, S>(
         &self,
         program: &M,
         metric: F,

@@ -7,7 +7,7 @@ use super::history::{History, HistoryEntry};
 use super::retry::RetryPolicy;
 use super::secret::ApiKey;
 use super::transport::{Auth, LmStats, RateLimiter, Transport, shared_client};
-use super::usage::{self, Budget, Price};
+use super::usage::{Budget, Price};
 use super::{
     BoxFuture, Capabilities, LanguageModel, LmConfig, LmError, LmRequest, LmResponse, Usage,
     anthropic, openai,
@@ -203,7 +203,6 @@ impl HttpLm {
         if let Some(b) = &i.budget {
             b.spend(response.usage, cost);
         }
-        usage::record(response.usage, cost, cache_hit);
         span.record("gen_ai.usage.input_tokens", response.usage.prompt_tokens);
         span.record(
             "gen_ai.usage.output_tokens",
@@ -211,9 +210,8 @@ impl HttpLm {
         );
         span.record("dspy.cache_hit", cache_hit);
         span.record("dspy.latency_ms", started.elapsed().as_secs_f64() * 1e3);
-        let global = History::global();
-        if i.history.capacity() > 0 || global.capacity() > 0 {
-            let entry = Arc::new(HistoryEntry {
+        if i.history.capacity() > 0 {
+            i.history.record(Arc::new(HistoryEntry {
                 timestamp: SystemTime::now(),
                 model: i.model.clone(),
                 messages: request.messages,
@@ -222,9 +220,7 @@ impl HttpLm {
                 cost,
                 cache_hit,
                 latency: started.elapsed(),
-            });
-            i.history.record(entry.clone());
-            global.record(entry);
+            }));
         }
         Ok(response)
     }
@@ -254,6 +250,10 @@ impl LanguageModel for HttpLm {
 
     fn capabilities(&self) -> Capabilities {
         self.inner.capabilities
+    }
+
+    fn cost(&self, usage: Usage) -> Option<f64> {
+        self.inner.price.map(|p| p.cost(usage))
     }
 
     fn complete(&self, request: LmRequest) -> BoxFuture<'_, Result<LmResponse, LmError>> {

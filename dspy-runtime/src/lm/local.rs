@@ -236,7 +236,6 @@ impl LanguageModel for LocalLm {
             let response = rx.await.map_err(|_| {
                 LmError::Other("the local model's worker dropped the call".into())
             })??;
-            super::usage::record(response.usage, None, false);
             Ok(response)
         })
     }

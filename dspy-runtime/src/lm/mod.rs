@@ -32,7 +32,7 @@ pub use retry::RetryPolicy;
 pub use scripted::ScriptedLm;
 pub use secret::ApiKey;
 pub use transport::LmStats;
-pub use usage::{Budget, Price, PriceTable, UsageReport, record as record_usage, track_usage};
+pub use usage::{Budget, Price, PriceTable, UsageReport};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -51,8 +51,14 @@ pub trait LanguageModel: Send + Sync + 'static {
         Capabilities::default()
     }
 
-    /// Sends one request.
+    /// Sends one request. Modules call it through [`Lm::complete`], which adds the context's
+    /// events, usage totals and history, so an implementation need not record anything.
     fn complete(&self, request: LmRequest) -> BoxFuture<'_, Result<LmResponse, LmError>>;
+
+    /// What `usage` costs in dollars on this model, if it has a price.
+    fn cost(&self, _usage: Usage) -> Option<f64> {
+        None
+    }
 }
 
 /// A shared handle to a language model; cheap to clone.

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 ///
 /// Clones share the same script and record, so keep one to inspect after handing one to
 /// `dspy::configure`. [`ScriptedLm::fixed`] repeats one reply forever and records nothing
-/// (for benchmarks). Usage is estimated as one token per four bytes.
+/// (for benchmarks); [`ScriptedLm::keyed`] answers by what the last user message contains
+/// (for concurrent callers: evaluations, bootstrapping). Usage is estimated as one token per
+/// four bytes.
 #[derive(Clone)]
 pub struct ScriptedLm {
     inner: Arc<Inner>,
@@ -18,6 +20,7 @@ struct Inner {
     model: String,
     capabilities: Capabilities,
     fixed: Option<String>,
+    keyed: Vec<(String, String)>,
     script: Mutex<VecDeque<Result<String, LmError>>>,
     requests: Mutex<Vec<LmRequest>>,
 }
@@ -41,12 +44,33 @@ impl ScriptedLm {
         ScriptedLm::build(Some(reply.into()), VecDeque::new())
     }
 
+    /// An LM that answers each request with the reply of the first key (in the order given)
+    /// that its last user message contains, in any order and as often as asked (DSPy's
+    /// `DummyLM` with a dict); a request no key matches fails, naming the keys. Records every
+    /// request.
+    pub fn keyed<I, K, R>(replies: I) -> ScriptedLm
+    where
+        I: IntoIterator<Item = (K, R)>,
+        K: Into<String>,
+        R: Into<String>,
+    {
+        let mut lm = ScriptedLm::build(None, VecDeque::new());
+        if let Some(inner) = Arc::get_mut(&mut lm.inner) {
+            inner.keyed = replies
+                .into_iter()
+                .map(|(k, r)| (k.into(), r.into()))
+                .collect();
+        }
+        lm
+    }
+
     fn build(fixed: Option<String>, script: VecDeque<Result<String, LmError>>) -> ScriptedLm {
         ScriptedLm {
             inner: Arc::new(Inner {
                 model: "scripted".into(),
                 capabilities: Capabilities::default(),
                 fixed,
+                keyed: Vec::new(),
                 script: Mutex::new(script),
                 requests: Mutex::new(Vec::new()),
             }),
@@ -58,6 +82,7 @@ impl ScriptedLm {
             model: self.inner.model.clone(),
             capabilities: self.inner.capabilities,
             fixed: self.inner.fixed.clone(),
+            keyed: self.inner.keyed.clone(),
             script: Mutex::new(std::mem::take(&mut *lock(&self.inner.script))),
             requests: Mutex::new(std::mem::take(&mut *lock(&self.inner.requests))),
         };
@@ -116,6 +141,27 @@ impl LanguageModel for ScriptedLm {
         let prompt_bytes: usize = request.messages.iter().map(|m| m.content.len()).sum();
         let reply = match &self.inner.fixed {
             Some(text) => Ok(text.clone()),
+            None if !self.inner.keyed.is_empty() => {
+                let last = request
+                    .messages
+                    .iter()
+                    .rev()
+                    .find(|m| m.role == super::MessageRole::User)
+                    .map_or("", |m| &*m.content);
+                let found = self
+                    .inner
+                    .keyed
+                    .iter()
+                    .find(|(k, _)| last.contains(k.as_str()))
+                    .map(|(_, r)| r.clone());
+                lock(&self.inner.requests).push(request);
+                found.ok_or_else(|| {
+                    let keys: Vec<&str> = self.inner.keyed.iter().map(|(k, _)| k.as_str()).collect();
+                    LmError::Other(format!(
+                        "ScriptedLm::keyed: the last user message contains none of the keys {keys:?}"
+                    ))
+                })
+            }
             None => {
                 lock(&self.inner.requests).push(request);
                 lock(&self.inner.script)
@@ -129,7 +175,6 @@ impl LanguageModel for ScriptedLm {
                 prompt_tokens: estimate_tokens(prompt_bytes),
                 completion_tokens: estimate_tokens(text.len()),
             };
-            super::usage::record(usage, None, false);
             Ok(LmResponse {
                 outputs: vec![text],
                 usage,

@@ -1,8 +1,7 @@
-//! Prices, budgets, and usage totals over a scope (a program run, an optimizer run).
+//! Prices, budgets, and usage totals (gathered over a scope by `dspy::context::track_usage`).
 
 use super::{LmError, Usage};
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Dollars per million tokens.
@@ -134,38 +133,6 @@ pub struct UsageReport {
     pub usage: Usage,
     /// Dollars, for models with a price.
     pub cost: f64,
-}
-
-tokio::task_local! {
-    /// Every enclosing [`track_usage`] scope's totals, outermost first.
-    static TRACKER: Arc<[Arc<Mutex<UsageReport>>]>;
-}
-
-/// Runs `fut` and returns its output with the usage of every LM call it made (in this task).
-/// Scopes nest: a call counts in every enclosing scope.
-pub async fn track_usage<F: Future>(fut: F) -> (F::Output, UsageReport) {
-    let report = Arc::new(Mutex::new(UsageReport::default()));
-    let mut stack: Vec<_> = TRACKER.try_with(|s| s.to_vec()).unwrap_or_default();
-    stack.push(report.clone());
-    let out = TRACKER.scope(stack.into(), fut).await;
-    let totals = lock(&report).clone();
-    (out, totals)
-}
-
-/// Adds one call to the enclosing [`track_usage`] scopes' totals. The built-in LMs call it for
-/// every request; a custom [`LanguageModel`](super::LanguageModel) calls it to be counted.
-pub fn record(usage: Usage, cost: Option<f64>, cache_hit: bool) {
-    let _ = TRACKER.try_with(|stack| {
-        for r in stack.iter() {
-            let mut r = lock(r);
-            r.calls += 1;
-            r.cache_hits += u64::from(cache_hit);
-            if !cache_hit {
-                r.usage += usage;
-                r.cost += cost.unwrap_or(0.0);
-            }
-        }
-    });
 }
 
 #[cfg(test)]

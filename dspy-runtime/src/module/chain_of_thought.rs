@@ -85,9 +85,9 @@ impl<S: Signature> ChainOfThought<S> {
     where
         S: CotCompatible,
     {
-        ChainOfThought {
-            predict: Predict::new(),
-        }
+        let mut predict = Predict::new();
+        predict.core.module = "ChainOfThought";
+        ChainOfThought { predict }
     }
 
     /// Calls the LM with `input`.

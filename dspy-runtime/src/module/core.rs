@@ -2,11 +2,16 @@
 //! one LM call with parsing and the adapter's fallback.
 
 use crate::adapter::{Adapter, ParsedOutput, Prepared};
+use crate::context::{
+    self, Call, CallKind, Callbacks, Emitter, FormatEnd, FormatStart, ModuleEnd, ModuleStart,
+    ParseEnd, ParseStart, Rollout,
+};
 use crate::demo::Demo;
-use crate::error::{Error, Result};
-use crate::lm::{LanguageModel, Lm, LmConfig, LmError, LmRequest, Message, Usage};
+use crate::error::{Error, ParseError, Result};
+use crate::lm::{Lm, LmConfig, LmError, LmRequest, Message, Usage};
 use crate::settings;
 use crate::signature::{InputFields, MetaRef, SignatureMeta};
+use serde_json::{Map, Value};
 use std::sync::{Arc, RwLock};
 
 /// Most adapters whose prefixes one predictor keeps formatted.
@@ -21,6 +26,10 @@ pub(crate) struct PredictCore {
     pub(crate) adapter: Option<Arc<dyn Adapter>>,
     /// Prefixes per adapter; holding the adapter keeps its address unique while cached.
     prefixes: PrefixCache,
+    /// This predictor's own callbacks (over the scoped and process-wide ones).
+    pub(crate) callbacks: Option<Callbacks>,
+    /// The module kind events name (`Predict`, `ChainOfThought`, `DynPredict`).
+    pub(crate) module: &'static str,
 }
 
 type PrefixCache = RwLock<Vec<(Arc<dyn Adapter>, Arc<Prepared>)>>;
@@ -35,6 +44,8 @@ impl Clone for PredictCore {
             lm: self.lm.clone(),
             adapter: self.adapter.clone(),
             prefixes: RwLock::new(Vec::new()),
+            callbacks: self.callbacks.clone(),
+            module: self.module,
         }
     }
 }
@@ -48,7 +59,7 @@ pub(crate) struct Outcome {
 }
 
 impl PredictCore {
-    pub fn new(meta: MetaRef) -> Self {
+    pub fn new(meta: MetaRef, module: &'static str) -> Self {
         PredictCore {
             meta,
             instructions: None,
@@ -57,6 +68,8 @@ impl PredictCore {
             lm: None,
             adapter: None,
             prefixes: RwLock::new(Vec::new()),
+            callbacks: None,
+            module,
         }
     }
 
@@ -98,7 +111,7 @@ impl PredictCore {
     pub fn adapter(&self) -> Arc<dyn Adapter> {
         self.adapter
             .clone()
-            .unwrap_or_else(settings::current_adapter)
+            .unwrap_or_else(|| context::with_current(context::Context::adapter))
     }
 
     /// The formatted prefix for `adapter`, formatted on first use.
@@ -134,27 +147,93 @@ impl PredictCore {
         messages
     }
 
-    /// Calls the LM and parses the reply, trying the adapter's fallback once on a parse failure.
-    pub async fn run(&self, inputs: &(dyn InputFields + Sync)) -> Result<Outcome> {
-        if crate::program::dry_run_active() {
-            let adapter = self.adapter();
-            let messages = self.render(&adapter, inputs);
-            let core = std::ptr::from_ref(self) as usize;
+    /// One call of this predictor: module start and end events around it (when observed),
+    /// then the LM call and parsing with the adapter's fallback tried once on a parse failure
+    /// (or, in a dry run, the prompt rendered and placeholders returned). `fields` gives the
+    /// inputs by name for the events.
+    pub async fn run(
+        &self,
+        inputs: &(dyn InputFields + Sync),
+        fields: impl FnOnce() -> Result<Map<String, Value>>,
+    ) -> Result<Outcome> {
+        let (emitter, parent, dry_run, rollout, scoped_lm, adapter) =
+            context::with_current(|ctx| {
+                (
+                    Emitter::new(ctx, self.callbacks.as_ref()),
+                    ctx.parent,
+                    ctx.dry_run,
+                    ctx.rollout,
+                    self.lm.is_none().then(|| ctx.lm()).flatten(),
+                    self.adapter.clone().unwrap_or_else(|| ctx.adapter()),
+                )
+            });
+        let call = Call {
+            id: emitter.as_ref().map_or(0, |_| context::next_id()),
+            parent,
+            kind: CallKind::Module,
+            name: self.module,
+            predictor: Some(self.id()),
+        };
+        let Some(emitter) = emitter else {
+            let step = Step {
+                emitter: None,
+                call,
+                rollout,
+            };
+            return self.step(&step, scoped_lm, &adapter, inputs, dry_run).await;
+        };
+        let input_fields = fields()?;
+        emitter.each(|c| {
+            c.on_module_start(
+                &call,
+                &ModuleStart {
+                    inputs: &input_fields,
+                },
+            )
+        });
+        let step = Step {
+            emitter: Some(&emitter),
+            call,
+            rollout,
+        };
+        let result = self.step(&step, scoped_lm, &adapter, inputs, dry_run).await;
+        let end = ModuleEnd {
+            inputs: &input_fields,
+            outputs: result.as_ref().map(|o| Some(&o.parsed.fields)),
+        };
+        emitter.each(|c| c.on_module_end(&call, &end));
+        result
+    }
+
+    /// This predictor's id in events and traces (its address while borrowed).
+    pub fn id(&self) -> usize {
+        std::ptr::from_ref(self) as usize
+    }
+
+    async fn step(
+        &self,
+        step: &Step<'_>,
+        scoped_lm: Option<Lm>,
+        adapter: &Arc<dyn Adapter>,
+        inputs: &(dyn InputFields + Sync),
+        dry_run: bool,
+    ) -> Result<Outcome> {
+        if dry_run {
+            self.render_observed(step, adapter, inputs);
             return Ok(Outcome {
-                parsed: crate::program::DryRun::record(core, &self.meta, messages),
+                parsed: placeholder_outputs(&self.meta),
                 usage: Usage::default(),
                 raw: String::new(),
                 adapter: adapter.name(),
             });
         }
-        let lm = match self.lm.clone().or_else(settings::current_lm) {
+        let lm = match self.lm.clone().or(scoped_lm) {
             Some(lm) => lm,
             None => settings::default_lm()?,
         };
-        let adapter = self.adapter();
-        match self.attempt(&lm, &adapter, inputs).await {
+        match self.attempt(step, &lm, adapter, inputs).await {
             Err((Error::Parse(first), usage)) => match adapter.fallback() {
-                Some(fallback) => match self.attempt(&lm, fallback, inputs).await {
+                Some(fallback) => match self.attempt(step, &lm, fallback, inputs).await {
                     Ok(mut outcome) => {
                         outcome.usage += usage;
                         Ok(outcome)
@@ -172,31 +251,91 @@ impl PredictCore {
         }
     }
 
+    /// [`PredictCore::render`] with adapter format events.
+    fn render_observed(
+        &self,
+        step: &Step<'_>,
+        adapter: &Arc<dyn Adapter>,
+        inputs: &dyn InputFields,
+    ) -> Vec<Message> {
+        let Some(emitter) = step.emitter else {
+            return self.render(adapter, inputs);
+        };
+        let call = step.child(CallKind::Format, adapter.name());
+        emitter.each(|c| {
+            c.on_adapter_format_start(
+                &call,
+                &FormatStart {
+                    instructions: self.instructions(),
+                    demos: &self.demos,
+                },
+            )
+        });
+        let messages = self.render(adapter, inputs);
+        emitter.each(|c| {
+            c.on_adapter_format_end(
+                &call,
+                &FormatEnd {
+                    messages: &messages,
+                },
+            )
+        });
+        messages
+    }
+
+    /// [`Adapter::parse`] with adapter parse events.
+    fn parse_observed(
+        &self,
+        step: &Step<'_>,
+        adapter: &Arc<dyn Adapter>,
+        completion: &str,
+    ) -> Result<ParsedOutput, ParseError> {
+        let Some(emitter) = step.emitter else {
+            return adapter.parse(&self.meta, completion);
+        };
+        let call = step.child(CallKind::Parse, adapter.name());
+        emitter.each(|c| c.on_adapter_parse_start(&call, &ParseStart { completion }));
+        let result = adapter.parse(&self.meta, completion);
+        let end = ParseEnd {
+            completion,
+            result: result.as_ref(),
+        };
+        emitter.each(|c| c.on_adapter_parse_end(&call, &end));
+        result
+    }
+
     async fn attempt(
         &self,
+        step: &Step<'_>,
         lm: &Lm,
         adapter: &Arc<dyn Adapter>,
         inputs: &(dyn InputFields + Sync),
     ) -> Result<Outcome, (Error, Usage)> {
-        let (config, rollout_id) = match settings::current_rollout() {
-            Some((temperature, id)) => (
+        let (config, rollout_id) = match step.rollout {
+            Some(r) => (
                 Arc::new(LmConfig {
-                    temperature: Some(temperature),
+                    temperature: Some(r.temperature),
                     ..(*self.config).clone()
                 }),
-                Some(id),
+                Some(r.id),
             ),
             None => (self.config.clone(), None),
         };
         let request = LmRequest {
-            messages: self.render(adapter, inputs),
+            messages: self.render_observed(step, adapter, inputs),
             config,
             response_format: adapter.response_format(&self.meta, lm.capabilities()),
             rollout_id,
         };
-        let response = LanguageModel::complete(&**lm, request)
-            .await
-            .map_err(|e| (Error::Lm(e), Usage::default()))?;
+        let response = context::complete(
+            lm,
+            request,
+            step.emitter,
+            step.emitter.map(|_| step.call.id),
+            Some(self.id()),
+        )
+        .await
+        .map_err(|e| (Error::Lm(e), Usage::default()))?;
         let usage = response.usage;
         let Some(raw) = response.outputs.into_iter().next() else {
             return Err((
@@ -206,7 +345,7 @@ impl PredictCore {
                 usage,
             ));
         };
-        match adapter.parse(&self.meta, &raw) {
+        match self.parse_observed(step, adapter, &raw) {
             Ok(parsed) => Ok(Outcome {
                 parsed,
                 usage,
@@ -215,5 +354,42 @@ impl PredictCore {
             }),
             Err(e) => Err((Error::Parse(e), usage)),
         }
+    }
+}
+
+/// What one call's steps share: who observes it, the module call's event, the rollout.
+struct Step<'a> {
+    emitter: Option<&'a Emitter>,
+    call: Call<'static>,
+    rollout: Option<Rollout>,
+}
+
+impl Step<'_> {
+    /// An event of `kind` inside the module call.
+    fn child(&self, kind: CallKind, name: &'static str) -> Call<'static> {
+        Call {
+            id: context::next_id(),
+            parent: Some(self.call.id),
+            kind,
+            name,
+            predictor: self.call.predictor,
+        }
+    }
+}
+
+/// Outputs for `meta` that fit their schemas: a dry run's answer.
+fn placeholder_outputs(meta: &SignatureMeta) -> ParsedOutput {
+    ParsedOutput {
+        fields: meta
+            .outputs()
+            .iter()
+            .map(|f| {
+                (
+                    f.name().to_string(),
+                    crate::signature::Placeholder::value(f.name(), f.schema()),
+                )
+            })
+            .collect(),
+        coercions: Vec::new(),
     }
 }

@@ -19,7 +19,7 @@ impl DynPredict {
     /// A predictor for `signature`.
     pub fn new(signature: DynSignature) -> Self {
         DynPredict {
-            core: PredictCore::new(signature.meta_ref()),
+            core: PredictCore::new(signature.meta_ref(), "DynPredict"),
         }
     }
 
@@ -42,14 +42,7 @@ impl DynPredict {
                 missing.name()
             )));
         }
-        let outcome = self.core.run(&inputs).await?;
-        if crate::optimize::trace::active() {
-            crate::optimize::trace::record(
-                std::ptr::from_ref(&self.core) as usize,
-                Value::Object(inputs.clone()),
-                outcome.parsed.fields.clone(),
-            );
-        }
+        let outcome = self.core.run(&inputs, || Ok(inputs.clone())).await?;
         Ok(Prediction::new(
             outcome.parsed.fields,
             outcome.usage,

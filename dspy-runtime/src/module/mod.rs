@@ -31,6 +31,20 @@ macro_rules! predictor_builders {
             self
         }
 
+        /// This module with `callback` observing its calls (with the scoped and process-wide
+        /// callbacks).
+        pub fn with_callback(mut self, callback: impl $crate::context::Callback) -> Self {
+            let mut all: Vec<std::sync::Arc<dyn $crate::context::Callback>> = self
+                .$($core).+
+                .callbacks
+                .as_deref()
+                .map(<[_]>::to_vec)
+                .unwrap_or_default();
+            all.push(std::sync::Arc::new(callback));
+            self.$($core).+.callbacks = Some(all.into());
+            self
+        }
+
         /// This module with these sampling settings.
         pub fn with_config(mut self, config: $crate::lm::LmConfig) -> Self {
             self.$($core).+.config = std::sync::Arc::new(config);
@@ -60,7 +74,7 @@ macro_rules! impl_predictor {
                 self.$($core).+.set_demos(demos)
             }
             fn core_id(&self) -> usize {
-                std::ptr::from_ref(&self.$($core).+) as usize
+                self.$($core).+.id()
             }
         }
     };

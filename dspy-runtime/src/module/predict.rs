@@ -50,21 +50,17 @@ impl<S: Signature> Predict<S> {
     /// A predictor with the signature's instructions and no demos.
     pub fn new() -> Self {
         Predict {
-            core: PredictCore::new(MetaRef::Static(S::meta())),
+            core: PredictCore::new(MetaRef::Static(S::meta()), "Predict"),
             _sig: PhantomData,
         }
     }
 
     /// Calls the LM with `input`.
     pub async fn call(&self, input: S::Input) -> Result<Prediction<S::Output>> {
-        let outcome = self.core.run(&input).await?;
-        if crate::optimize::trace::active() {
-            crate::optimize::trace::record(
-                std::ptr::from_ref(&self.core) as usize,
-                serde_json::to_value(&input).unwrap_or_default(),
-                outcome.parsed.fields.clone(),
-            );
-        }
+        let outcome = self
+            .core
+            .run(&input, || crate::context::to_fields(&input))
+            .await?;
         let output: S::Output = serde_json::from_value(Value::Object(outcome.parsed.fields))
             .map_err(|e| {
                 ParseError::new(

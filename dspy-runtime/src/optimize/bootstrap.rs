@@ -3,7 +3,7 @@
 //! defaults).
 
 use super::LabeledFewShot;
-use super::trace::{TraceEntry, traced};
+use crate::context::{self, TraceEntry, traced};
 use crate::data::Example;
 use crate::demo::Demo;
 use crate::error::Result;
@@ -190,7 +190,7 @@ impl BootstrapFewShot {
     {
         let started = Instant::now();
         let (result, usage) =
-            crate::lm::track_usage(self.bootstrap(teacher, trainset, &metric)).await;
+            context::track_usage(self.bootstrap(teacher, trainset, &metric)).await;
         let (traces, bootstrapped, tried, errors) = result?;
 
         let mut by_path: HashMap<String, Vec<Demo>> = HashMap::new();
@@ -312,11 +312,11 @@ impl BootstrapFewShot {
                             run.await
                         } else {
                             let t = 0.7 + 0.001 * round as f32;
-                            crate::settings::with_rollout(t, round as u64, run).await
+                            context::with_rollout(t, round as u64, run).await
                         }
                     };
                     let (result, trace) = match &self.teacher_lm {
-                        Some(lm) => crate::settings::with_lm(lm.clone(), run).await,
+                        Some(lm) => context::with_lm(lm.clone(), run).await,
                         None => run.await,
                     };
                     // Name each call by its path in the teacher that made it.

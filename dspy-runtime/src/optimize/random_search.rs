@@ -126,7 +126,7 @@ impl RandomSearch {
         // One pipeline per candidate: build it, then evaluate it. All run at once on this task
         // (each with its own bound); the choice below is made in DSPy's candidate order.
         let candidate = |seed: i64| async move {
-            let (built, usage) = crate::lm::track_usage(async {
+            let (built, usage) = crate::context::track_usage(async {
                 let (label, program) = self.build(seed, student, trainset, metric).await?;
                 let eval = Evaluate::new(valset)
                     .concurrency(self.concurrency)
@@ -148,7 +148,7 @@ impl RandomSearch {
                 (c, program)
             })
         };
-        let (results, usage) = crate::lm::track_usage(futures_util::future::join_all(
+        let (results, usage) = crate::context::track_usage(futures_util::future::join_all(
             (-3i64..self.num_candidates as i64).map(candidate),
         ))
         .await;

@@ -8,8 +8,8 @@ mod params;
 mod shape;
 mod sugar;
 
-pub(crate) use dry_run::{DryRun, dry_run_active};
-pub use dry_run::{Placeholder, render_prompts};
+pub use crate::signature::Placeholder;
+pub use dry_run::render_prompts;
 pub use graph::{Graph, Stage};
 pub use params::{Params, ParamsExt, join_path};
 pub use shape::{Shape, StaticShape, fits};

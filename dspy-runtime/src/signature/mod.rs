@@ -2,11 +2,13 @@
 
 mod dynamic;
 mod field;
+mod placeholder;
 pub(crate) mod schema;
 
 pub use dspy_grammar::Role;
 pub use dynamic::DynSignature;
 pub use field::FieldMeta;
+pub use placeholder::Placeholder;
 pub use schema::FieldKind;
 
 use crate::lm::ResponseFormat;

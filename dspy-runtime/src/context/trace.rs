@@ -2,9 +2,11 @@
 //! (which predictor, its inputs, its parsed outputs), so an optimizer can turn a successful run
 //! into demos for every stage, and a metric can look at the intermediate steps ([`trace`]).
 
+use super::callback::{Call, Callback, ModuleEnd};
+use super::{scope, with_current};
 use serde_json::{Map, Value};
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// One predictor call.
 #[derive(Clone, Debug, PartialEq)]
@@ -18,45 +20,39 @@ pub struct TraceEntry {
     pub outputs: Map<String, Value>,
 }
 
-tokio::task_local! {
-    static TRACE: Arc<Mutex<Vec<TraceEntry>>>;
+/// The calls of one [`traced`] run: a callback on predictors' module ends.
+#[derive(Default)]
+pub(crate) struct TraceLog(Mutex<Vec<TraceEntry>>);
+
+impl TraceLog {
+    fn lock(&self) -> MutexGuard<'_, Vec<TraceEntry>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
-fn lock(m: &Mutex<Vec<TraceEntry>>) -> std::sync::MutexGuard<'_, Vec<TraceEntry>> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+impl Callback for TraceLog {
+    fn on_module_end(&self, call: &Call<'_>, end: &ModuleEnd<'_>) {
+        if let (Some(predictor), Ok(Some(outputs))) = (call.predictor, &end.outputs) {
+            self.lock().push(TraceEntry {
+                predictor,
+                inputs: end.inputs.clone(),
+                outputs: (*outputs).clone(),
+            });
+        }
+    }
 }
 
 /// Runs `fut`, recording every predictor call it makes in this task; returns its output and the
 /// calls in order.
 pub async fn traced<F: Future>(fut: F) -> (F::Output, Vec<TraceEntry>) {
-    let calls = Arc::new(Mutex::new(Vec::new()));
-    let out = TRACE.scope(calls.clone(), fut).await;
-    let calls = std::mem::take(&mut *lock(&calls));
+    let log = Arc::new(TraceLog::default());
+    let out = scope().trace_into(log.clone()).run(fut).await;
+    let calls = std::mem::take(&mut *log.lock());
     (out, calls)
 }
 
 /// The calls recorded so far by the enclosing [`traced`] (what DSPy passes a metric as
 /// `trace`); `None` outside one, e.g. in a plain evaluation.
 pub fn trace() -> Option<Vec<TraceEntry>> {
-    TRACE.try_with(|t| lock(t).clone()).ok()
-}
-
-/// Whether calls are being recorded (so predictors only copy their inputs when they are).
-pub(crate) fn active() -> bool {
-    TRACE.try_with(|_| ()).is_ok()
-}
-
-/// Records one call, if inside [`traced`].
-pub(crate) fn record(predictor: usize, inputs: Value, outputs: Map<String, Value>) {
-    let inputs = match inputs {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    };
-    let _ = TRACE.try_with(|t| {
-        lock(t).push(TraceEntry {
-            predictor,
-            inputs,
-            outputs,
-        })
-    });
+    with_current(|ctx| ctx.trace.as_ref().map(|t| t.lock().clone()))
 }
