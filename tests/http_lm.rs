@@ -148,6 +148,42 @@ async fn retry_after_is_waited_for() {
     );
 }
 
+/// Huge, infinite, NaN, negative, garbled and far-future `Retry-After` values neither panic nor
+/// stall: each is capped by the retry policy (or ignored), and the retry succeeds.
+#[tokio::test]
+async fn hostile_retry_after_headers_are_capped() {
+    let values = [
+        "1e20",
+        "1e308",
+        "99999999999999999999999999999",
+        "inf",
+        "-inf",
+        "NaN",
+        "-5",
+        "soon",
+        "Fri, 31 Dec 9999 23:59:59 GMT",
+        "Thu, 01 Jan 1970 00:00:00 GMT",
+        "Tuesday, 14-Nov-23 22:13:30 GMT",
+    ];
+    for value in values {
+        let server = FakeLm::start().await;
+        let v = value.to_string();
+        server.set_plan(move |_, attempt| {
+            (attempt == 0).then(|| Fault::RetryAfterRaw(429, v.clone()))
+        });
+        let lm = lm(&server);
+        let t = Instant::now();
+        let resp = lm.complete(chat("x")).await;
+        assert!(resp.is_ok(), "Retry-After: {value}: {resp:?}");
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "Retry-After: {value} waited {:?} (max_backoff is 20 ms)",
+            t.elapsed()
+        );
+        assert_eq!(server.requests(), 2, "Retry-After: {value}: one retry");
+    }
+}
+
 #[tokio::test]
 async fn permanent_errors_surface_at_once() {
     for (code, check) in [

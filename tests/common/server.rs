@@ -55,6 +55,8 @@ pub enum Fault {
     EmptyChoices,
     /// A 400 whose error message echoes the request's credentials.
     EchoCredentials,
+    /// An error status with this exact `Retry-After` header value (hostile ones included).
+    RetryAfterRaw(u16, String),
 }
 
 type Plan = Box<dyn Fn(&Request, u32) -> Option<Fault> + Send + Sync>;
@@ -297,6 +299,16 @@ async fn serve(mut sock: TcpStream, state: Arc<State>) -> std::io::Result<()> {
                 Fault::SlowHeaders(d) => {
                     tokio::time::sleep(d).await;
                     write(&mut sock, 200, "", reply(&req).to_string().as_bytes()).await?;
+                }
+                Fault::RetryAfterRaw(code, value) => {
+                    let extra = format!("Retry-After: {value}\r\n");
+                    write(
+                        &mut sock,
+                        code,
+                        &extra,
+                        br#"{"error":{"message":"injected"}}"#,
+                    )
+                    .await?;
                 }
                 Fault::InvalidJson => write(&mut sock, 200, "", b"<html>oops</html>").await?,
                 Fault::EmptyChoices => {
