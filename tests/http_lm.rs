@@ -184,6 +184,66 @@ async fn hostile_retry_after_headers_are_capped() {
     }
 }
 
+/// A body over the limit fails with a typed error (no Content-Length to go by), at once and
+/// without a retry; one within it is read.
+#[tokio::test]
+async fn oversized_bodies_are_refused() {
+    let server = FakeLm::start().await;
+    server.set_plan(|req, _| {
+        req.body
+            .to_string()
+            .contains("huge")
+            .then_some(Fault::HugeBody(4 << 20))
+    });
+    let lm = HttpLm::builder("openai/mock")
+        .api_base(server.base())
+        .cache(false)
+        .retry(fast_retries())
+        .max_response_bytes(64 << 10)
+        .build()
+        .unwrap();
+    let e = lm.complete(chat("huge")).await.unwrap_err();
+    match &e {
+        LmError::ResponseTooLarge {
+            what: "response body",
+            limit,
+            received,
+        } => assert!(*limit == 64 << 10 && *received > *limit, "{e:?}"),
+        other => panic!("expected ResponseTooLarge, got {other:?}"),
+    }
+    assert!(e.to_string().contains("65536 bytes"), "{e}");
+    assert_eq!(server.requests(), 1, "not retried");
+    assert!(lm.complete(chat("small")).await.is_ok());
+}
+
+/// An event that never ends fails once it outgrows the limit instead of filling memory.
+#[tokio::test]
+async fn an_endless_stream_event_is_refused() {
+    let server = FakeLm::start().await;
+    server.set_plan(|_, _| Some(Fault::EndlessEvent(16 << 20)));
+    let lm = HttpLm::builder("openai/mock")
+        .api_base(server.base())
+        .cache(false)
+        .retry(RetryPolicy::none())
+        .max_response_bytes(64 << 10)
+        .build()
+        .unwrap();
+    let mut stream = lm.stream(chat("x")).await.unwrap();
+    let e = stream.next().await.unwrap().unwrap_err();
+    assert!(
+        matches!(
+            e,
+            LmError::ResponseTooLarge {
+                what: "stream event",
+                limit: 65536,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(stream.next().await.is_none());
+}
+
 #[tokio::test]
 async fn permanent_errors_surface_at_once() {
     for (code, check) in [

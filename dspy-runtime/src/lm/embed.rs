@@ -3,6 +3,10 @@
 use super::retry::RetryPolicy;
 use super::secret::ApiKey;
 use super::transport::{Auth, LmStats, Transport, shared_client};
+
+/// The default limit on an embeddings reply: larger than a chat reply's, since a batch of
+/// long vectors written as JSON runs to tens of megabytes.
+const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 << 20;
 use super::{BoxFuture, LmError};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -75,6 +79,7 @@ impl HttpEmbedder {
                 in_flight: Arc::new(Semaphore::new(16)),
                 rate: None,
                 stats: Arc::new(LmStats::default()),
+                max_body: DEFAULT_MAX_RESPONSE_BYTES,
             },
         })
     }
@@ -82,6 +87,12 @@ impl HttpEmbedder {
     /// The same embedder with another retry policy.
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.transport.retry = retry;
+        self
+    }
+
+    /// The same embedder with another limit on a reply's size (default 256 MiB).
+    pub fn with_max_response_bytes(mut self, limit: usize) -> Self {
+        self.transport.max_body = limit;
         self
     }
 

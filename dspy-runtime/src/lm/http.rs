@@ -6,7 +6,10 @@ use super::cache::{Cache, cache_key};
 use super::history::{History, HistoryEntry};
 use super::retry::RetryPolicy;
 use super::secret::ApiKey;
-use super::transport::{Auth, LmStats, RateLimiter, Transport, shared_client};
+use super::sse::SseBuffer;
+use super::transport::{
+    Auth, DEFAULT_MAX_RESPONSE_BYTES, LmStats, RateLimiter, Transport, shared_client,
+};
 use super::usage::{self, Budget, Price};
 use super::{
     BoxFuture, Capabilities, LanguageModel, LmConfig, LmError, LmRequest, LmResponse, Usage,
@@ -71,6 +74,7 @@ pub struct HttpLmBuilder {
     history: usize,
     price: Option<Price>,
     budget: Option<Arc<Budget>>,
+    max_response_bytes: usize,
 }
 
 enum CacheChoice {
@@ -98,6 +102,7 @@ impl HttpLm {
             history: 1_000,
             price: None,
             budget: None,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 
@@ -239,7 +244,7 @@ impl HttpLm {
         Ok(TextStream {
             response,
             provider: self.inner.provider,
-            buffer: Vec::new(),
+            events: SseBuffer::new(self.inner.transport.max_body),
             pending: std::collections::VecDeque::new(),
             done: false,
             lm: self.clone(),
@@ -276,7 +281,7 @@ impl LanguageModel for HttpLm {
 pub struct TextStream {
     response: reqwest::Response,
     provider: Provider,
-    buffer: Vec<u8>,
+    events: SseBuffer,
     pending: std::collections::VecDeque<Delta>,
     done: bool,
     lm: HttpLm,
@@ -303,7 +308,7 @@ impl TextStream {
             }
             match self.response.chunk().await {
                 Ok(Some(chunk)) => {
-                    self.buffer.extend_from_slice(&chunk);
+                    self.events.push(&chunk);
                     if let Err(e) = self.drain_events() {
                         self.done = true;
                         return Some(Err(e));
@@ -311,7 +316,7 @@ impl TextStream {
                 }
                 Ok(None) => {
                     self.done = true;
-                    if !self.buffer.iter().all(u8::is_ascii_whitespace) {
+                    if !self.events.rest_is_blank() {
                         return Some(Err(LmError::InvalidResponse(
                             "stream ended inside an event".into(),
                         )));
@@ -341,10 +346,8 @@ impl TextStream {
 
     /// Moves complete server-sent events from the buffer to `pending`.
     fn drain_events(&mut self) -> Result<(), LmError> {
-        while let Some(end) = find_event_end(&self.buffer) {
-            let event: Vec<u8> = self.buffer.drain(..end.0).collect();
-            self.buffer.drain(..end.1);
-            let text = String::from_utf8_lossy(&event);
+        while let Some(event) = self.events.next_event()? {
+            let text = String::from_utf8_lossy(event);
             for line in text.lines() {
                 let Some(data) = line.strip_prefix("data:") else {
                     continue;
@@ -369,19 +372,6 @@ impl TextStream {
             }
         }
         Ok(())
-    }
-}
-
-/// Where the first event ends: (event length, separator length).
-fn find_event_end(buf: &[u8]) -> Option<(usize, usize)> {
-    let lf = buf.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2));
-    let crlf = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| (i, 4));
-    match (lf, crlf) {
-        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
-        (a, b) => a.or(b),
     }
 }
 
@@ -498,6 +488,13 @@ impl HttpLmBuilder {
         self
     }
 
+    /// The largest reply read, in bytes: a response body, or one event of a stream (default
+    /// 32 MiB). A bigger one fails with [`LmError::ResponseTooLarge`].
+    pub fn max_response_bytes(mut self, limit: usize) -> Self {
+        self.max_response_bytes = limit;
+        self
+    }
+
     /// Builds the LM; fails if the provider needs a key or base URL it does not have.
     pub fn build(self) -> Result<HttpLm, LmError> {
         let (prefix, wire_model) = match self.model.split_once('/') {
@@ -562,6 +559,7 @@ impl HttpLmBuilder {
             in_flight: Arc::new(Semaphore::new(self.max_in_flight)),
             rate: RateLimiter::new(self.rpm, self.tpm),
             stats: Arc::new(LmStats::default()),
+            max_body: self.max_response_bytes,
         };
         Ok(HttpLm {
             inner: Arc::new(Inner {
@@ -643,12 +641,5 @@ mod tests {
             !dbg.contains("sk-secret-123") && dbg.contains("ApiKey(***)"),
             "{dbg}"
         );
-    }
-
-    #[test]
-    fn sse_event_boundaries() {
-        assert_eq!(find_event_end(b"data: x\n\ndata: y"), Some((7, 2)));
-        assert_eq!(find_event_end(b"data: x\r\n\r\n"), Some((7, 4)));
-        assert_eq!(find_event_end(b"data: x\n"), None);
     }
 }

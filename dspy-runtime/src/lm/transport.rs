@@ -108,7 +108,16 @@ pub(crate) struct Transport {
     pub in_flight: Arc<Semaphore>,
     pub rate: Option<RateLimiter>,
     pub stats: Arc<LmStats>,
+    /// The largest response body read (and, when streaming, the largest single event).
+    pub max_body: usize,
 }
+
+/// The default limit on a response body: far above any completion, low enough that a broken
+/// or hostile server cannot exhaust memory.
+pub(crate) const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 << 20;
+
+/// How much of an error reply is read for its message; the rest is dropped.
+const MAX_ERROR_BODY: usize = 64 << 10;
 
 /// The HTTP client all LMs share (one connection pool per process).
 pub(crate) fn shared_client() -> Result<reqwest::Client, LmError> {
@@ -180,7 +189,7 @@ impl Transport {
                     return Ok(resp);
                 }
                 let retry_after = retry_after(resp.headers());
-                let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
+                let bytes = self.read_error_body(resp).await?;
                 Err(self.status_error(status, retry_after, &bytes))
             }
             .await;
@@ -231,13 +240,45 @@ impl Transport {
             .await
             .map_err(|e| self.transport_error(e))?;
         let status = resp.status();
-        let retry_after = retry_after(resp.headers());
-        let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
         if status.is_success() {
-            Ok(bytes)
+            self.read_body(resp).await
         } else {
+            let retry_after = retry_after(resp.headers());
+            let bytes = self.read_error_body(resp).await?;
             Err(self.status_error(status, retry_after, &bytes))
         }
+    }
+
+    /// The whole body, chunk by chunk, failing once it is over [`Transport::max_body`]
+    /// (whatever `Content-Length` claimed).
+    async fn read_body(&self, mut resp: reqwest::Response) -> Result<Bytes, LmError> {
+        let hint = resp.content_length().unwrap_or(0).min(64 << 10) as usize;
+        let mut body = Vec::with_capacity(hint);
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.transport_error(e))? {
+            let received = body.len() + chunk.len();
+            if received > self.max_body {
+                return Err(LmError::ResponseTooLarge {
+                    what: "response body",
+                    limit: self.max_body,
+                    received,
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(body))
+    }
+
+    /// The start of an error reply (enough for its message); the rest is not read.
+    async fn read_error_body(&self, mut resp: reqwest::Response) -> Result<Bytes, LmError> {
+        let cap = MAX_ERROR_BODY.min(self.max_body);
+        let mut body = Vec::new();
+        while body.len() < cap {
+            match resp.chunk().await.map_err(|e| self.transport_error(e))? {
+                Some(chunk) => body.extend_from_slice(&chunk[..chunk.len().min(cap - body.len())]),
+                None => break,
+            }
+        }
+        Ok(Bytes::from(body))
     }
 
     fn scrub(&self, text: String) -> String {
