@@ -25,6 +25,11 @@ const ENTRIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("responses")
 const ORDER: TableDefinition<u64, &[u8]> = TableDefinition::new("insertion_order");
 const FORMAT: u8 = 1;
 
+/// Responses waiting for the writer thread at most. When the disk falls this far behind, a new
+/// response is kept in memory only (with a warning) rather than waiting: a caller never stalls
+/// on a slow disk, and the queue's memory stays bounded.
+const WRITE_QUEUE: usize = 1024;
+
 /// Sizes of a cache.
 #[derive(Clone, Debug)]
 pub struct CacheConfig {
@@ -64,9 +69,11 @@ pub struct Cache {
 
 struct Disk {
     db: Arc<Database>,
-    writer: Mutex<Option<mpsc::Sender<Write>>>,
+    writer: Mutex<Option<mpsc::SyncSender<Write>>>,
     thread: Option<std::thread::JoinHandle<()>>,
     pending: Arc<AtomicU64>,
+    /// Responses kept in memory only because the queue was full.
+    dropped: AtomicU64,
 }
 
 impl Drop for Disk {
@@ -142,7 +149,7 @@ impl Cache {
                 path.display()
             ))
         })?;
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::sync_channel(WRITE_QUEUE);
         let pending = Arc::new(AtomicU64::new(0));
         let writer_db = db.clone();
         let writer_pending = pending.clone();
@@ -157,6 +164,7 @@ impl Cache {
             writer: Mutex::new(Some(tx)),
             thread: Some(thread),
             pending,
+            dropped: AtomicU64::new(0),
         });
         Ok(cache)
     }
@@ -179,13 +187,48 @@ impl Cache {
             .clone()
     }
 
-    /// A cached response, from memory or disk.
+    /// A cached response, from memory or disk (read on this thread; async code in this crate
+    /// reads the disk on tokio's blocking pool instead).
     pub fn get(&self, key: &CacheKey) -> Option<LmResponse> {
-        if let Some(r) = lock(&self.memory).get(key) {
-            self.hits.fetch_add(1, Ordering::Relaxed);
-            return Some((**r).clone());
+        if let Some(r) = self.in_memory_hit(key) {
+            return Some(r);
         }
         let found = self.disk.as_ref().and_then(|d| read_disk(&d.db, key));
+        self.found_on_disk(key, found)
+    }
+
+    /// [`Cache::get`] for async callers: a disk read runs on tokio's blocking pool, so a slow
+    /// disk never holds up an async worker thread.
+    async fn get_async(&self, key: &CacheKey) -> Option<LmResponse> {
+        if let Some(r) = self.in_memory_hit(key) {
+            return Some(r);
+        }
+        let found = match &self.disk {
+            None => None,
+            Some(d) => match tokio::runtime::Handle::try_current() {
+                Ok(rt) => {
+                    let (db, k) = (d.db.clone(), *key);
+                    rt.spawn_blocking(move || read_disk(&db, &k))
+                        .await
+                        .unwrap_or_else(|e| {
+                            tracing::warn!(error = %e, "cache read failed; treating as a miss");
+                            None
+                        })
+                }
+                Err(_) => read_disk(&d.db, key),
+            },
+        };
+        self.found_on_disk(key, found)
+    }
+
+    fn in_memory_hit(&self, key: &CacheKey) -> Option<LmResponse> {
+        let r = lock(&self.memory).get(key).map(|r| (**r).clone())?;
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        Some(r)
+    }
+
+    /// Counts a disk lookup and keeps what it found in memory.
+    fn found_on_disk(&self, key: &CacheKey, found: Option<LmResponse>) -> Option<LmResponse> {
         match &found {
             Some(r) => {
                 self.hits.fetch_add(1, Ordering::Relaxed);
@@ -212,10 +255,23 @@ impl Cache {
                 d.pending.fetch_add(1, Ordering::Relaxed);
                 let sent = lock(&d.writer)
                     .as_ref()
-                    .is_some_and(|w| w.send(Write::Put(key, bytes)).is_ok());
-                if !sent {
-                    d.pending.fetch_sub(1, Ordering::Relaxed);
-                    tracing::warn!("cache writer has stopped; response kept in memory only");
+                    .map(|w| w.try_send(Write::Put(key, bytes)));
+                match sent {
+                    Some(Ok(())) => {}
+                    Some(Err(mpsc::TrySendError::Full(_))) => {
+                        d.pending.fetch_sub(1, Ordering::Relaxed);
+                        let n = d.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                        if n == 1 || n.is_multiple_of(1000) {
+                            tracing::warn!(
+                                kept_in_memory_only = n,
+                                "the cache's disk writer is behind; response kept in memory only"
+                            );
+                        }
+                    }
+                    Some(Err(mpsc::TrySendError::Disconnected(_))) | None => {
+                        d.pending.fetch_sub(1, Ordering::Relaxed);
+                        tracing::warn!("cache writer has stopped; response kept in memory only");
+                    }
                 }
             }
         }
@@ -225,9 +281,9 @@ impl Cache {
     pub fn flush(&self) {
         if let Some(d) = &self.disk {
             let (tx, rx) = mpsc::channel();
-            let sent = lock(&d.writer)
-                .as_ref()
-                .is_some_and(|w| w.send(Write::Flush(tx)).is_ok());
+            // Sent outside the lock: waiting for room in the queue must not block `put`.
+            let writer = lock(&d.writer).clone();
+            let sent = writer.is_some_and(|w| w.send(Write::Flush(tx)).is_ok());
             if sent {
                 let _ = rx.recv();
             }
@@ -265,7 +321,7 @@ impl Cache {
     where
         F: std::future::Future<Output = Result<LmResponse, LmError>>,
     {
-        if let Some(hit) = self.get(&key) {
+        if let Some(hit) = self.get_async(&key).await {
             return (Ok(hit), true);
         }
         let cell = lock(&self.inflight)
@@ -275,6 +331,10 @@ impl Cache {
         let ran = AtomicBool::new(false);
         let result = cell
             .get_or_init(|| async {
+                // Another caller's fetch may have finished while this one read the disk.
+                if let Some(r) = lock(&self.memory).peek(&key) {
+                    return Ok((**r).clone());
+                }
                 ran.store(true, Ordering::Relaxed);
                 let r = fetch.await;
                 if let Ok(resp) = &r {
@@ -520,6 +580,62 @@ mod tests {
         c.clear_memory();
         assert!(c.get(&keys[0]).is_none() && c.get(&keys[1]).is_none());
         assert_eq!(c.get(&keys[4]).unwrap().outputs, ["4"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn test_dir(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!(
+            "dspy-cache-{name}-{}-{}",
+            std::process::id(),
+            unix_millis()
+        ))
+    }
+
+    /// With the disk stalled (a write transaction held), puts never block: once the queue is
+    /// full the rest stay in memory only, and the queue never holds more than its bound.
+    #[test]
+    fn a_stalled_disk_bounds_the_write_queue() {
+        let dir = test_dir("stalled");
+        let c = Cache::open(&dir, CacheConfig::default()).unwrap();
+        let disk = c.disk.as_ref().unwrap();
+        let stall = disk.db.begin_write().unwrap();
+        let keys: Vec<CacheKey> = (0..3 * WRITE_QUEUE)
+            .map(|i| cache_key("m", format!("{i}").as_bytes(), None))
+            .collect();
+        let started = std::time::Instant::now();
+        for (i, k) in keys.iter().enumerate() {
+            c.put(*k, &resp(&i.to_string()));
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        // The writer took at most one batch (512) before stalling; the queue holds the rest.
+        assert!(
+            c.pending_writes() <= (WRITE_QUEUE + 512) as u64,
+            "{}",
+            c.pending_writes()
+        );
+        assert!(disk.dropped.load(Ordering::Relaxed) >= WRITE_QUEUE as u64 - 512);
+        assert!(keys.iter().all(|k| c.get(k).is_some()), "all in memory");
+        drop(stall);
+        c.flush();
+        assert_eq!(c.pending_writes(), 0);
+        c.clear_memory();
+        assert!(c.get(&keys[0]).is_some(), "the first ones reached the disk");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn async_lookups_find_what_is_on_disk() {
+        let dir = test_dir("async");
+        let c = Cache::open(&dir, CacheConfig::default()).unwrap();
+        let k = cache_key("m", b"body", None);
+        c.put(k, &resp("a"));
+        c.flush();
+        c.clear_memory();
+        let (r, hit) = c
+            .get_or_fetch(k, async { Err(LmError::Other("not called".into())) })
+            .await;
+        assert!(hit);
+        assert_eq!(r.unwrap().outputs, ["a"]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
