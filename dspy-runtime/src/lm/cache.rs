@@ -11,6 +11,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Tab
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -110,16 +111,23 @@ impl Cache {
     }
 
     /// A cache in memory backed by `dir/responses.redb`. A corrupt file is moved aside (with a
-    /// warning) and a fresh one started.
+    /// warning) and a fresh one started. On unix a directory created here is private to the
+    /// user (mode 0700; an existing one keeps its mode) and the file always is (0600).
     pub fn open(dir: impl AsRef<Path>, config: CacheConfig) -> Result<Cache, LmError> {
         let dir = dir.as_ref();
-        std::fs::create_dir_all(dir).map_err(|e| {
+        create_private_dir(dir).map_err(|e| {
             LmError::Config(format!(
                 "cannot create cache directory {}: {e}",
                 dir.display()
             ))
         })?;
         let path = dir.join("responses.redb");
+        let private_file = |path: &Path| {
+            create_private_file(path).map_err(|e| {
+                LmError::Config(format!("cannot create cache file {}: {e}", path.display()))
+            })
+        };
+        private_file(&path)?;
         let db = match Database::create(&path) {
             Ok(db) => db,
             Err(e) if is_corrupt(&e) => {
@@ -131,6 +139,7 @@ impl Cache {
                         path.display()
                     ))
                 })?;
+                private_file(&path)?;
                 Database::create(&path).map_err(|e| {
                     LmError::Config(format!("cannot create cache file {}: {e}", path.display()))
                 })?
@@ -170,12 +179,18 @@ impl Cache {
     }
 
     /// The process-wide default cache: `DSPY_CACHE_DIR`, else `$XDG_CACHE_HOME/dspy-rs`, else
-    /// `~/.cache/dspy-rs`; memory only (with a warning) if that cannot be opened.
+    /// `~/.cache/dspy-rs`; memory only (with a warning) if none of these is set or the
+    /// directory cannot be opened — never a shared temporary directory.
     pub fn global() -> Arc<Cache> {
         static GLOBAL: OnceLock<Arc<Cache>> = OnceLock::new();
         GLOBAL
             .get_or_init(|| {
-                let dir = default_dir();
+                let Some(dir) = default_dir() else {
+                    tracing::warn!(
+                        "no cache directory (set DSPY_CACHE_DIR, XDG_CACHE_HOME or HOME); using a memory-only response cache"
+                    );
+                    return Arc::new(Cache::in_memory(CacheConfig::default()));
+                };
                 match Cache::open(&dir, CacheConfig::default()) {
                     Ok(c) => Arc::new(c),
                     Err(e) => {
@@ -490,17 +505,52 @@ fn commit(
     Ok(())
 }
 
-fn default_dir() -> PathBuf {
-    if let Ok(d) = std::env::var("DSPY_CACHE_DIR")
-        && !d.is_empty()
-    {
-        return PathBuf::from(d);
+fn default_dir() -> Option<PathBuf> {
+    default_dir_from(|name| std::env::var_os(name))
+}
+
+/// `DSPY_CACHE_DIR`, else `$XDG_CACHE_HOME/dspy-rs` (absolute, as the XDG spec requires), else
+/// `$HOME/.cache/dspy-rs`; `None` when none is set (no shared temporary directory instead).
+fn default_dir_from(var: impl Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
+    let set = |name: &str| var(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(dir) = set("DSPY_CACHE_DIR") {
+        return Some(dir);
     }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("dspy-rs")
+    let base = set("XDG_CACHE_HOME")
+        .filter(|p| p.is_absolute())
+        .or_else(|| set("HOME").map(|home| home.join(".cache")))?;
+    Some(base.join("dspy-rs"))
+}
+
+/// Creates `dir` and its missing parents, private to the user on unix (0700).
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Creates the cache file if missing, and on unix makes it private to the user (0600), through
+/// the opened handle.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = file.metadata()?.permissions().mode();
+        if mode & 0o077 != 0
+            && let Err(e) = file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        {
+            tracing::warn!(path = %path.display(), error = %e, "cannot make the cache file private (mode 0600)");
+        }
+    }
+    drop(file);
+    Ok(())
 }
 
 fn unix_millis() -> u128 {
@@ -621,6 +671,55 @@ mod tests {
         c.clear_memory();
         assert!(c.get(&keys[0]).is_some(), "the first ones reached the disk");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_directory_and_file_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let root = test_dir("modes");
+        let dir = root.join("nested").join("cache");
+        drop(Cache::open(&dir, CacheConfig::default()).unwrap());
+        assert_eq!(mode(&root), 0o700);
+        assert_eq!(mode(&dir), 0o700);
+        let file = dir.join("responses.redb");
+        assert_eq!(mode(&file), 0o600);
+        // A file left readable by others (an older version, a umask) is made private.
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(Cache::open(&dir, CacheConfig::default()).unwrap());
+        assert_eq!(mode(&file), 0o600);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn the_default_directory_never_falls_back_to_tmp() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| OsString::from(v))
+            }
+        };
+        assert_eq!(default_dir_from(env(&[])), None);
+        assert_eq!(default_dir_from(env(&[("HOME", "")])), None);
+        assert_eq!(
+            default_dir_from(env(&[("XDG_CACHE_HOME", "relative/dir")])),
+            None,
+            "a relative XDG_CACHE_HOME is ignored, as the spec says"
+        );
+        assert_eq!(
+            default_dir_from(env(&[("HOME", "/home/u")])),
+            Some(PathBuf::from("/home/u/.cache/dspy-rs"))
+        );
+        assert_eq!(
+            default_dir_from(env(&[("HOME", "/home/u"), ("XDG_CACHE_HOME", "/xdg")])),
+            Some(PathBuf::from("/xdg/dspy-rs"))
+        );
+        assert_eq!(
+            default_dir_from(env(&[("HOME", "/home/u"), ("DSPY_CACHE_DIR", "/c")])),
+            Some(PathBuf::from("/c"))
+        );
     }
 
     #[tokio::test]
