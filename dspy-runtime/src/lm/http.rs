@@ -63,6 +63,7 @@ pub struct HttpLmBuilder {
     model: String,
     api_base: Option<String>,
     api_key: Option<ApiKey>,
+    send_env_key: bool,
     capabilities: Option<Capabilities>,
     defaults: LmConfig,
     retry: RetryPolicy,
@@ -91,6 +92,7 @@ impl HttpLm {
             model: model.into(),
             api_base: None,
             api_key: None,
+            send_env_key: false,
             capabilities: None,
             defaults: LmConfig::default(),
             retry: RetryPolicy::default(),
@@ -106,7 +108,9 @@ impl HttpLm {
         }
     }
 
-    /// An LM from `DSPY_MODEL` (and `DSPY_API_BASE` if set), keys from the environment.
+    /// An LM from `DSPY_MODEL`, `DSPY_API_BASE` if set, and `DSPY_API_KEY` if set (the key
+    /// for that base, sent to it). Without `DSPY_API_KEY` the provider's variable
+    /// (`OPENAI_API_KEY`, ...) is used, but only for the provider's own endpoint.
     pub fn from_env() -> Result<HttpLm, LmError> {
         let model = std::env::var("DSPY_MODEL").map_err(|_| {
             LmError::Config("set DSPY_MODEL (e.g. openai/gpt-4o-mini) to choose an LM".into())
@@ -114,6 +118,9 @@ impl HttpLm {
         let mut b = HttpLm::builder(model);
         if let Ok(base) = std::env::var("DSPY_API_BASE") {
             b = b.api_base(base);
+        }
+        if let Some(key) = ApiKey::from_env("DSPY_API_KEY") {
+            b.api_key = Some(key);
         }
         b.build()
     }
@@ -382,9 +389,19 @@ impl HttpLmBuilder {
         self
     }
 
-    /// The API key (default: `OPENAI_API_KEY` or `ANTHROPIC_API_KEY` from the environment).
+    /// The API key (default: `OPENAI_API_KEY` or `ANTHROPIC_API_KEY` from the environment,
+    /// sent only to the provider's own endpoint; see [`HttpLmBuilder::send_env_key`]).
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
         self.api_key = Some(ApiKey::new(key));
+        self
+    }
+
+    /// Send the provider's key from the environment (`OPENAI_API_KEY`, ...) to a custom
+    /// [`api_base`](HttpLmBuilder::api_base) too. Off by default, so a key meant for the
+    /// provider never reaches another server unless asked; an explicit
+    /// [`api_key`](HttpLmBuilder::api_key) is always sent.
+    pub fn send_env_key(mut self, send: bool) -> Self {
+        self.send_env_key = send;
         self
     }
 
@@ -515,6 +532,12 @@ impl HttpLmBuilder {
             _ => (Provider::OpenAi, None, "OPENAI_API_KEY"),
         };
         let custom_base = self.api_base.is_some();
+        // The environment's key goes only where it was meant to: the provider's own endpoint.
+        let to_provider = match (&self.api_base, default_base) {
+            (None, _) => true,
+            (Some(b), Some(d)) => b.trim_end_matches('/') == d,
+            (Some(_), None) => false,
+        };
         let base = match (self.api_base, default_base) {
             (Some(b), _) => b,
             (None, Some(d)) => d.to_string(),
@@ -525,7 +548,16 @@ impl HttpLmBuilder {
                 )));
             }
         };
-        let key = self.api_key.or_else(|| ApiKey::from_env(key_var));
+        let (key, auth_hint) = match self.api_key {
+            Some(k) => (Some(k), None),
+            None if to_provider || self.send_env_key => (ApiKey::from_env(key_var), None),
+            None => (
+                None,
+                ApiKey::from_env(key_var).map(|_| format!(
+                    "{key_var} is set but is not sent to a custom api_base: pass the key with .api_key(...), or call .send_env_key(true)"
+                )),
+            ),
+        };
         if key.is_none() && !custom_base {
             return Err(LmError::Config(format!(
                 "no API key for `{}`: set {key_var} or call .api_key(...)",
@@ -553,6 +585,7 @@ impl HttpLmBuilder {
             url,
             auth,
             key,
+            auth_hint,
             client: shared_client()?,
             timeout: self.timeout,
             retry: self.retry,

@@ -102,6 +102,9 @@ pub(crate) struct Transport {
     pub url: String,
     pub auth: Auth,
     pub key: Option<ApiKey>,
+    /// Added to an authentication failure when an environment key was withheld from a
+    /// custom base: how to send it.
+    pub auth_hint: Option<String>,
     pub client: reqwest::Client,
     pub timeout: Duration,
     pub retry: RetryPolicy,
@@ -318,7 +321,10 @@ impl Transport {
             429 => LmError::RateLimited { retry_after },
             401 | 403 => LmError::Auth {
                 status: code,
-                message,
+                message: match &self.auth_hint {
+                    Some(hint) => format!("{message} ({hint})"),
+                    None => message,
+                },
             },
             408 => LmError::Timeout(self.timeout),
             400 | 413 | 422 if is_context_window(&message) => {
