@@ -481,3 +481,30 @@ async fn spans_callback_makes_a_span_tree() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn scopes_apply_where_they_run_so_any_nesting_order_counts() {
+    // `with_lm` built before `track_usage` enters its scope must not drop the tracker.
+    let p = Predict::<Qa>::new();
+    let (answer, report) = dspy::track_usage(dspy::with_lm(
+        Silent,
+        p.call(QaInput {
+            question: "nested".into(),
+        }),
+    ))
+    .await;
+    assert_eq!(answer.unwrap().answer, "quiet");
+    assert_eq!(report.calls, 1);
+
+    // A scope's LM-call limit holds across concurrent modules.
+    let ((), report) = dspy::track_usage(context::scope().max_in_flight(1).lm(Silent).run(async {
+        let out = p
+            .batch((0..4).map(|i| QaInput {
+                question: format!("q{i}"),
+            }))
+            .await;
+        assert!(out.iter().all(Result::is_ok));
+    }))
+    .await;
+    assert_eq!(report.calls, 4);
+}

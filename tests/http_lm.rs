@@ -149,6 +149,102 @@ async fn retry_after_is_waited_for() {
     );
 }
 
+/// Huge, infinite, NaN, negative, garbled and far-future `Retry-After` values neither panic nor
+/// stall: each is capped by the retry policy (or ignored), and the retry succeeds.
+#[tokio::test]
+async fn hostile_retry_after_headers_are_capped() {
+    let values = [
+        "1e20",
+        "1e308",
+        "99999999999999999999999999999",
+        "inf",
+        "-inf",
+        "NaN",
+        "-5",
+        "soon",
+        "Fri, 31 Dec 9999 23:59:59 GMT",
+        "Thu, 01 Jan 1970 00:00:00 GMT",
+        "Tuesday, 14-Nov-23 22:13:30 GMT",
+    ];
+    for value in values {
+        let server = FakeLm::start().await;
+        let v = value.to_string();
+        server.set_plan(move |_, attempt| {
+            (attempt == 0).then(|| Fault::RetryAfterRaw(429, v.clone()))
+        });
+        let lm = lm(&server);
+        let t = Instant::now();
+        let resp = lm.complete(chat("x")).await;
+        assert!(resp.is_ok(), "Retry-After: {value}: {resp:?}");
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "Retry-After: {value} waited {:?} (max_backoff is 20 ms)",
+            t.elapsed()
+        );
+        assert_eq!(server.requests(), 2, "Retry-After: {value}: one retry");
+    }
+}
+
+/// A body over the limit fails with a typed error (no Content-Length to go by), at once and
+/// without a retry; one within it is read.
+#[tokio::test]
+async fn oversized_bodies_are_refused() {
+    let server = FakeLm::start().await;
+    server.set_plan(|req, _| {
+        req.body
+            .to_string()
+            .contains("huge")
+            .then_some(Fault::HugeBody(4 << 20))
+    });
+    let lm = HttpLm::builder("openai/mock")
+        .api_base(server.base())
+        .cache(false)
+        .retry(fast_retries())
+        .max_response_bytes(64 << 10)
+        .build()
+        .unwrap();
+    let e = lm.complete(chat("huge")).await.unwrap_err();
+    match &e {
+        LmError::ResponseTooLarge {
+            what: "response body",
+            limit,
+            received,
+        } => assert!(*limit == 64 << 10 && *received > *limit, "{e:?}"),
+        other => panic!("expected ResponseTooLarge, got {other:?}"),
+    }
+    assert!(e.to_string().contains("65536 bytes"), "{e}");
+    assert_eq!(server.requests(), 1, "not retried");
+    assert!(lm.complete(chat("small")).await.is_ok());
+}
+
+/// An event that never ends fails once it outgrows the limit instead of filling memory.
+#[tokio::test]
+async fn an_endless_stream_event_is_refused() {
+    let server = FakeLm::start().await;
+    server.set_plan(|_, _| Some(Fault::EndlessEvent(16 << 20)));
+    let lm = HttpLm::builder("openai/mock")
+        .api_base(server.base())
+        .cache(false)
+        .retry(RetryPolicy::none())
+        .max_response_bytes(64 << 10)
+        .build()
+        .unwrap();
+    let mut stream = lm.stream(chat("x")).await.unwrap();
+    let e = stream.next().await.unwrap().unwrap_err();
+    assert!(
+        matches!(
+            e,
+            LmError::ResponseTooLarge {
+                what: "stream event",
+                limit: 65536,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(stream.next().await.is_none());
+}
+
 #[tokio::test]
 async fn permanent_errors_surface_at_once() {
     for (code, check) in [

@@ -202,3 +202,43 @@ async fn predict_is_shareable_across_threads() {
         assert_eq!(h.await.unwrap().unwrap(), "ok");
     }
 }
+
+/// A runtime signature nested deeper than the grammar allows is an error, not a stack overflow,
+/// however deep; the deepest allowed type goes through the prompt, the schema and parsing.
+#[tokio::test]
+async fn deeply_nested_runtime_signatures() {
+    let deep = format!(
+        "question -> answer: {}str{}",
+        "list[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let Err(e) = DynPredict::parse(&deep) else {
+        panic!("a 100,000-deep type was accepted")
+    };
+    let e = e.to_string();
+    assert!(
+        e.contains("type nested more than 32 deep"),
+        "{}",
+        &e[e.len() - 200..]
+    );
+
+    let lists = 31;
+    let sig = format!(
+        "question -> answer: {}str{}",
+        "list[".repeat(lists),
+        "]".repeat(lists)
+    );
+    let value = format!("{}\"x\"{}", "[".repeat(lists), "]".repeat(lists));
+    let lm = ScriptedLm::new([format!(
+        "[[ ## answer ## ]]\n{value}\n\n[[ ## completed ## ]]"
+    )]);
+    let p = DynPredict::parse(&sig).unwrap().with_lm(lm);
+    let mut inputs = serde_json::Map::new();
+    inputs.insert("question".into(), "deep?".into());
+    let pred = p.call(inputs).await.unwrap();
+    let mut v = &pred["answer"];
+    for _ in 0..lists {
+        v = &v[0];
+    }
+    assert_eq!(v, "x");
+}

@@ -298,6 +298,62 @@ async fn random_search_keeps_the_best_candidate() {
     assert_eq!(per_candidate, report.usage.calls);
 }
 
+/// The Learner, holding each call open a little while counting the calls in flight.
+#[derive(Clone, Default)]
+struct Gauge {
+    now: Arc<std::sync::atomic::AtomicUsize>,
+    peak: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl LanguageModel for Gauge {
+    fn model(&self) -> &str {
+        "test/gauge"
+    }
+    fn complete(&self, request: LmRequest) -> BoxFuture<'_, Result<LmResponse, LmError>> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let reply = Learner.complete(request);
+        Box::pin(async move {
+            let n = self.now.fetch_add(1, SeqCst) + 1;
+            self.peak.fetch_max(n, SeqCst);
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            self.now.fetch_sub(1, SeqCst);
+            reply.await
+        })
+    }
+}
+
+/// Candidates are not all run at once: the calls in flight never exceed the configured
+/// concurrency (it was candidates × concurrency), and stop_at_score stops the search.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_search_bounds_the_calls_in_flight() {
+    use dspy::optimize::RandomSearch;
+    let gauge = Gauge::default();
+    let student = Predict::<Qa>::new().with_lm(gauge.clone());
+    let train = trainset(12);
+    let (_, report) = RandomSearch::new(3)
+        .concurrency(3)
+        .bootstrap(BootstrapFewShot::new().concurrency(3))
+        .compile(&student, &train, None, exact)
+        .await
+        .unwrap();
+    assert_eq!(report.candidates.len(), 6, "{report}");
+    let peak = gauge.peak.load(std::sync::atomic::Ordering::SeqCst);
+    assert!((2..=3).contains(&peak), "peak {peak} calls in flight");
+
+    let (_, stopped) = RandomSearch::new(3)
+        .stop_at_score(100.0)
+        .compile(&student, &train, None, exact)
+        .await
+        .unwrap();
+    let labels: Vec<&str> = stopped
+        .candidates
+        .iter()
+        .map(|c| c.label.as_str())
+        .collect();
+    assert_eq!(labels, ["zero-shot", "labeled"], "{stopped}");
+    assert!(stopped.usage.calls < report.usage.calls);
+}
+
 #[tokio::test]
 async fn ensemble_takes_the_majority() {
     use dspy::optimize::{Ensemble, majority_by};

@@ -224,3 +224,31 @@ fn mismatched_files_are_refused_with_every_problem() {
         Err(StateError::Io { .. })
     ));
 }
+
+#[test]
+fn concurrent_saves_and_special_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.json");
+    let (a, b) = (compiled(), fresh());
+    std::thread::scope(|s| {
+        let one = s.spawn(|| (0..20).try_for_each(|_| a.save(&path)));
+        let two = s.spawn(|| (0..20).try_for_each(|_| b.save(&path)));
+        one.join().unwrap().unwrap();
+        two.join().unwrap().unwrap();
+    });
+    let mut p = fresh();
+    p.load(&path).unwrap();
+    let files = std::fs::read_dir(dir.path()).unwrap().count();
+    assert_eq!(files, 1, "no temporary file is left behind");
+
+    #[cfg(unix)]
+    {
+        let fifo = dir.path().join("fifo.json");
+        let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success());
+        let started = std::time::Instant::now();
+        let err = p.load(&fifo).unwrap_err();
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        assert!(matches!(err, StateError::NotAFile { .. }), "{err:?}");
+    }
+}

@@ -8,7 +8,7 @@
 mod lexer;
 mod types;
 
-pub use types::{FloatKind, IntKind, MapKind, TypeExpr};
+pub use types::{FloatKind, IntKind, MAX_TYPE_DEPTH, MapKind, TypeExpr};
 
 use lexer::{Lexer, Tok, TokKind};
 use std::ops::Range;

@@ -133,3 +133,44 @@ fn default_instructions_match_dspy() {
         "Given the fields `question`, `context`, produce the fields `answer`."
     );
 }
+
+fn nested(open: &str, close: &str, depth: usize) -> String {
+    format!("a: {}str{} -> b", open.repeat(depth), close.repeat(depth))
+}
+
+#[test]
+fn nesting_is_limited() {
+    for (open, close) in [
+        ("list[", "]"),
+        ("Vec<", ">"),
+        ("Optional[", "]"),
+        ("dict[str, ", "]"),
+        ("HashMap<String, ", ">"),
+    ] {
+        let ok = parse(&nested(open, close, MAX_TYPE_DEPTH - 1)).unwrap();
+        assert!(ok.inputs[0].ty.dspy_name().len() > MAX_TYPE_DEPTH);
+        let src = nested(open, close, MAX_TYPE_DEPTH);
+        let e = err(&src);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].message.starts_with("type nested more than 32 deep"),
+            "{e:?}"
+        );
+        let at = &src[e[0].span.clone()];
+        assert!(
+            at == "str" || at == "String",
+            "the type that is too deep: {at}"
+        );
+    }
+}
+
+#[test]
+fn a_hundred_thousand_levels_are_an_error_not_a_stack_overflow() {
+    for (open, close) in [("list[", "]"), ("dict[str, ", "]"), ("Option<", ">")] {
+        let e = err(&nested(open, close, 100_000));
+        assert!(e[0].message.contains("nested more than 32 deep"), "{e:?}");
+    }
+    // Unbalanced, too: only the opening half.
+    let e = err(&format!("a: {}str -> b", "list[".repeat(100_000)));
+    assert!(e[0].message.contains("nested more than 32 deep"), "{e:?}");
+}

@@ -134,10 +134,17 @@ pub fn python_quote(s: &str) -> String {
     }
 }
 
+/// How deeply types may nest (`list[list[...]]` counts each level): far beyond any real
+/// signature, and low enough that parsing, and every walk over the type after it, stays well
+/// within the stack whatever string a program is handed.
+pub const MAX_TYPE_DEPTH: usize = 32;
+
 pub(crate) struct TypeParser<'a> {
     src: &'a str,
     toks: &'a [Tok],
     pos: usize,
+    /// Types open around the one being parsed.
+    depth: usize,
 }
 
 const KNOWN: &str = "str, int, float, bool, list[T], dict[str, T], Optional[T], Literal['a', ...], \
@@ -146,7 +153,12 @@ or a user type whose name starts with an uppercase letter";
 
 impl<'a> TypeParser<'a> {
     pub fn new(src: &'a str, toks: &'a [Tok]) -> Self {
-        TypeParser { src, toks, pos: 0 }
+        TypeParser {
+            src,
+            toks,
+            pos: 0,
+            depth: 0,
+        }
     }
 
     fn text(&self, t: &Tok) -> &'a str {
@@ -219,6 +231,25 @@ impl<'a> TypeParser<'a> {
     }
 
     pub fn parse_type(&mut self) -> Result<TypeExpr, GrammarError> {
+        if self.depth == MAX_TYPE_DEPTH {
+            let span = self
+                .peek()
+                .map(|t| t.span.clone())
+                .unwrap_or_else(|| self.end_span());
+            return Err(GrammarError {
+                span,
+                message: format!(
+                    "type nested more than {MAX_TYPE_DEPTH} deep; flatten it, or use a struct in a typed signature"
+                ),
+            });
+        }
+        self.depth += 1;
+        let ty = self.parse_one();
+        self.depth -= 1;
+        ty
+    }
+
+    fn parse_one(&mut self) -> Result<TypeExpr, GrammarError> {
         let first = self.next()?;
         match first.kind {
             TokKind::Ident => {}

@@ -55,6 +55,14 @@ pub enum Fault {
     EmptyChoices,
     /// A 400 whose error message echoes the request's credentials.
     EchoCredentials,
+    /// An error status with this exact `Retry-After` header value (hostile ones included).
+    RetryAfterRaw(u16, String),
+    /// A 200 whose body runs to this many bytes, with no `Content-Length` (it ends when the
+    /// connection closes, or when the client hangs up).
+    HugeBody(usize),
+    /// A 200 event stream whose first event never ends (no blank line), up to this many
+    /// bytes or until the client hangs up.
+    EndlessEvent(usize),
 }
 
 type Plan = Box<dyn Fn(&Request, u32) -> Option<Fault> + Send + Sync>;
@@ -298,6 +306,30 @@ async fn serve(mut sock: TcpStream, state: Arc<State>) -> std::io::Result<()> {
                     tokio::time::sleep(d).await;
                     write(&mut sock, 200, "", reply(&req).to_string().as_bytes()).await?;
                 }
+                Fault::RetryAfterRaw(code, value) => {
+                    let extra = format!("Retry-After: {value}\r\n");
+                    write(
+                        &mut sock,
+                        code,
+                        &extra,
+                        br#"{"error":{"message":"injected"}}"#,
+                    )
+                    .await?;
+                }
+                Fault::HugeBody(len) => {
+                    let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n";
+                    sock.write_all(head.as_bytes()).await?;
+                    sock.write_all(br#"{"choices":["#).await?;
+                    write_filler(&mut sock, len).await;
+                    return Ok(());
+                }
+                Fault::EndlessEvent(len) => {
+                    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n";
+                    sock.write_all(head.as_bytes()).await?;
+                    sock.write_all(b"data: ").await?;
+                    write_filler(&mut sock, len).await;
+                    return Ok(());
+                }
                 Fault::InvalidJson => write(&mut sock, 200, "", b"<html>oops</html>").await?,
                 Fault::EmptyChoices => {
                     write(&mut sock, 200, "", br#"{"choices":[],"usage":{}}"#).await?
@@ -323,6 +355,20 @@ async fn serve(mut sock: TcpStream, state: Arc<State>) -> std::io::Result<()> {
         }
         write(&mut sock, 200, "", reply(&req).to_string().as_bytes()).await?;
     }
+}
+
+/// Up to `len` spaces in 8 KiB writes, stopping early when the client hangs up.
+async fn write_filler(sock: &mut TcpStream, len: usize) {
+    let chunk = [b' '; 8192];
+    let mut sent = 0;
+    while sent < len {
+        let n = chunk.len().min(len - sent);
+        if sock.write_all(&chunk[..n]).await.is_err() {
+            return;
+        }
+        sent += n;
+    }
+    let _ = sock.shutdown().await;
 }
 
 async fn write(sock: &mut TcpStream, code: u16, extra: &str, body: &[u8]) -> std::io::Result<()> {

@@ -17,6 +17,11 @@ pub(crate) async fn complete(
     parent: Option<CallId>,
     predictor: Option<usize>,
 ) -> Result<LmResponse, LmError> {
+    let limit = with_current(|ctx| ctx.limit.clone());
+    let _permit = match &limit {
+        Some(s) => s.acquire().await.ok(),
+        None => None,
+    };
     let history = History::global();
     let keep = history.capacity() > 0 || emitter.is_some();
     if !keep {

@@ -56,6 +56,8 @@ pub struct Context {
     pub(crate) trace: Option<Arc<trace::TraceLog>>,
     /// Predictors answer with placeholders instead of calling an LM.
     pub(crate) dry_run: bool,
+    /// Bounds the LM calls in flight across the scope.
+    pub(crate) limit: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -83,6 +85,7 @@ static EMPTY: Context = Context {
     parent: None,
     trace: None,
     dry_run: false,
+    limit: None,
 };
 
 /// The context in effect on this task (the default one outside any [`scope`]).
@@ -126,59 +129,66 @@ impl Context {
     pub fn is_dry_run(&self) -> bool {
         self.dry_run
     }
-
-    /// This context with `callback` added to its callbacks.
-    fn push_callback(&mut self, callback: Arc<dyn Callback>) {
-        let mut all: Vec<Arc<dyn Callback>> = self
-            .callbacks
-            .as_deref()
-            .map(<[_]>::to_vec)
-            .unwrap_or_default();
-        all.push(callback);
-        self.callbacks = Some(all.into());
-    }
 }
 
 /// Changes the context for one future: `dspy::context::scope().lm(lm).callback(cb).run(fut)`
-/// (DSPy's `with dspy.context(lm=…, callbacks=[…])`). Starts from the current context, so
-/// scopes nest; callbacks add to the enclosing scopes' ones.
+/// (DSPy's `with dspy.context(lm=…, callbacks=[…])`). The changes apply to the context in
+/// effect where the future runs, so scopes nest; callbacks add to the enclosing scopes' ones.
 #[must_use = "a scope does nothing until `.run(fut)`"]
 pub fn scope() -> Scope {
-    Scope(current())
+    Scope::default()
 }
 
-/// A context being built by [`scope`].
-#[derive(Debug)]
-pub struct Scope(Context);
+/// Changes to the context, made by [`scope`] and applied by [`Scope::run`].
+#[derive(Default)]
+pub struct Scope {
+    lm: Option<Lm>,
+    adapter: Option<Arc<dyn Adapter>>,
+    rollout: Option<Rollout>,
+    callbacks: Vec<Arc<dyn Callback>>,
+    trace: Option<Arc<trace::TraceLog>>,
+    dry_run: bool,
+    limit: Option<Arc<tokio::sync::Semaphore>>,
+}
+
+impl std::fmt::Debug for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scope")
+            .field("lm", &self.lm)
+            .field("adapter", &self.adapter.as_ref().map(|a| a.name()))
+            .field("callbacks", &self.callbacks.len())
+            .finish_non_exhaustive()
+    }
+}
 
 impl Scope {
     /// The LM of every module in the scope that has none of its own.
     pub fn lm(mut self, lm: impl Into<Lm>) -> Self {
-        self.0.lm = Some(lm.into());
+        self.lm = Some(lm.into());
         self
     }
 
     /// The adapter of every module in the scope that has none of its own.
     pub fn adapter(mut self, adapter: impl Adapter) -> Self {
-        self.0.adapter = Some(Arc::new(adapter));
+        self.adapter = Some(Arc::new(adapter));
         self
     }
 
     /// [`Scope::adapter`] with an already shared adapter.
     pub fn adapter_arc(mut self, adapter: Arc<dyn Adapter>) -> Self {
-        self.0.adapter = Some(adapter);
+        self.adapter = Some(adapter);
         self
     }
 
     /// Adds a callback for every call in the scope.
     pub fn callback(mut self, callback: impl Callback) -> Self {
-        self.0.push_callback(Arc::new(callback));
+        self.callbacks.push(Arc::new(callback));
         self
     }
 
     /// Adds an already shared callback (one you keep a handle to, to read what it gathered).
     pub fn callback_arc(mut self, callback: Arc<dyn Callback>) -> Self {
-        self.0.push_callback(callback);
+        self.callbacks.push(callback);
         self
     }
 
@@ -186,29 +196,69 @@ impl Scope {
     /// cache apart), whatever the modules' own settings: how BootstrapFewShot's later rounds
     /// get fresh samples (DSPy's `temperature = 0.7 + 0.001 * round`).
     pub fn rollout(mut self, temperature: f32, rollout_id: u64) -> Self {
-        self.0.rollout = Some(Rollout {
+        self.rollout = Some(Rollout {
             temperature,
             id: rollout_id,
         });
         self
     }
 
+    /// At most `n` LM calls in flight at once across the scope, however many modules,
+    /// evaluations or candidates run concurrently in it (at least 1).
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.limit = Some(Arc::new(tokio::sync::Semaphore::new(n.max(1))));
+        self
+    }
+
     /// Predictors in the scope render their prompts and answer with placeholders instead of
     /// calling an LM.
     pub(crate) fn dry_run(mut self) -> Self {
-        self.0.dry_run = true;
+        self.dry_run = true;
         self
     }
 
     pub(crate) fn trace_into(mut self, log: Arc<trace::TraceLog>) -> Self {
-        self.0.trace = Some(log.clone());
-        self.0.push_callback(log);
+        self.trace = Some(log.clone());
+        self.callbacks.push(log);
         self
     }
 
-    /// Runs `fut` in the scope.
+    /// The context in effect with these changes.
+    fn apply(self, mut ctx: Context) -> Context {
+        if let Some(lm) = self.lm {
+            ctx.lm = Some(lm);
+        }
+        if let Some(a) = self.adapter {
+            ctx.adapter = Some(a);
+        }
+        if let Some(r) = self.rollout {
+            ctx.rollout = Some(r);
+        }
+        if let Some(t) = self.trace {
+            ctx.trace = Some(t);
+        }
+        if let Some(l) = self.limit {
+            ctx.limit = Some(l);
+        }
+        ctx.dry_run |= self.dry_run;
+        if !self.callbacks.is_empty() {
+            let mut all: Vec<Arc<dyn Callback>> = ctx
+                .callbacks
+                .as_deref()
+                .map(<[_]>::to_vec)
+                .unwrap_or_default();
+            all.extend(self.callbacks);
+            ctx.callbacks = Some(all.into());
+        }
+        ctx
+    }
+
+    /// Runs `fut` in the scope: the context in effect where it runs, with these changes.
     pub fn run<F: Future>(self, fut: F) -> impl Future<Output = F::Output> {
-        CURRENT.scope(self.0, fut)
+        async move {
+            let ctx = self.apply(current());
+            CURRENT.scope(ctx, fut).await
+        }
     }
 }
 

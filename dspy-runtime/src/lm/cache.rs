@@ -11,6 +11,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Tab
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -24,6 +25,11 @@ pub type CacheKey = [u8; 32];
 const ENTRIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("responses");
 const ORDER: TableDefinition<u64, &[u8]> = TableDefinition::new("insertion_order");
 const FORMAT: u8 = 1;
+
+/// Responses waiting for the writer thread at most. When the disk falls this far behind, a new
+/// response is kept in memory only (with a warning) rather than waiting: a caller never stalls
+/// on a slow disk, and the queue's memory stays bounded.
+const WRITE_QUEUE: usize = 1024;
 
 /// Sizes of a cache.
 #[derive(Clone, Debug)]
@@ -64,9 +70,11 @@ pub struct Cache {
 
 struct Disk {
     db: Arc<Database>,
-    writer: Mutex<Option<mpsc::Sender<Write>>>,
+    writer: Mutex<Option<mpsc::SyncSender<Write>>>,
     thread: Option<std::thread::JoinHandle<()>>,
     pending: Arc<AtomicU64>,
+    /// Responses kept in memory only because the queue was full.
+    dropped: AtomicU64,
 }
 
 impl Drop for Disk {
@@ -103,16 +111,23 @@ impl Cache {
     }
 
     /// A cache in memory backed by `dir/responses.redb`. A corrupt file is moved aside (with a
-    /// warning) and a fresh one started.
+    /// warning) and a fresh one started. On unix a directory created here is private to the
+    /// user (mode 0700; an existing one keeps its mode) and the file always is (0600).
     pub fn open(dir: impl AsRef<Path>, config: CacheConfig) -> Result<Cache, LmError> {
         let dir = dir.as_ref();
-        std::fs::create_dir_all(dir).map_err(|e| {
+        create_private_dir(dir).map_err(|e| {
             LmError::Config(format!(
                 "cannot create cache directory {}: {e}",
                 dir.display()
             ))
         })?;
         let path = dir.join("responses.redb");
+        let private_file = |path: &Path| {
+            create_private_file(path).map_err(|e| {
+                LmError::Config(format!("cannot create cache file {}: {e}", path.display()))
+            })
+        };
+        private_file(&path)?;
         let db = match Database::create(&path) {
             Ok(db) => db,
             Err(e) if is_corrupt(&e) => {
@@ -124,6 +139,7 @@ impl Cache {
                         path.display()
                     ))
                 })?;
+                private_file(&path)?;
                 Database::create(&path).map_err(|e| {
                     LmError::Config(format!("cannot create cache file {}: {e}", path.display()))
                 })?
@@ -142,7 +158,7 @@ impl Cache {
                 path.display()
             ))
         })?;
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::sync_channel(WRITE_QUEUE);
         let pending = Arc::new(AtomicU64::new(0));
         let writer_db = db.clone();
         let writer_pending = pending.clone();
@@ -157,17 +173,24 @@ impl Cache {
             writer: Mutex::new(Some(tx)),
             thread: Some(thread),
             pending,
+            dropped: AtomicU64::new(0),
         });
         Ok(cache)
     }
 
     /// The process-wide default cache: `DSPY_CACHE_DIR`, else `$XDG_CACHE_HOME/dspy-rs`, else
-    /// `~/.cache/dspy-rs`; memory only (with a warning) if that cannot be opened.
+    /// `~/.cache/dspy-rs`; memory only (with a warning) if none of these is set or the
+    /// directory cannot be opened — never a shared temporary directory.
     pub fn global() -> Arc<Cache> {
         static GLOBAL: OnceLock<Arc<Cache>> = OnceLock::new();
         GLOBAL
             .get_or_init(|| {
-                let dir = default_dir();
+                let Some(dir) = default_dir() else {
+                    tracing::warn!(
+                        "no cache directory (set DSPY_CACHE_DIR, XDG_CACHE_HOME or HOME); using a memory-only response cache"
+                    );
+                    return Arc::new(Cache::in_memory(CacheConfig::default()));
+                };
                 match Cache::open(&dir, CacheConfig::default()) {
                     Ok(c) => Arc::new(c),
                     Err(e) => {
@@ -179,13 +202,48 @@ impl Cache {
             .clone()
     }
 
-    /// A cached response, from memory or disk.
+    /// A cached response, from memory or disk (read on this thread; async code in this crate
+    /// reads the disk on tokio's blocking pool instead).
     pub fn get(&self, key: &CacheKey) -> Option<LmResponse> {
-        if let Some(r) = lock(&self.memory).get(key) {
-            self.hits.fetch_add(1, Ordering::Relaxed);
-            return Some((**r).clone());
+        if let Some(r) = self.in_memory_hit(key) {
+            return Some(r);
         }
         let found = self.disk.as_ref().and_then(|d| read_disk(&d.db, key));
+        self.found_on_disk(key, found)
+    }
+
+    /// [`Cache::get`] for async callers: a disk read runs on tokio's blocking pool, so a slow
+    /// disk never holds up an async worker thread.
+    async fn get_async(&self, key: &CacheKey) -> Option<LmResponse> {
+        if let Some(r) = self.in_memory_hit(key) {
+            return Some(r);
+        }
+        let found = match &self.disk {
+            None => None,
+            Some(d) => match tokio::runtime::Handle::try_current() {
+                Ok(rt) => {
+                    let (db, k) = (d.db.clone(), *key);
+                    rt.spawn_blocking(move || read_disk(&db, &k))
+                        .await
+                        .unwrap_or_else(|e| {
+                            tracing::warn!(error = %e, "cache read failed; treating as a miss");
+                            None
+                        })
+                }
+                Err(_) => read_disk(&d.db, key),
+            },
+        };
+        self.found_on_disk(key, found)
+    }
+
+    fn in_memory_hit(&self, key: &CacheKey) -> Option<LmResponse> {
+        let r = lock(&self.memory).get(key).map(|r| (**r).clone())?;
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        Some(r)
+    }
+
+    /// Counts a disk lookup and keeps what it found in memory.
+    fn found_on_disk(&self, key: &CacheKey, found: Option<LmResponse>) -> Option<LmResponse> {
         match &found {
             Some(r) => {
                 self.hits.fetch_add(1, Ordering::Relaxed);
@@ -212,10 +270,23 @@ impl Cache {
                 d.pending.fetch_add(1, Ordering::Relaxed);
                 let sent = lock(&d.writer)
                     .as_ref()
-                    .is_some_and(|w| w.send(Write::Put(key, bytes)).is_ok());
-                if !sent {
-                    d.pending.fetch_sub(1, Ordering::Relaxed);
-                    tracing::warn!("cache writer has stopped; response kept in memory only");
+                    .map(|w| w.try_send(Write::Put(key, bytes)));
+                match sent {
+                    Some(Ok(())) => {}
+                    Some(Err(mpsc::TrySendError::Full(_))) => {
+                        d.pending.fetch_sub(1, Ordering::Relaxed);
+                        let n = d.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                        if n == 1 || n.is_multiple_of(1000) {
+                            tracing::warn!(
+                                kept_in_memory_only = n,
+                                "the cache's disk writer is behind; response kept in memory only"
+                            );
+                        }
+                    }
+                    Some(Err(mpsc::TrySendError::Disconnected(_))) | None => {
+                        d.pending.fetch_sub(1, Ordering::Relaxed);
+                        tracing::warn!("cache writer has stopped; response kept in memory only");
+                    }
                 }
             }
         }
@@ -225,9 +296,9 @@ impl Cache {
     pub fn flush(&self) {
         if let Some(d) = &self.disk {
             let (tx, rx) = mpsc::channel();
-            let sent = lock(&d.writer)
-                .as_ref()
-                .is_some_and(|w| w.send(Write::Flush(tx)).is_ok());
+            // Sent outside the lock: waiting for room in the queue must not block `put`.
+            let writer = lock(&d.writer).clone();
+            let sent = writer.is_some_and(|w| w.send(Write::Flush(tx)).is_ok());
             if sent {
                 let _ = rx.recv();
             }
@@ -265,7 +336,7 @@ impl Cache {
     where
         F: std::future::Future<Output = Result<LmResponse, LmError>>,
     {
-        if let Some(hit) = self.get(&key) {
+        if let Some(hit) = self.get_async(&key).await {
             return (Ok(hit), true);
         }
         let cell = lock(&self.inflight)
@@ -275,6 +346,10 @@ impl Cache {
         let ran = AtomicBool::new(false);
         let result = cell
             .get_or_init(|| async {
+                // Another caller's fetch may have finished while this one read the disk.
+                if let Some(r) = lock(&self.memory).peek(&key) {
+                    return Ok((**r).clone());
+                }
                 ran.store(true, Ordering::Relaxed);
                 let r = fetch.await;
                 if let Ok(resp) = &r {
@@ -430,17 +505,52 @@ fn commit(
     Ok(())
 }
 
-fn default_dir() -> PathBuf {
-    if let Ok(d) = std::env::var("DSPY_CACHE_DIR")
-        && !d.is_empty()
-    {
-        return PathBuf::from(d);
+fn default_dir() -> Option<PathBuf> {
+    default_dir_from(|name| std::env::var_os(name))
+}
+
+/// `DSPY_CACHE_DIR`, else `$XDG_CACHE_HOME/dspy-rs` (absolute, as the XDG spec requires), else
+/// `$HOME/.cache/dspy-rs`; `None` when none is set (no shared temporary directory instead).
+fn default_dir_from(var: impl Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
+    let set = |name: &str| var(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(dir) = set("DSPY_CACHE_DIR") {
+        return Some(dir);
     }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("dspy-rs")
+    let base = set("XDG_CACHE_HOME")
+        .filter(|p| p.is_absolute())
+        .or_else(|| set("HOME").map(|home| home.join(".cache")))?;
+    Some(base.join("dspy-rs"))
+}
+
+/// Creates `dir` and its missing parents, private to the user on unix (0700).
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Creates the cache file if missing, and on unix makes it private to the user (0600), through
+/// the opened handle.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = file.metadata()?.permissions().mode();
+        if mode & 0o077 != 0
+            && let Err(e) = file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        {
+            tracing::warn!(path = %path.display(), error = %e, "cannot make the cache file private (mode 0600)");
+        }
+    }
+    drop(file);
+    Ok(())
 }
 
 fn unix_millis() -> u128 {
@@ -520,6 +630,111 @@ mod tests {
         c.clear_memory();
         assert!(c.get(&keys[0]).is_none() && c.get(&keys[1]).is_none());
         assert_eq!(c.get(&keys[4]).unwrap().outputs, ["4"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn test_dir(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!(
+            "dspy-cache-{name}-{}-{}",
+            std::process::id(),
+            unix_millis()
+        ))
+    }
+
+    /// With the disk stalled (a write transaction held), puts never block: once the queue is
+    /// full the rest stay in memory only, and the queue never holds more than its bound.
+    #[test]
+    fn a_stalled_disk_bounds_the_write_queue() {
+        let dir = test_dir("stalled");
+        let c = Cache::open(&dir, CacheConfig::default()).unwrap();
+        let disk = c.disk.as_ref().unwrap();
+        let stall = disk.db.begin_write().unwrap();
+        let keys: Vec<CacheKey> = (0..3 * WRITE_QUEUE)
+            .map(|i| cache_key("m", format!("{i}").as_bytes(), None))
+            .collect();
+        let started = std::time::Instant::now();
+        for (i, k) in keys.iter().enumerate() {
+            c.put(*k, &resp(&i.to_string()));
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        // The writer took at most one batch (512) before stalling; the queue holds the rest.
+        assert!(
+            c.pending_writes() <= (WRITE_QUEUE + 512) as u64,
+            "{}",
+            c.pending_writes()
+        );
+        assert!(disk.dropped.load(Ordering::Relaxed) >= WRITE_QUEUE as u64 - 512);
+        assert!(keys.iter().all(|k| c.get(k).is_some()), "all in memory");
+        drop(stall);
+        c.flush();
+        assert_eq!(c.pending_writes(), 0);
+        c.clear_memory();
+        assert!(c.get(&keys[0]).is_some(), "the first ones reached the disk");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_directory_and_file_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let root = test_dir("modes");
+        let dir = root.join("nested").join("cache");
+        drop(Cache::open(&dir, CacheConfig::default()).unwrap());
+        assert_eq!(mode(&root), 0o700);
+        assert_eq!(mode(&dir), 0o700);
+        let file = dir.join("responses.redb");
+        assert_eq!(mode(&file), 0o600);
+        // A file left readable by others (an older version, a umask) is made private.
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(Cache::open(&dir, CacheConfig::default()).unwrap());
+        assert_eq!(mode(&file), 0o600);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn the_default_directory_never_falls_back_to_tmp() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| OsString::from(v))
+            }
+        };
+        assert_eq!(default_dir_from(env(&[])), None);
+        assert_eq!(default_dir_from(env(&[("HOME", "")])), None);
+        assert_eq!(
+            default_dir_from(env(&[("XDG_CACHE_HOME", "relative/dir")])),
+            None,
+            "a relative XDG_CACHE_HOME is ignored, as the spec says"
+        );
+        assert_eq!(
+            default_dir_from(env(&[("HOME", "/home/u")])),
+            Some(PathBuf::from("/home/u/.cache/dspy-rs"))
+        );
+        assert_eq!(
+            default_dir_from(env(&[("HOME", "/home/u"), ("XDG_CACHE_HOME", "/xdg")])),
+            Some(PathBuf::from("/xdg/dspy-rs"))
+        );
+        assert_eq!(
+            default_dir_from(env(&[("HOME", "/home/u"), ("DSPY_CACHE_DIR", "/c")])),
+            Some(PathBuf::from("/c"))
+        );
+    }
+
+    #[tokio::test]
+    async fn async_lookups_find_what_is_on_disk() {
+        let dir = test_dir("async");
+        let c = Cache::open(&dir, CacheConfig::default()).unwrap();
+        let k = cache_key("m", b"body", None);
+        c.put(k, &resp("a"));
+        c.flush();
+        c.clear_memory();
+        let (r, hit) = c
+            .get_or_fetch(k, async { Err(LmError::Other("not called".into())) })
+            .await;
+        assert!(hit);
+        assert_eq!(r.unwrap().outputs, ["a"]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -3,6 +3,12 @@
 use super::retry::RetryPolicy;
 use super::secret::ApiKey;
 use super::transport::{Auth, LmStats, Transport, shared_client};
+
+/// The default limit on an embeddings reply: larger than a chat reply's, since a batch of
+/// long vectors written as JSON runs to tens of megabytes.
+const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 << 20;
+
+const OPENAI_BASE: &str = "https://api.openai.com/v1";
 use super::{BoxFuture, LmError};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -41,7 +47,9 @@ struct Item {
 }
 
 impl HttpEmbedder {
-    /// An embedder for `model` at `api_base` (default OpenAI's; key from `OPENAI_API_KEY` if not given).
+    /// An embedder for `model` at `api_base` (default OpenAI's). Without `api_key`, OpenAI's
+    /// endpoint gets `OPENAI_API_KEY` from the environment; a custom `api_base` gets no key
+    /// unless one is passed (so a provider's key never reaches another server by default).
     pub fn new(
         model: impl Into<String>,
         api_base: Option<&str>,
@@ -52,29 +60,38 @@ impl HttpEmbedder {
             .split_once('/')
             .map(|(_, m)| m.to_string())
             .unwrap_or_else(|| model.clone());
-        let key = api_key
-            .map(ApiKey::new)
-            .or_else(|| ApiKey::from_env("OPENAI_API_KEY"));
+        let to_openai = api_base.is_none_or(|b| b.trim_end_matches('/') == OPENAI_BASE);
+        let env_key = || ApiKey::from_env("OPENAI_API_KEY");
+        let (key, auth_hint) = match api_key {
+            Some(k) => (Some(ApiKey::new(k)), None),
+            None if to_openai => (env_key(), None),
+            None => (
+                None,
+                env_key().map(|_| {
+                    "OPENAI_API_KEY is set but is not sent to a custom api_base: pass the key as api_key".to_string()
+                }),
+            ),
+        };
         if api_base.is_none() && key.is_none() {
             return Err(LmError::Config(
                 "no API key for embeddings: set OPENAI_API_KEY or pass one".into(),
             ));
         }
-        let base = api_base
-            .unwrap_or("https://api.openai.com/v1")
-            .trim_end_matches('/');
+        let base = api_base.unwrap_or(OPENAI_BASE).trim_end_matches('/');
         Ok(HttpEmbedder {
             model: wire,
             transport: Transport {
                 url: format!("{base}/embeddings"),
                 auth: Auth::Bearer,
                 key,
+                auth_hint,
                 client: shared_client()?,
                 timeout: Duration::from_secs(120),
                 retry: RetryPolicy::default(),
                 in_flight: Arc::new(Semaphore::new(16)),
                 rate: None,
                 stats: Arc::new(LmStats::default()),
+                max_body: DEFAULT_MAX_RESPONSE_BYTES,
             },
         })
     }
@@ -82,6 +99,12 @@ impl HttpEmbedder {
     /// The same embedder with another retry policy.
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.transport.retry = retry;
+        self
+    }
+
+    /// The same embedder with another limit on a reply's size (default 256 MiB).
+    pub fn with_max_response_bytes(mut self, limit: usize) -> Self {
+        self.transport.max_body = limit;
         self
     }
 

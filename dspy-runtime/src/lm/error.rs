@@ -51,6 +51,19 @@ pub enum LmError {
     /// The reply was not a valid completion (bad JSON, no choices, ...).
     #[error("invalid response: {0}")]
     InvalidResponse(String),
+    /// The reply (a response body, or one event of a stream) outgrew the LM's limit; not
+    /// retried, since the same request would bring the same reply.
+    #[error(
+        "{what} too large: the limit is {limit} bytes and {received} had come when reading stopped (raise it with max_response_bytes)"
+    )]
+    ResponseTooLarge {
+        /// `response body` or `stream event`.
+        what: &'static str,
+        /// The limit, in bytes.
+        limit: usize,
+        /// Bytes received when reading stopped (more than `limit`).
+        received: usize,
+    },
     /// The budget is spent; no further calls are made.
     #[error("budget exhausted: {spent} spent of {limit} allowed")]
     BudgetExceeded {

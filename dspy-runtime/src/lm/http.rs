@@ -6,7 +6,10 @@ use super::cache::{Cache, cache_key};
 use super::history::{History, HistoryEntry};
 use super::retry::RetryPolicy;
 use super::secret::ApiKey;
-use super::transport::{Auth, LmStats, RateLimiter, Transport, shared_client};
+use super::sse::SseBuffer;
+use super::transport::{
+    Auth, DEFAULT_MAX_RESPONSE_BYTES, LmStats, RateLimiter, Transport, shared_client,
+};
 use super::usage::{Budget, Price};
 use super::{
     BoxFuture, Capabilities, LanguageModel, LmConfig, LmError, LmRequest, LmResponse, Usage,
@@ -60,6 +63,7 @@ pub struct HttpLmBuilder {
     model: String,
     api_base: Option<String>,
     api_key: Option<ApiKey>,
+    send_env_key: bool,
     capabilities: Option<Capabilities>,
     defaults: LmConfig,
     retry: RetryPolicy,
@@ -71,6 +75,7 @@ pub struct HttpLmBuilder {
     history: usize,
     price: Option<Price>,
     budget: Option<Arc<Budget>>,
+    max_response_bytes: usize,
 }
 
 enum CacheChoice {
@@ -87,6 +92,7 @@ impl HttpLm {
             model: model.into(),
             api_base: None,
             api_key: None,
+            send_env_key: false,
             capabilities: None,
             defaults: LmConfig::default(),
             retry: RetryPolicy::default(),
@@ -98,10 +104,13 @@ impl HttpLm {
             history: 1_000,
             price: None,
             budget: None,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 
-    /// An LM from `DSPY_MODEL` (and `DSPY_API_BASE` if set), keys from the environment.
+    /// An LM from `DSPY_MODEL`, `DSPY_API_BASE` if set, and `DSPY_API_KEY` if set (the key
+    /// for that base, sent to it). Without `DSPY_API_KEY` the provider's variable
+    /// (`OPENAI_API_KEY`, ...) is used, but only for the provider's own endpoint.
     pub fn from_env() -> Result<HttpLm, LmError> {
         let model = std::env::var("DSPY_MODEL").map_err(|_| {
             LmError::Config("set DSPY_MODEL (e.g. openai/gpt-4o-mini) to choose an LM".into())
@@ -109,6 +118,9 @@ impl HttpLm {
         let mut b = HttpLm::builder(model);
         if let Ok(base) = std::env::var("DSPY_API_BASE") {
             b = b.api_base(base);
+        }
+        if let Some(key) = ApiKey::from_env("DSPY_API_KEY") {
+            b.api_key = Some(key);
         }
         b.build()
     }
@@ -235,7 +247,7 @@ impl HttpLm {
         Ok(TextStream {
             response,
             provider: self.inner.provider,
-            buffer: Vec::new(),
+            events: SseBuffer::new(self.inner.transport.max_body),
             pending: std::collections::VecDeque::new(),
             done: false,
             lm: self.clone(),
@@ -276,7 +288,7 @@ impl LanguageModel for HttpLm {
 pub struct TextStream {
     response: reqwest::Response,
     provider: Provider,
-    buffer: Vec<u8>,
+    events: SseBuffer,
     pending: std::collections::VecDeque<Delta>,
     done: bool,
     lm: HttpLm,
@@ -303,7 +315,7 @@ impl TextStream {
             }
             match self.response.chunk().await {
                 Ok(Some(chunk)) => {
-                    self.buffer.extend_from_slice(&chunk);
+                    self.events.push(&chunk);
                     if let Err(e) = self.drain_events() {
                         self.done = true;
                         return Some(Err(e));
@@ -311,7 +323,7 @@ impl TextStream {
                 }
                 Ok(None) => {
                     self.done = true;
-                    if !self.buffer.iter().all(u8::is_ascii_whitespace) {
+                    if !self.events.rest_is_blank() {
                         return Some(Err(LmError::InvalidResponse(
                             "stream ended inside an event".into(),
                         )));
@@ -341,10 +353,8 @@ impl TextStream {
 
     /// Moves complete server-sent events from the buffer to `pending`.
     fn drain_events(&mut self) -> Result<(), LmError> {
-        while let Some(end) = find_event_end(&self.buffer) {
-            let event: Vec<u8> = self.buffer.drain(..end.0).collect();
-            self.buffer.drain(..end.1);
-            let text = String::from_utf8_lossy(&event);
+        while let Some(event) = self.events.next_event()? {
+            let text = String::from_utf8_lossy(event);
             for line in text.lines() {
                 let Some(data) = line.strip_prefix("data:") else {
                     continue;
@@ -372,19 +382,6 @@ impl TextStream {
     }
 }
 
-/// Where the first event ends: (event length, separator length).
-fn find_event_end(buf: &[u8]) -> Option<(usize, usize)> {
-    let lf = buf.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2));
-    let crlf = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| (i, 4));
-    match (lf, crlf) {
-        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
-        (a, b) => a.or(b),
-    }
-}
-
 impl HttpLmBuilder {
     /// The server's base URL (for OpenAI-compatible servers, up to and including `/v1`).
     pub fn api_base(mut self, url: impl Into<String>) -> Self {
@@ -392,9 +389,19 @@ impl HttpLmBuilder {
         self
     }
 
-    /// The API key (default: `OPENAI_API_KEY` or `ANTHROPIC_API_KEY` from the environment).
+    /// The API key (default: `OPENAI_API_KEY` or `ANTHROPIC_API_KEY` from the environment,
+    /// sent only to the provider's own endpoint; see [`HttpLmBuilder::send_env_key`]).
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
         self.api_key = Some(ApiKey::new(key));
+        self
+    }
+
+    /// Send the provider's key from the environment (`OPENAI_API_KEY`, ...) to a custom
+    /// [`api_base`](HttpLmBuilder::api_base) too. Off by default, so a key meant for the
+    /// provider never reaches another server unless asked; an explicit
+    /// [`api_key`](HttpLmBuilder::api_key) is always sent.
+    pub fn send_env_key(mut self, send: bool) -> Self {
+        self.send_env_key = send;
         self
     }
 
@@ -498,6 +505,13 @@ impl HttpLmBuilder {
         self
     }
 
+    /// The largest reply read, in bytes: a response body, or one event of a stream (default
+    /// 32 MiB). A bigger one fails with [`LmError::ResponseTooLarge`].
+    pub fn max_response_bytes(mut self, limit: usize) -> Self {
+        self.max_response_bytes = limit;
+        self
+    }
+
     /// Builds the LM; fails if the provider needs a key or base URL it does not have.
     pub fn build(self) -> Result<HttpLm, LmError> {
         let (prefix, wire_model) = match self.model.split_once('/') {
@@ -518,6 +532,12 @@ impl HttpLmBuilder {
             _ => (Provider::OpenAi, None, "OPENAI_API_KEY"),
         };
         let custom_base = self.api_base.is_some();
+        // The environment's key goes only where it was meant to: the provider's own endpoint.
+        let to_provider = match (&self.api_base, default_base) {
+            (None, _) => true,
+            (Some(b), Some(d)) => b.trim_end_matches('/') == d,
+            (Some(_), None) => false,
+        };
         let base = match (self.api_base, default_base) {
             (Some(b), _) => b,
             (None, Some(d)) => d.to_string(),
@@ -528,7 +548,16 @@ impl HttpLmBuilder {
                 )));
             }
         };
-        let key = self.api_key.or_else(|| ApiKey::from_env(key_var));
+        let (key, auth_hint) = match self.api_key {
+            Some(k) => (Some(k), None),
+            None if to_provider || self.send_env_key => (ApiKey::from_env(key_var), None),
+            None => (
+                None,
+                ApiKey::from_env(key_var).map(|_| format!(
+                    "{key_var} is set but is not sent to a custom api_base: pass the key with .api_key(...), or call .send_env_key(true)"
+                )),
+            ),
+        };
         if key.is_none() && !custom_base {
             return Err(LmError::Config(format!(
                 "no API key for `{}`: set {key_var} or call .api_key(...)",
@@ -556,12 +585,14 @@ impl HttpLmBuilder {
             url,
             auth,
             key,
+            auth_hint,
             client: shared_client()?,
             timeout: self.timeout,
             retry: self.retry,
             in_flight: Arc::new(Semaphore::new(self.max_in_flight)),
             rate: RateLimiter::new(self.rpm, self.tpm),
             stats: Arc::new(LmStats::default()),
+            max_body: self.max_response_bytes,
         };
         Ok(HttpLm {
             inner: Arc::new(Inner {
@@ -643,12 +674,5 @@ mod tests {
             !dbg.contains("sk-secret-123") && dbg.contains("ApiKey(***)"),
             "{dbg}"
         );
-    }
-
-    #[test]
-    fn sse_event_boundaries() {
-        assert_eq!(find_event_end(b"data: x\n\ndata: y"), Some((7, 2)));
-        assert_eq!(find_event_end(b"data: x\r\n\r\n"), Some((7, 4)));
-        assert_eq!(find_event_end(b"data: x\n"), None);
     }
 }

@@ -15,6 +15,7 @@ mod request;
 mod retry;
 mod scripted;
 mod secret;
+mod sse;
 mod transport;
 pub mod usage;
 

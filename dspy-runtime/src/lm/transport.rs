@@ -11,7 +11,7 @@ use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
@@ -102,13 +102,25 @@ pub(crate) struct Transport {
     pub url: String,
     pub auth: Auth,
     pub key: Option<ApiKey>,
+    /// Added to an authentication failure when an environment key was withheld from a
+    /// custom base: how to send it.
+    pub auth_hint: Option<String>,
     pub client: reqwest::Client,
     pub timeout: Duration,
     pub retry: RetryPolicy,
     pub in_flight: Arc<Semaphore>,
     pub rate: Option<RateLimiter>,
     pub stats: Arc<LmStats>,
+    /// The largest response body read (and, when streaming, the largest single event).
+    pub max_body: usize,
 }
+
+/// The default limit on a response body: far above any completion, low enough that a broken
+/// or hostile server cannot exhaust memory.
+pub(crate) const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 << 20;
+
+/// How much of an error reply is read for its message; the rest is dropped.
+const MAX_ERROR_BODY: usize = 64 << 10;
 
 /// The HTTP client all LMs share (one connection pool per process).
 pub(crate) fn shared_client() -> Result<reqwest::Client, LmError> {
@@ -180,7 +192,7 @@ impl Transport {
                     return Ok(resp);
                 }
                 let retry_after = retry_after(resp.headers());
-                let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
+                let bytes = self.read_error_body(resp).await?;
                 Err(self.status_error(status, retry_after, &bytes))
             }
             .await;
@@ -231,13 +243,45 @@ impl Transport {
             .await
             .map_err(|e| self.transport_error(e))?;
         let status = resp.status();
-        let retry_after = retry_after(resp.headers());
-        let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
         if status.is_success() {
-            Ok(bytes)
+            self.read_body(resp).await
         } else {
+            let retry_after = retry_after(resp.headers());
+            let bytes = self.read_error_body(resp).await?;
             Err(self.status_error(status, retry_after, &bytes))
         }
+    }
+
+    /// The whole body, chunk by chunk, failing once it is over [`Transport::max_body`]
+    /// (whatever `Content-Length` claimed).
+    async fn read_body(&self, mut resp: reqwest::Response) -> Result<Bytes, LmError> {
+        let hint = resp.content_length().unwrap_or(0).min(64 << 10) as usize;
+        let mut body = Vec::with_capacity(hint);
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.transport_error(e))? {
+            let received = body.len() + chunk.len();
+            if received > self.max_body {
+                return Err(LmError::ResponseTooLarge {
+                    what: "response body",
+                    limit: self.max_body,
+                    received,
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(body))
+    }
+
+    /// The start of an error reply (enough for its message); the rest is not read.
+    async fn read_error_body(&self, mut resp: reqwest::Response) -> Result<Bytes, LmError> {
+        let cap = MAX_ERROR_BODY.min(self.max_body);
+        let mut body = Vec::new();
+        while body.len() < cap {
+            match resp.chunk().await.map_err(|e| self.transport_error(e))? {
+                Some(chunk) => body.extend_from_slice(&chunk[..chunk.len().min(cap - body.len())]),
+                None => break,
+            }
+        }
+        Ok(Bytes::from(body))
     }
 
     fn scrub(&self, text: String) -> String {
@@ -277,7 +321,10 @@ impl Transport {
             429 => LmError::RateLimited { retry_after },
             401 | 403 => LmError::Auth {
                 status: code,
-                message,
+                message: match &self.auth_hint {
+                    Some(hint) => format!("{message} ({hint})"),
+                    None => message,
+                },
             },
             408 => LmError::Timeout(self.timeout),
             400 | 413 | 422 if is_context_window(&message) => {
@@ -309,14 +356,74 @@ fn is_context_window(message: &str) -> bool {
     .any(|p| m.contains(p))
 }
 
-/// `Retry-After` in seconds (an HTTP date is not parsed; backoff applies then).
+/// The longest `Retry-After` taken from a provider (the retry policy's `max_backoff` caps it
+/// again): a hostile or broken header cannot stall a caller for hours.
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// `Retry-After` as a wait, at most [`MAX_RETRY_AFTER`]; `None` (so backoff applies) when it is
+/// missing or not a wait.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let v: &HeaderValue = headers.get(RETRY_AFTER)?;
-    let s = v.to_str().ok()?.trim();
-    s.parse::<f64>()
-        .ok()
-        .filter(|x| x.is_finite() && *x >= 0.0)
-        .map(Duration::from_secs_f64)
+    parse_retry_after(v.to_str().ok()?, SystemTime::now())
+}
+
+/// Delay-seconds (fractions accepted, as some servers send them) or an HTTP-date
+/// (IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`; a date past is no wait). Negative,
+/// infinite or NaN seconds and anything else are not a wait; huge ones are capped.
+fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<f64>() {
+        if !secs.is_finite() || secs < 0.0 {
+            return None;
+        }
+        let capped = secs.min(MAX_RETRY_AFTER.as_secs_f64());
+        return Duration::try_from_secs_f64(capped).ok();
+    }
+    let at = parse_http_date(value)?;
+    Some(
+        at.duration_since(now)
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_RETRY_AFTER),
+    )
+}
+
+/// An IMF-fixdate (RFC 9110 §5.6.7), the HTTP-date form servers must send.
+fn parse_http_date(s: &str) -> Option<SystemTime> {
+    let parts: Vec<&str> = s.split_ascii_whitespace().collect();
+    let [weekday, day, month, year, time, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    if !weekday.ends_with(',') || day.len() != 2 || year.len() != 4 {
+        return None;
+    }
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS.iter().position(|m| m == month)? as i64 + 1;
+    let num = |t: &str| -> Option<i64> {
+        t.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| t.parse().ok())
+            .flatten()
+    };
+    let (day, year) = (num(day)?, num(year)?);
+    let hms: Vec<i64> = time.split(':').map(num).collect::<Option<_>>()?;
+    let [h, m, sec] = hms.as_slice() else {
+        return None;
+    };
+    if !(1..=31).contains(&day) || *h > 23 || *m > 59 || *sec > 60 || year < 1970 {
+        return None;
+    }
+    // Days since 1970-01-01 in the proleptic Gregorian calendar (Hinnant's days_from_civil).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = u64::try_from(days * 86_400 + h * 3_600 + m * 60 + sec).ok()?;
+    SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs))
 }
 
 #[cfg(test)]
@@ -329,6 +436,50 @@ mod tests {
             "This model's maximum context length is 8192 tokens"
         ));
         assert!(!is_context_window("invalid temperature"));
+    }
+
+    #[test]
+    fn hostile_retry_after_values_never_panic_and_are_capped() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let p = |s| parse_retry_after(s, now);
+        assert_eq!(p("2"), Some(Duration::from_secs(2)));
+        assert_eq!(p(" 0.25 "), Some(Duration::from_millis(250)));
+        assert_eq!(p("0"), Some(Duration::ZERO));
+        for huge in [
+            "1e20",
+            "1e308",
+            "99999999999999999999999999",
+            "18446744073709551616",
+        ] {
+            assert_eq!(p(huge), Some(MAX_RETRY_AFTER), "{huge}");
+        }
+        for bad in [
+            "inf", "-inf", "infinity", "NaN", "-1", "-0.5", "", "soon", "1e400x",
+        ] {
+            assert_eq!(p(bad), None, "{bad}");
+        }
+        // 2023-11-14 22:13:20 GMT is `now`.
+        assert_eq!(
+            p("Tue, 14 Nov 2023 22:13:30 GMT"),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(p("Tue, 14 Nov 2023 22:00:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(p("Fri, 31 Dec 9999 23:59:59 GMT"), Some(MAX_RETRY_AFTER));
+        for bad_date in [
+            "Tue, 14 Nov 2023 22:13:30 UTC",
+            "Tuesday, 14-Nov-23 22:13:30 GMT",
+            "Tue Nov 14 22:13:30 2023",
+            "Tue, 14 Foo 2023 22:13:30 GMT",
+            "Tue, 99 Nov 2023 22:13:30 GMT",
+            "Tue, 14 Nov 2023 25:13:30 GMT",
+            "Tue, 14 Nov +023 22:13:30 GMT",
+        ] {
+            assert_eq!(p(bad_date), None, "{bad_date}");
+        }
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777))
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -9,14 +9,16 @@ use crate::error::Result;
 use crate::evaluate::Evaluate;
 use crate::module::Module;
 use crate::program::{Params, ParamsExt};
+use futures_util::StreamExt;
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
-/// DSPy's `BootstrapFewShotWithRandomSearch`. Every candidate is built and evaluated at once
-/// (on the calling task); each evaluation keeps `concurrency` LM calls in flight, each bootstrap
-/// its own (BootstrapFewShot's `concurrency`, 8 by default: a smaller window wastes fewer calls
-/// past the last demo). The best is chosen in DSPy's candidate order, the first of equal scores
-/// winning; with `stop_at_score`, candidates after the first to reach it are dropped (they ran).
+/// DSPy's `BootstrapFewShotWithRandomSearch`. Candidates are built and evaluated one after
+/// another, in DSPy's order, so the LM calls in flight stay bounded by the configuration — at
+/// most `concurrency` while a candidate is evaluated, and BootstrapFewShot's own `concurrency`
+/// (8 by default: a smaller window wastes fewer calls past the last demo) while one is
+/// bootstrapped — never candidates × concurrency. The first of equal scores wins; with
+/// `stop_at_score`, the search stops at the first candidate to reach it.
 #[derive(Clone, Debug)]
 pub struct RandomSearch {
     bootstrap: BootstrapFewShot,
@@ -92,7 +94,7 @@ impl RandomSearch {
         self
     }
 
-    /// LM calls in flight while evaluating candidates.
+    /// LM calls in flight while evaluating a candidate (candidates are evaluated one at a time).
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
         self
@@ -123,8 +125,7 @@ impl RandomSearch {
         let started = Instant::now();
         let valset = valset.unwrap_or(trainset);
         let metric = &metric;
-        // One pipeline per candidate: build it, then evaluate it. All run at once on this task
-        // (each with its own bound); the choice below is made in DSPy's candidate order.
+        // One pipeline per candidate: build it, then evaluate it.
         let candidate = |seed: i64| async move {
             let (built, usage) = crate::context::track_usage(async {
                 let (label, program) = self.build(seed, student, trainset, metric).await?;
@@ -148,24 +149,38 @@ impl RandomSearch {
                 (c, program)
             })
         };
-        let (results, usage) = crate::context::track_usage(futures_util::future::join_all(
-            (-3i64..self.num_candidates as i64).map(candidate),
-        ))
-        .await;
         let mut report = SearchReport::default();
         let mut best: Option<(f64, P)> = None;
-        for result in results {
-            let (c, program) = result?;
-            let score = c.score;
-            report.candidates.push(c);
-            if best.as_ref().is_none_or(|(b, _)| score > *b) {
-                report.best = report.candidates.len() - 1;
-                best = Some((score, program));
+        // Candidates run concurrently, results taken in seed order (so `stop_at_score` stops
+        // where a sequential search would); the scope bounds the LM calls in flight across all
+        // of them to `concurrency`.
+        let seeds = -3i64..self.num_candidates as i64;
+        let width = seeds.clone().count().max(1);
+        let search = async {
+            let mut results = futures_util::stream::iter(seeds)
+                .map(candidate)
+                .buffered(width);
+            while let Some(result) = results.next().await {
+                let (c, program) = result?;
+                let score = c.score;
+                report.candidates.push(c);
+                if best.as_ref().is_none_or(|(b, _)| score > *b) {
+                    report.best = report.candidates.len() - 1;
+                    best = Some((score, program));
+                }
+                if self.stop_at_score.is_some_and(|s| score >= s) {
+                    break;
+                }
             }
-            if self.stop_at_score.is_some_and(|s| score >= s) {
-                break;
-            }
-        }
+            Ok::<_, crate::Error>(())
+        };
+        let (searched, usage) = crate::context::track_usage(
+            crate::context::scope()
+                .max_in_flight(self.concurrency)
+                .run(search),
+        )
+        .await;
+        searched?;
         report.usage = usage;
         report.elapsed = started.elapsed();
         let (_, program) =
