@@ -1,0 +1,169 @@
+//! DSPy parity rules, each checked against Python DSPy 3.4.1 itself (tests/oracle/parity.py):
+//! the same cases go to DSPy and to us, and the answers must be equal.
+//!
+//! Needs the venv of ../shared/bench/dspy-py/setup.sh (scripts/test makes it and sets DSPY_PY).
+
+mod common;
+
+use dspy::Message;
+use dspy::prelude::*;
+use serde_json::{Value, json};
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+/// DSPy's answers to `op` for `cases`, one per case.
+fn oracle(op: &str, cases: &[Value]) -> Vec<Value> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/oracle/parity.py");
+    let py = common::dspy_py::python()
+        .unwrap_or_else(|e| panic!("Python DSPy 3.4.1 is needed for this test: {e}"));
+    let mut child = Command::new(&py)
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {py}: {e}"));
+    let request = json!({"op": op, "cases": cases});
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "parity.py {op} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answers: Vec<Value> = serde_json::from_slice(&out.stdout).expect("parity.py prints JSON");
+    assert_eq!(answers.len(), cases.len(), "{op}: one answer per case");
+    answers
+}
+
+fn as_json(messages: &[Message]) -> Value {
+    messages
+        .iter()
+        .map(|m| json!({"role": m.role.as_str(), "content": &*m.content}))
+        .collect()
+}
+
+// Rule 1: instructions are cleaned as `inspect.cleandoc` cleans a docstring.
+
+/// Instruction texts with margins, tabs, trailing spaces and blank lines.
+const DOCS: &[&str] = &[
+    "Summary.\n    a\n      b\n",
+    "\n    Classify the text.\n      - sport\n      - tech\n    ",
+    "\tTabbed\n\tline\n\t  more",
+    "a  \n  b  \n   c \n",
+    "  x\n\t y\n        z",
+    "ab\tc\n  d\te\n  f",
+    "a\n\n\n  b\n      \n  c\n\n",
+    "   \n  \n",
+    "",
+    "x\r\n  y\r\n  z",
+    "premi\u{e8}re\n\u{3000}\u{3000}ideographic\n  two",
+    "\u{1c} sep\n  y\n   z",
+    " Line one\n Line two\n\n Line three",
+    "\n  lead\n    deeper\n  \n",
+];
+
+#[test]
+fn cleandoc_matches_inspect() {
+    let cases: Vec<Value> = DOCS.iter().map(|d| json!(d)).collect();
+    for (doc, theirs) in DOCS.iter().zip(oracle("cleandoc", &cases)) {
+        assert_eq!(dspy_grammar::cleandoc(doc), theirs, "cleandoc({doc:?})");
+    }
+}
+
+#[test]
+fn with_instructions_renders_as_dspy() {
+    let cases: Vec<Value> = DOCS
+        .iter()
+        .flat_map(|d| {
+            ["chat", "json"].map(|adapter| {
+                json!({"signature": "question -> answer", "instructions": d, "adapter": adapter,
+                       "inputs": {"question": "Why?"}})
+            })
+        })
+        .collect();
+    for (case, theirs) in cases.iter().zip(oracle("render", &cases)) {
+        let sig = DynSignature::parse("question -> answer")
+            .unwrap()
+            .with_instructions(case["instructions"].as_str().unwrap());
+        assert_eq!(sig.meta().instructions(), theirs["instructions"], "{case}");
+        let mut p = DynPredict::new(sig);
+        if case["adapter"] == "json" {
+            p = p.with_adapter(JsonAdapter::new());
+        }
+        let ours = as_json(&p.render(case["inputs"].as_object().unwrap()));
+        assert_eq!(ours, theirs["messages"], "{case}");
+    }
+}
+
+#[doc = " Summary line."]
+#[doc = "     Indented detail."]
+#[doc = "       Deeper detail.  "]
+#[derive(Signature)]
+struct Margins {
+    #[input]
+    question: String,
+    #[output]
+    answer: String,
+}
+
+#[doc = ""]
+#[doc = "\tClassify the text.  "]
+#[doc = "\t  - sport"]
+#[doc = ""]
+#[doc = "\t  - tech"]
+#[doc = ""]
+#[derive(Signature)]
+struct Tabs {
+    #[input]
+    question: String,
+    #[output]
+    answer: String,
+}
+
+signature!(
+    #[doc = " Answer briefly."]
+    #[doc = "   Cite nothing.   "]
+    #[doc = ""]
+    #[doc = "   Be kind."]
+    Brief = "question -> answer"
+);
+
+#[test]
+fn doc_comment_instructions_render_as_dspy() {
+    // Each doc comment's text is its `#[doc]` lines joined by newlines, as a Python docstring.
+    let docs = [
+        " Summary line.\n     Indented detail.\n       Deeper detail.  ",
+        "\n\tClassify the text.  \n\t  - sport\n\n\t  - tech\n",
+        " Answer briefly.\n   Cite nothing.   \n\n   Be kind.",
+    ];
+    let cases: Vec<Value> = docs
+        .iter()
+        .map(|d| {
+            json!({"signature": "question -> answer", "instructions": d,
+                   "inputs": {"question": "Why?"}})
+        })
+        .collect();
+    let theirs = oracle("render", &cases);
+    let ours = [
+        Predict::<Margins>::new().render(&MarginsInput {
+            question: "Why?".into(),
+        }),
+        Predict::<Tabs>::new().render(&TabsInput {
+            question: "Why?".into(),
+        }),
+        Predict::<Brief>::new().render(&BriefInput {
+            question: "Why?".into(),
+        }),
+    ];
+    let metas = [Margins::meta(), Tabs::meta(), Brief::meta()];
+    for ((ours, meta), theirs) in ours.iter().zip(metas).zip(&theirs) {
+        assert_eq!(meta.instructions(), theirs["instructions"]);
+        assert_eq!(as_json(ours), theirs["messages"]);
+    }
+}
