@@ -7,6 +7,8 @@ mod common;
 
 use dspy::Message;
 use dspy::prelude::*;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -166,4 +168,99 @@ fn doc_comment_instructions_render_as_dspy() {
         assert_eq!(meta.instructions(), theirs["instructions"]);
         assert_eq!(as_json(ours), theirs["messages"]);
     }
+}
+
+// Rule 2: pydantic's schemas for models with optional and defaulted fields.
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+struct Address {
+    city: String,
+    #[serde(default)]
+    zip: Option<String>,
+}
+
+fn nick() -> String {
+    "x".into()
+}
+
+fn three() -> i64 {
+    3
+}
+
+fn half() -> f64 {
+    0.5
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+struct Pin {
+    zone: String,
+    at: i64,
+}
+
+fn pin() -> Pin {
+    Pin {
+        zone: "z".into(),
+        at: 1,
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+struct Person {
+    name: String,
+    #[serde(default)]
+    age: Option<i64>,
+    #[serde(default = "nick")]
+    nick: String,
+    #[serde(default = "three")]
+    count: i64,
+    #[serde(default = "half")]
+    ratio: f64,
+    #[serde(default)]
+    home: Option<Address>,
+    /// Where they work.
+    work: Address,
+    friends: Vec<Address>,
+    #[serde(default = "pin")]
+    pin: Pin,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+/// Profile the text.
+#[derive(Signature)]
+struct Profile {
+    #[input]
+    text: String,
+    #[output]
+    person: Person,
+    #[output]
+    spouse: Option<Person>,
+    #[output]
+    address: Address,
+    #[output]
+    n: Option<i64>,
+}
+
+#[test]
+fn model_schemas_match_pydantic() {
+    let cases = [json!({"signature": "Profile", "inputs": {"text": "Ann, 30."}})];
+    let theirs = &oracle("schema", &cases)[0];
+    let input = ProfileInput {
+        text: "Ann, 30.".into(),
+    };
+    let chat = Predict::<Profile>::new().render(&input);
+    let json_messages = Predict::<Profile>::new()
+        .with_adapter(JsonAdapter::new())
+        .render(&input);
+    let dspy::lm::ResponseFormat::JsonSchema { schema, .. } =
+        &*Profile::meta().structured_output_format()
+    else {
+        panic!("Profile has a strict schema");
+    };
+    assert_eq!(
+        serde_json::to_string(schema).unwrap(),
+        serde_json::to_string(&theirs["response_format"]).unwrap()
+    );
+    assert_eq!(as_json(&chat), theirs["chat"]);
+    assert_eq!(as_json(&json_messages), theirs["json"]);
 }

@@ -5,8 +5,10 @@ Reads {"op": ..., "cases": [...]} as JSON from stdin and writes a JSON list, one
 import inspect
 import json
 import sys
+from typing import Optional
 
 import dspy
+import pydantic
 
 
 def messages(sig, adapter, demos, inputs):
@@ -27,7 +29,52 @@ def render(case):
     }
 
 
-OPS = {"cleandoc": cleandoc, "render": render}
+class Address(pydantic.BaseModel):
+    city: str
+    zip: Optional[str] = None
+
+
+class Pin(pydantic.BaseModel):
+    zone: str
+    at: int
+
+
+class Person(pydantic.BaseModel):
+    name: str
+    age: Optional[int] = None
+    nick: str = "x"
+    count: int = 3
+    ratio: float = 0.5
+    home: Optional[Address] = None
+    work: Address = pydantic.Field(description="Where they work.")
+    friends: list[Address]
+    pin: Pin = Pin(zone="z", at=1)
+    tags: list[str] = []
+
+
+class Profile(dspy.Signature):
+    """Profile the text."""
+
+    text: str = dspy.InputField()
+    person: Person = dspy.OutputField()
+    spouse: Optional[Person] = dspy.OutputField()
+    address: Address = dspy.OutputField()
+    n: Optional[int] = dspy.OutputField()
+
+
+def schema(case):
+    """Profile's messages with either adapter, and JSONAdapter's structured-output schema."""
+    from dspy.adapters.json_adapter import _get_structured_outputs_response_format
+
+    sig = {"Profile": Profile}[case["signature"]]
+    return {
+        "chat": messages(sig, "chat", [], case["inputs"]),
+        "json": messages(sig, "json", [], case["inputs"]),
+        "response_format": _get_structured_outputs_response_format(sig).model_json_schema(),
+    }
+
+
+OPS = {"cleandoc": cleandoc, "render": render, "schema": schema}
 
 request = json.load(sys.stdin)
 json.dump([OPS[request["op"]](case) for case in request["cases"]], sys.stdout, ensure_ascii=False)

@@ -9,7 +9,7 @@ use crate::error::{ParseError, ParseErrorKind};
 use crate::format::py_json_indented;
 use crate::lm::{Capabilities, ResponseFormat};
 use crate::signature::SignatureMeta;
-use crate::signature::schema::pydantic_sorted;
+use crate::signature::schema::{pydantic_sorted, python_title, takes_title};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -152,6 +152,7 @@ pub(crate) fn structured_schema(sig: &SignatureMeta) -> ResponseFormat {
     let mut defs = Map::new();
     for f in sig.outputs() {
         let mut schema = f.schema().clone();
+        let titled = takes_title(&schema);
         if let Value::Object(m) = &mut schema {
             if let Some(Value::Object(d)) = m.remove("$defs") {
                 defs.extend(d);
@@ -163,11 +164,8 @@ pub(crate) fn structured_schema(sig: &SignatureMeta) -> ResponseFormat {
             {
                 defs.insert(title.clone(), Value::Object(m.clone()));
                 schema = serde_json::json!({"$ref": format!("#/$defs/{title}")});
-            } else {
-                m.insert(
-                    "title".into(),
-                    Value::String(crate::signature::schema::python_title(f.name())),
-                );
+            } else if titled {
+                m.insert("title".into(), Value::String(python_title(f.name())));
             }
         }
         properties.insert(f.name().to_string(), schema);
@@ -189,11 +187,12 @@ pub(crate) fn structured_schema(sig: &SignatureMeta) -> ResponseFormat {
     );
     root.insert("title".into(), Value::String("DSPyProgramOutputs".into()));
     root.insert("type".into(), Value::String("object".into()));
-    let mut schema = Value::Object(root);
+    // pydantic's key order first; DSPy's strict-mode keys then go where it puts them.
+    let mut schema = pydantic_sorted(&Value::Object(root));
     enforce_required(&mut schema);
     ResponseFormat::JsonSchema {
         name: "DSPyProgramOutputs".into(),
-        schema: pydantic_sorted(&schema),
+        schema,
         strict: true,
     }
 }
