@@ -5,8 +5,8 @@
 
 mod common;
 
-use dspy::Message;
 use dspy::prelude::*;
+use dspy::{Adapter, Message};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -263,4 +263,86 @@ fn model_schemas_match_pydantic() {
     );
     assert_eq!(as_json(&chat), theirs["chat"]);
     assert_eq!(as_json(&json_messages), theirs["json"]);
+}
+
+// Rules 3 to 5 (parsing): replies parsed as DSPy parses them, and the parsed values rendered as
+// a demo as DSPy renders them.
+
+/// A parse case: signature, adapter, reply. `forgiving` marks a reply DSPy rejects and we
+/// take on purpose (DESIGN.md: parsing is more forgiving than DSPy's).
+fn parse_case(signature: &str, adapter: &str, completion: &str, forgiving: bool) -> Value {
+    json!({"signature": signature, "adapter": adapter, "completion": completion,
+           "inputs": {"q": "Q?"}, "forgiving": forgiving})
+}
+
+fn chat_reply(fields: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    for (name, value) in fields {
+        out.push_str(&format!("[[ ## {name} ## ]]\n{value}\n\n"));
+    }
+    out + "[[ ## completed ## ]]"
+}
+
+/// Our parse of each case compared with DSPy's: the same values (a float stays a float), the
+/// same demo rendering, or an error on both sides.
+fn check_parses(cases: &[Value]) {
+    for (case, theirs) in cases.iter().zip(oracle("parse", cases)) {
+        let sig = DynSignature::parse(case["signature"].as_str().unwrap()).unwrap();
+        let adapter: Box<dyn Adapter> = if case["adapter"] == "json" {
+            Box::new(JsonAdapter::new())
+        } else {
+            Box::new(ChatAdapter::new())
+        };
+        let ours = adapter.parse(sig.meta(), case["completion"].as_str().unwrap());
+        if case["forgiving"] == true {
+            assert!(theirs.get("error").is_some(), "DSPy now takes {case}");
+            assert!(ours.is_ok(), "{case}: {ours:?}");
+            continue;
+        }
+        let ours = match (ours, theirs.get("error")) {
+            (Err(_), Some(_)) => continue,
+            (Ok(p), None) => p,
+            (ours, _) => panic!("{case}\nours: {ours:?}\ntheirs: {theirs}"),
+        };
+        assert_eq!(
+            Value::Object(ours.fields.clone()),
+            theirs["fields"],
+            "{case}"
+        );
+        let inputs = case["inputs"].as_object().unwrap();
+        let mut demo = inputs.clone();
+        demo.extend(ours.fields);
+        let mut p = DynPredict::new(sig);
+        if case["adapter"] == "json" {
+            p = p.with_adapter(JsonAdapter::new());
+        }
+        p.set_demos(vec![Demo::from_map(demo)]).unwrap();
+        assert_eq!(as_json(&p.render(inputs)), theirs["messages"], "{case}");
+    }
+}
+
+#[test]
+fn floats_stay_floats() {
+    let mut cases = Vec::new();
+    for (sig, field, value, json_value) in [
+        ("q -> x: float", "x", "3", "3"),
+        ("q -> x: float", "x", "7.0", "7.0"),
+        ("q -> x: float", "x", "1e3", "1e3"),
+        ("q -> x: float", "x", "-2", "-2"),
+        ("q -> x: Optional[float]", "x", "3", "3"),
+        ("q -> xs: list[float]", "xs", "[1, 2.5, 3]", "[1, 2.5, 3]"),
+        ("q -> d: dict[str, float]", "d", "{\"a\": 1}", "{\"a\": 1}"),
+        ("q -> n: int, x: float", "x", "4", "4"),
+    ] {
+        let mut fields = vec![(field, value)];
+        let mut object = format!("{{\"{field}\": {json_value}");
+        if sig.contains("n: int") {
+            fields.insert(0, ("n", "1"));
+            object.push_str(", \"n\": 1");
+        }
+        object.push('}');
+        cases.push(parse_case(sig, "chat", &chat_reply(&fields), false));
+        cases.push(parse_case(sig, "json", &object, false));
+    }
+    check_parses(&cases);
 }

@@ -74,7 +74,19 @@ def schema(case):
     }
 
 
-OPS = {"cleandoc": cleandoc, "render": render, "schema": schema}
+def parse(case):
+    """DSPy's parse of a reply, and the messages with the parsed outputs as a demo."""
+    sig = dspy.Signature(case["signature"])
+    adapter = dspy.JSONAdapter() if case["adapter"] == "json" else dspy.ChatAdapter()
+    try:
+        fields = adapter.parse(sig, case["completion"])
+    except Exception as e:  # noqa: BLE001 - any parse failure is the answer
+        return {"error": f"{type(e).__name__}: {e}"}
+    demo = {**case["inputs"], **fields}
+    return {"fields": fields, "messages": messages(sig, case["adapter"], [demo], case["inputs"])}
+
+
+OPS = {"cleandoc": cleandoc, "render": render, "schema": schema, "parse": parse}
 
 request = json.load(sys.stdin)
 json.dump([OPS[request["op"]](case) for case in request["cases"]], sys.stdout, ensure_ascii=False)

@@ -23,7 +23,8 @@ pub(crate) fn from_text(
     let value = match f.kind() {
         FieldKind::Str => Value::String(text.to_string()),
         FieldKind::Bool => parse_bool(text).ok_or_else(|| field_error(f, text))?,
-        FieldKind::Int | FieldKind::Float => parse_number(f, text, log)?,
+        FieldKind::Int => parse_number(f, text, log)?,
+        FieldKind::Float => as_float(parse_number(f, text, log)?),
         FieldKind::Literal(choices) => match_literal(f, choices, text, log)?,
         FieldKind::Json => {
             let parsed = lenient_json::parse(text)
@@ -128,6 +129,17 @@ fn expected_open(f: &FieldMeta) -> Option<char> {
         Some("array") => Some('['),
         Some("object") => Some('{'),
         _ => None,
+    }
+}
+
+/// A float field's number as a JSON float (`3` becomes `3.0`, as pydantic makes it).
+fn as_float(v: Value) -> Value {
+    match &v {
+        Value::Number(n) if !n.is_f64() => n
+            .as_f64()
+            .and_then(serde_json::Number::from_f64)
+            .map_or(v, Value::Number),
+        _ => v,
     }
 }
 
@@ -347,13 +359,14 @@ fn coerce_deep(
             }
             _ => Value::Number(n),
         },
-        (Some("number"), Value::String(s)) => match number_value(bare(&s)) {
+        (Some("number"), Value::String(s)) => match number_value(bare(&s)).map(as_float) {
             Some(n) => {
                 note(log, f, &s, n.clone(), "numeric string");
                 n
             }
             None => Value::String(s),
         },
+        (Some("number"), v @ Value::Number(_)) => as_float(v),
         (Some("boolean"), Value::String(s)) => match parse_bool(&s) {
             Some(b) => {
                 note(log, f, &s, b.clone(), "boolean string");
@@ -477,6 +490,16 @@ mod tests {
         assert_eq!(from_text(&f, "1,000", &mut log).unwrap(), json!(1000));
         assert!(from_text(&f, "42.5", &mut log).is_err());
         assert!(from_text(&f, "soon", &mut log).is_err());
+    }
+
+    #[test]
+    fn float_fields_hold_floats() {
+        let f = field("t -> x: float", "x");
+        let v = from_text(&f, "3", &mut Vec::new()).unwrap();
+        assert!(v.is_f64(), "{v}");
+        let xs = field("t -> xs: list[float]", "xs");
+        let v = from_json(&xs, json!([1, "2"]), &mut Vec::new()).unwrap();
+        assert!(v.as_array().unwrap().iter().all(Value::is_f64), "{v}");
     }
 
     #[test]
