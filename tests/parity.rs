@@ -346,3 +346,26 @@ fn floats_stay_floats() {
     }
     check_parses(&cases);
 }
+
+#[test]
+fn comma_separated_lists() {
+    let chat = |sig: &str, value: &str, forgiving: bool| {
+        parse_case(sig, "chat", &chat_reply(&[("xs", value)]), forgiving)
+    };
+    let cases = [
+        chat("q -> xs: list[int]", "1, 2, 3", false),
+        chat("q -> xs: list[int]", "1,2,3", false),
+        chat("q -> xs: list[int]", "1, 2, 3.", false),
+        chat("q -> xs: list[int]", "[1, 2, 3]", false),
+        chat("q -> xs: list[int]", "1, 2, three", false),
+        chat("q -> xs: list[float]", "1, 2.5", false),
+        chat("q -> xs: list[str]", "\"a\", \"b\"", false),
+        chat("q -> xs: list[str]", "'a', 'b'", false),
+        chat("q -> xs: list[str]", "a, b, c", false),
+        chat("q -> xs: list[bool]", "True, False", false),
+        chat("q -> xs: Optional[list[int]]", "4, 5", false),
+        // DSPy reads a tuple of ints and pydantic will not make strings of them; we do.
+        chat("q -> xs: list[str]", "1, 2, 3", true),
+    ];
+    check_parses(&cases);
+}

@@ -29,6 +29,7 @@ pub(crate) fn from_text(
         FieldKind::Json => {
             let parsed = lenient_json::parse(text)
                 .ok()
+                .or_else(|| bare_sequence(f, text, log))
                 .or_else(|| expected_open(f).and_then(|open| lenient_json::find_value(text, open)));
             match parsed {
                 Some(v) => coerce_deep(f.schema(), f.schema(), v, f, log),
@@ -130,6 +131,20 @@ fn expected_open(f: &FieldMeta) -> Option<char> {
         Some("object") => Some('{'),
         _ => None,
     }
+}
+
+/// A list written without brackets, `1, 2, 3` or `'a', 'b'`: DSPy reads it as a Python tuple
+/// (`ast.literal_eval`), so a comma-separated run of literals is that list. Bare words
+/// (`a, b`) are not literals, so they stay an error, as in DSPy.
+fn bare_sequence(f: &FieldMeta, text: &str, log: &mut Vec<Coercion>) -> Option<Value> {
+    if expected_open(f) != Some('[') || !text.contains(',') {
+        return None;
+    }
+    let list = lenient_json::parse(&format!("[{}]", text.trim()))
+        .ok()
+        .filter(Value::is_array)?;
+    note(log, f, text, list.clone(), "list without brackets");
+    Some(list)
 }
 
 /// A float field's number as a JSON float (`3` becomes `3.0`, as pydantic makes it).
@@ -500,6 +515,24 @@ mod tests {
         let xs = field("t -> xs: list[float]", "xs");
         let v = from_json(&xs, json!([1, "2"]), &mut Vec::new()).unwrap();
         assert!(v.as_array().unwrap().iter().all(Value::is_f64), "{v}");
+    }
+
+    #[test]
+    fn lists_without_brackets_are_tuples_of_literals() {
+        let f = field("t -> xs: list[int]", "xs");
+        let mut log = Vec::new();
+        assert_eq!(
+            from_text(&f, "1, 2, 3", &mut log).unwrap(),
+            json!([1, 2, 3])
+        );
+        assert_eq!(log[0].rule, "list without brackets");
+        let s = field("t -> xs: list[str]", "xs");
+        assert_eq!(
+            from_text(&s, "'a', \"b\"", &mut log).unwrap(),
+            json!(["a", "b"])
+        );
+        assert!(from_text(&s, "a, b", &mut log).is_err());
+        assert!(from_text(&f, "1 2 3", &mut log).is_err());
     }
 
     #[test]
