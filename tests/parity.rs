@@ -369,3 +369,60 @@ fn comma_separated_lists() {
     ];
     check_parses(&cases);
 }
+
+#[test]
+fn empty_values() {
+    let cases = [
+        parse_case("q -> answer", "chat", &chat_reply(&[("answer", "")]), false),
+        parse_case(
+            "q -> answer",
+            "chat",
+            &chat_reply(&[("answer", "  \n ")]),
+            false,
+        ),
+        parse_case(
+            "q -> answer, n: int",
+            "chat",
+            &chat_reply(&[("answer", ""), ("n", "1")]),
+            false,
+        ),
+        parse_case(
+            "q -> a: Optional[str]",
+            "chat",
+            &chat_reply(&[("a", "")]),
+            false,
+        ),
+        parse_case("q -> n: int", "chat", &chat_reply(&[("n", "")]), false),
+        parse_case("q -> ok: bool", "chat", &chat_reply(&[("ok", "")]), false),
+        parse_case(
+            "q -> xs: list[int]",
+            "chat",
+            &chat_reply(&[("xs", "")]),
+            false,
+        ),
+        parse_case("q -> answer", "chat", "[[ ## completed ## ]]", false),
+        parse_case(
+            "q -> answer, n: int",
+            "chat",
+            &chat_reply(&[("n", "1")]),
+            false,
+        ),
+        parse_case("q -> answer", "json", "{\"answer\": \"\"}", false),
+        parse_case(
+            "q -> answer, n: int",
+            "json",
+            "{\"answer\": \"\", \"n\": 2}",
+            false,
+        ),
+        parse_case("q -> n: int", "json", "{\"n\": \"\"}", false),
+        parse_case("q -> answer", "json", "{}", false),
+        // DSPy's pydantic rejects "" for Optional[int]; an empty optional is None for us.
+        parse_case(
+            "q -> n: Optional[int]",
+            "chat",
+            &chat_reply(&[("n", "")]),
+            true,
+        ),
+    ];
+    check_parses(&cases);
+}

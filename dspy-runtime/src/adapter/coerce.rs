@@ -15,6 +15,10 @@ pub(crate) fn from_text(
     log: &mut Vec<Coercion>,
 ) -> Result<Value, ParseErrorKind> {
     if text.trim().is_empty() {
+        // Present but empty: `""` for a string (as DSPy's `str(value)`), else none or an error.
+        if takes_text(f) {
+            return validate(f, Value::String(String::new()));
+        }
         if f.is_nullable() {
             return Ok(Value::Null);
         }
@@ -52,9 +56,6 @@ pub(crate) fn from_json(
     log: &mut Vec<Coercion>,
 ) -> Result<Value, ParseErrorKind> {
     let value = match (f.kind(), value) {
-        (FieldKind::Str, Value::String(s)) if s.trim().is_empty() && !f.is_nullable() => {
-            return Err(field_error(f, &s));
-        }
         (FieldKind::Str, v @ Value::String(_)) => v,
         (FieldKind::Str, Value::Null) if !f.is_nullable() => return Err(field_error(f, "null")),
         (FieldKind::Str, v @ (Value::Number(_) | Value::Bool(_))) => {
@@ -133,6 +134,15 @@ fn expected_open(f: &FieldMeta) -> Option<char> {
     }
 }
 
+/// Whether the field takes a string as it is: `str`, or `Optional[str]` (DSPy hands both to
+/// pydantic as text).
+fn takes_text(f: &FieldMeta) -> bool {
+    *f.kind() == FieldKind::Str
+        || (f.is_nullable()
+            && first_non_null(f.schema()).and_then(|s| s.get("type"))
+                == Some(&Value::from("string")))
+}
+
 /// A list written without brackets, `1, 2, 3` or `'a', 'b'`: DSPy reads it as a Python tuple
 /// (`ast.literal_eval`), so a comma-separated run of literals is that list. Bare words
 /// (`a, b`) are not literals, so they stay an error, as in DSPy.
@@ -177,7 +187,7 @@ fn nullable_text(f: &FieldMeta, text: &str) -> Result<Value, ParseErrorKind> {
 /// What a field's type needs, for error messages.
 fn expected(f: &FieldMeta) -> String {
     match f.kind() {
-        FieldKind::Str => "a non-empty value".into(),
+        FieldKind::Str => "a string".into(),
         FieldKind::Bool => "True or False".into(),
         FieldKind::Int => "an integer".into(),
         FieldKind::Float => "a number".into(),
@@ -571,12 +581,13 @@ mod tests {
     }
 
     #[test]
-    fn empty_values_name_the_field_unless_optional() {
+    fn empty_values_are_empty_strings_else_errors_unless_optional() {
         let f = field("t -> answer", "answer");
-        let e = from_text(&f, "  ", &mut Vec::new()).unwrap_err();
+        assert_eq!(from_text(&f, "  ", &mut Vec::new()).unwrap(), json!(""));
+        let n = field("t -> n: int", "n");
+        let e = from_text(&n, "", &mut Vec::new()).unwrap_err();
         assert!(
-            e.to_string()
-                .contains("field `answer`: expected a non-empty value"),
+            e.to_string().contains("field `n`: expected an integer"),
             "{e}"
         );
         let o = field("t -> n: Optional[int]", "n");
