@@ -426,3 +426,58 @@ fn empty_values() {
     ];
     check_parses(&cases);
 }
+
+// Rule 6: a program file saved by DSPy with demos that carry keys which are not fields (a
+// dataset's extra columns) loads, and renders as DSPy renders it.
+
+signature!(Think = "question -> answer");
+signature!(Label = "text -> topic: Literal['sport', 'tech']");
+
+program! {
+    /// A ChainOfThought and a Predict, as `Two` in tests/oracle/parity.py.
+    struct Two {
+        think: ChainOfThought<Think>,
+        label: Predict<Label>,
+    }
+
+    async fn forward(&self, question: String) -> dspy::Result<String> {
+        Ok(self.think(question).await?.answer.clone())
+    }
+}
+
+#[test]
+fn dspy_files_with_extra_demo_keys_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("two.json");
+    let case = json!({
+        "path": path,
+        "demos": {
+            "think.predict": [
+                {"question": "2+2?", "reasoning": "Add.", "answer": "4", "id": 7, "source": "gsm8k"},
+                {"question": "Capital of France?", "answer": "Paris", "split": "train",
+                 "meta": {"tags": ["geo"], "score": 0.5}},
+            ],
+            "label": [
+                {"text": "Goal!", "topic": "sport", "url": "http://x", "augmented": true},
+                {"text": "New GPU", "topic": "tech", "label_id": null},
+                {"text": "Only extras", "note": "no outputs"},
+            ],
+        },
+        "inputs": {"think.predict": {"question": "Why?"}, "label": {"text": "Match report"}},
+    });
+    let theirs = &oracle("saved_program", std::slice::from_ref(&case))[0];
+    let mut ours = Two {
+        think: ChainOfThought::new(),
+        label: Predict::new(),
+    };
+    ours.load(&path).unwrap();
+    assert_eq!(ours.think.demos()[0].get("id"), Some(&json!(7)));
+    let think = ours.think.render(&ThinkInput {
+        question: "Why?".into(),
+    });
+    let label = ours.label.render(&LabelInput {
+        text: "Match report".into(),
+    });
+    assert_eq!(as_json(&think), theirs["think.predict"]);
+    assert_eq!(as_json(&label), theirs["label"]);
+}

@@ -86,7 +86,29 @@ def parse(case):
     return {"fields": fields, "messages": messages(sig, case["adapter"], [demo], case["inputs"])}
 
 
-OPS = {"cleandoc": cleandoc, "render": render, "schema": schema, "parse": parse}
+class Two(dspy.Module):
+    def __init__(self):
+        super().__init__()
+        self.think = dspy.ChainOfThought("question -> answer")
+        self.label = dspy.Predict("text -> topic: Literal['sport', 'tech']")
+
+
+def saved_program(case):
+    """Saves Two with the case's demos (extra keys and all) to case["path"], loads the file into
+    a fresh Two, and renders each predictor for case["inputs"]."""
+    program = Two()
+    for name, pred in program.named_predictors():
+        pred.demos = [dspy.Example(**d) for d in case["demos"][name]]
+    program.save(case["path"])
+    loaded = Two()
+    loaded.load(case["path"])
+    return {
+        name: messages(pred.signature, "chat", pred.demos, case["inputs"][name])
+        for name, pred in loaded.named_predictors()
+    }
+
+
+OPS = {"cleandoc": cleandoc, "render": render, "schema": schema, "parse": parse, "saved_program": saved_program}
 
 request = json.load(sys.stdin)
 json.dump([OPS[request["op"]](case) for case in request["cases"]], sys.stdout, ensure_ascii=False)
