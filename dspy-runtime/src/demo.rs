@@ -75,11 +75,12 @@ impl Demo {
                 continue;
             };
             if !v.is_null()
-                && let Err((keyword, message)) = f.validate(v)
+                && let Err(violation) = f.validate(v)
             {
                 return Err(Error::Demo(format!(
-                    "field `{k}` of {}: {v} breaks `{keyword}` ({message})",
-                    sig.name()
+                    "field `{k}` of {}: {v} breaks `{}` ({violation})",
+                    sig.name(),
+                    violation.keyword
                 )));
             }
         }

@@ -100,23 +100,20 @@ const CONSTRAINT_KEYWORDS: &[&str] = &[
 fn validate(f: &FieldMeta, value: Value) -> Result<Value, ParseErrorKind> {
     match f.validate(&value) {
         Ok(()) => Ok(value),
-        Err((keyword, message)) => {
-            let shown = excerpt(&value.to_string());
-            if !CONSTRAINT_KEYWORDS.contains(&keyword.as_str()) {
-                Err(ParseErrorKind::Field {
-                    field: f.name().to_string(),
-                    expected: expected(f),
-                    got: format!("{shown} ({message})"),
-                })
-            } else {
-                Err(ParseErrorKind::Constraint {
-                    field: f.name().to_string(),
-                    constraint: keyword,
-                    value: shown,
-                    message,
-                })
-            }
+        Err(violation) if CONSTRAINT_KEYWORDS.contains(&violation.keyword.as_str()) => {
+            Err(ParseErrorKind::Constraint {
+                field: f.name().to_string(),
+                value: excerpt(&value.to_string()),
+                message: violation.to_string(),
+                constraint: violation.keyword,
+            })
         }
+        Err(violation) => Err(ParseErrorKind::Invalid {
+            field: f.name().to_string(),
+            expected: expected(f),
+            at: violation.at,
+            problem: excerpt(&violation.problem),
+        }),
     }
 }
 
@@ -193,11 +190,23 @@ fn expected(f: &FieldMeta) -> String {
         FieldKind::Float => "a number".into(),
         FieldKind::Literal(choices) => format!("one of: {}", choices.join("; ")),
         FieldKind::Json => {
-            let mut s = format!("a {} as JSON: ", f.type_name());
-            crate::format::py_json(f.schema(), false, &mut s);
+            let mut s = format!("a {} as JSON", f.type_name());
+            if let Some(props) = object_properties(f.schema()) {
+                s.push_str(&format!(" (an object with {})", props.join(", ")));
+            }
             s
         }
     }
+}
+
+/// The property names of an object schema (through a `$ref` or `Optional`), for messages.
+fn object_properties(schema: &Value) -> Option<Vec<&str>> {
+    let mut s = schema;
+    if let Some(inner) = first_non_null(s) {
+        s = inner;
+    }
+    let props = resolve(schema, s).get("properties")?.as_object()?;
+    Some(props.keys().map(String::as_str).collect())
 }
 
 fn field_error(f: &FieldMeta, got: &str) -> ParseErrorKind {

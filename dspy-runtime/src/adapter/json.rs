@@ -223,3 +223,74 @@ fn enforce_required(schema: &mut Value) {
         variants.iter_mut().for_each(enforce_required);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signature::{FieldMeta, Role};
+    use serde_json::json;
+
+    fn person_sig() -> SignatureMeta {
+        let person = json!({
+            "$defs": {"Address": {"type": "object", "title": "Address",
+                                  "properties": {"city": {"type": "string", "title": "City"}},
+                                  "required": ["city"]}},
+            "type": "object", "title": "Person",
+            "properties": {
+                "name": {"type": "string", "title": "Name"},
+                "age": {"type": "integer", "title": "Age"},
+                "home": {"$ref": "#/$defs/Address"},
+            },
+            "required": ["name", "age", "home"],
+        });
+        let field = FieldMeta::new(
+            "person".into(),
+            Role::Output,
+            None,
+            person.clone(),
+            Map::new(),
+            person,
+        );
+        SignatureMeta::new(
+            "S",
+            None,
+            vec![FieldMeta::string("text", Role::Input, None)],
+            vec![field],
+        )
+    }
+
+    #[test]
+    fn field_errors_name_the_field_and_shape_not_the_schema() {
+        let sig = person_sig();
+        let reply = r#"{"person": {"name": "Ann", "age": "thirty", "home": {"city": "Oslo"}}}"#;
+        let e = JsonAdapter::new().parse(&sig, reply).unwrap_err();
+        assert_eq!(
+            e.kind.to_string(),
+            "field `person`: expected a Person as JSON (an object with name, age, home); \
+             at /age: \"thirty\" is not of type \"integer\""
+        );
+        assert_eq!(e.field(), Some("person"));
+        let e = JsonAdapter::new()
+            .parse(&sig, r#"{"person": {"name": "Ann", "age": 30}}"#)
+            .unwrap_err();
+        assert_eq!(
+            e.kind.to_string(),
+            "field `person`: expected a Person as JSON (an object with name, age, home); \
+             \"home\" is a required property"
+        );
+        let e = JsonAdapter::new()
+            .parse(&sig, r#"{"person": "Ann"}"#)
+            .unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains(
+                "field `person`: expected a Person as JSON (an object with name, age, home)"
+            ),
+            "{msg}"
+        );
+        assert!(
+            !msg.contains("properties") && !msg.contains("$defs"),
+            "{msg}"
+        );
+    }
+}
