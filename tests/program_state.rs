@@ -177,7 +177,7 @@ fn mismatched_files_are_refused_with_every_problem() {
     m.remove("hops[1].predict");
     m.insert("retrieve".into(), json!({}));
     m["answer"]["signature"]["fields"][2]["prefix"] = json!("Topic:");
-    m["hops[0].predict"]["demos"][0]["color"] = json!("red");
+    m["hops[0].predict"]["demos"][0]["context"] = json!(7);
     std::fs::write(&path, serde_json::to_string(&v).unwrap()).unwrap();
 
     let mut p = fresh();
@@ -201,7 +201,7 @@ fn mismatched_files_are_refused_with_every_problem() {
         "{all}"
     );
     assert!(
-        all.contains("`hops[0].predict`: demo 1: invalid demo: `color` is not a field"),
+        all.contains("`hops[0].predict`: demo 1: invalid demo: field `context`"),
         "{all}"
     );
     // Nothing was applied.

@@ -5,9 +5,11 @@
 //! (`String`, `i64`, `Vec<T>`, `Option<T>`, `HashMap<String, T>`) or DSPy's Python way
 //! (`str`, `int`, `list[T]`, `Optional[T]`, `dict[str, T]`, `Literal['a', 'b']`).
 
+mod doc;
 mod lexer;
 mod types;
 
+pub use doc::{cleandoc, dedent, py_is_space, splitlines};
 pub use types::{FloatKind, IntKind, MAX_TYPE_DEPTH, MapKind, TypeExpr};
 
 use lexer::{Lexer, Tok, TokKind};

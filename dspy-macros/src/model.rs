@@ -36,7 +36,8 @@ pub struct FieldModel {
     pub literal: Option<(Ident, Vec<String>)>,
 }
 
-/// Joins `///` lines the way rustdoc shows them: one leading space dropped per line, trimmed.
+/// The doc comment's text as Python's `inspect.cleandoc` cleans a docstring (the `///` lines
+/// joined by newlines), or `None` when it is blank.
 pub fn doc_text(attrs: &[Attribute]) -> Option<String> {
     let mut lines = Vec::new();
     for attr in attrs {
@@ -49,18 +50,9 @@ pub fn doc_text(attrs: &[Attribute]) -> Option<String> {
                 ..
             }) = &nv.value
         {
-            let v = s.value();
-            for line in v.split('\n') {
-                lines.push(
-                    line.strip_prefix(' ')
-                        .unwrap_or(line)
-                        .trim_end()
-                        .to_string(),
-                );
-            }
+            lines.push(s.value());
         }
     }
-    let text = lines.join("\n");
-    let text = text.trim();
-    (!text.is_empty()).then(|| text.to_string())
+    let text = dspy_grammar::cleandoc(&lines.join("\n"));
+    (!text.is_empty()).then_some(text)
 }

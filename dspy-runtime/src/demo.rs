@@ -66,27 +66,21 @@ impl Demo {
         self.0
     }
 
-    /// Checks the demo against a signature: every key is a field, every value fits its field.
+    /// Checks the demo against a signature: every value of a field fits the field. Keys that
+    /// are not fields (a dataset's extra columns, DSPy's `augmented` mark) are ignored, as
+    /// DSPy ignores them: they are kept, saved, and never rendered.
     pub fn check(&self, sig: &SignatureMeta) -> Result<()> {
         for (k, v) in &self.0 {
-            // DSPy marks bootstrapped demos `augmented: true`; it is not a field.
-            if k == "augmented" {
-                continue;
-            }
             let Some(f) = sig.field(k) else {
-                let names: Vec<&str> = sig.fields().map(FieldMeta::name).collect();
-                return Err(Error::Demo(format!(
-                    "`{k}` is not a field of {} (fields: {})",
-                    sig.name(),
-                    names.join(", ")
-                )));
+                continue;
             };
             if !v.is_null()
-                && let Err((keyword, message)) = f.validate(v)
+                && let Err(violation) = f.validate(v)
             {
                 return Err(Error::Demo(format!(
-                    "field `{k}` of {}: {v} breaks `{keyword}` ({message})",
-                    sig.name()
+                    "field `{k}` of {}: {v} breaks `{}` ({violation})",
+                    sig.name(),
+                    violation.keyword
                 )));
             }
         }

@@ -85,6 +85,18 @@ pub enum ParseErrorKind {
         /// The value that came (cut).
         got: String,
     },
+    /// A field's value does not fit its type's schema: a wrong type or a missing property,
+    /// possibly deep inside a JSON value.
+    Invalid {
+        /// The field.
+        field: String,
+        /// What its type needs, e.g. `a Person as JSON (an object with name, age)`.
+        expected: String,
+        /// Where in the value, as a JSON pointer (empty for the value itself).
+        at: String,
+        /// What is wrong there, e.g. `"thirty" is not of type "integer"`.
+        problem: String,
+    },
     /// A field's value breaks a constraint of its schema.
     Constraint {
         /// The field.
@@ -116,9 +128,9 @@ impl ParseError {
     /// The field this error is about, if any.
     pub fn field(&self) -> Option<&str> {
         match &*self.kind {
-            ParseErrorKind::Field { field, .. } | ParseErrorKind::Constraint { field, .. } => {
-                Some(field)
-            }
+            ParseErrorKind::Field { field, .. }
+            | ParseErrorKind::Invalid { field, .. }
+            | ParseErrorKind::Constraint { field, .. } => Some(field),
             _ => None,
         }
     }
@@ -142,6 +154,18 @@ impl fmt::Display for ParseErrorKind {
                 got,
             } => {
                 write!(f, "field `{field}`: expected {expected}, got {got:?}")
+            }
+            ParseErrorKind::Invalid {
+                field,
+                expected,
+                at,
+                problem,
+            } => {
+                write!(f, "field `{field}`: expected {expected}; ")?;
+                if !at.is_empty() {
+                    write!(f, "at {at}: ")?;
+                }
+                f.write_str(problem)
             }
             ParseErrorKind::Constraint {
                 field,

@@ -15,6 +15,10 @@ pub(crate) fn from_text(
     log: &mut Vec<Coercion>,
 ) -> Result<Value, ParseErrorKind> {
     if text.trim().is_empty() {
+        // Present but empty: `""` for a string (as DSPy's `str(value)`), else none or an error.
+        if takes_text(f) {
+            return validate(f, Value::String(String::new()));
+        }
         if f.is_nullable() {
             return Ok(Value::Null);
         }
@@ -23,11 +27,13 @@ pub(crate) fn from_text(
     let value = match f.kind() {
         FieldKind::Str => Value::String(text.to_string()),
         FieldKind::Bool => parse_bool(text).ok_or_else(|| field_error(f, text))?,
-        FieldKind::Int | FieldKind::Float => parse_number(f, text, log)?,
+        FieldKind::Int => parse_number(f, text, log)?,
+        FieldKind::Float => as_float(parse_number(f, text, log)?),
         FieldKind::Literal(choices) => match_literal(f, choices, text, log)?,
         FieldKind::Json => {
             let parsed = lenient_json::parse(text)
                 .ok()
+                .or_else(|| bare_sequence(f, text, log))
                 .or_else(|| expected_open(f).and_then(|open| lenient_json::find_value(text, open)));
             match parsed {
                 Some(v) => coerce_deep(f.schema(), f.schema(), v, f, log),
@@ -50,9 +56,6 @@ pub(crate) fn from_json(
     log: &mut Vec<Coercion>,
 ) -> Result<Value, ParseErrorKind> {
     let value = match (f.kind(), value) {
-        (FieldKind::Str, Value::String(s)) if s.trim().is_empty() && !f.is_nullable() => {
-            return Err(field_error(f, &s));
-        }
         (FieldKind::Str, v @ Value::String(_)) => v,
         (FieldKind::Str, Value::Null) if !f.is_nullable() => return Err(field_error(f, "null")),
         (FieldKind::Str, v @ (Value::Number(_) | Value::Bool(_))) => {
@@ -97,23 +100,20 @@ const CONSTRAINT_KEYWORDS: &[&str] = &[
 fn validate(f: &FieldMeta, value: Value) -> Result<Value, ParseErrorKind> {
     match f.validate(&value) {
         Ok(()) => Ok(value),
-        Err((keyword, message)) => {
-            let shown = excerpt(&value.to_string());
-            if !CONSTRAINT_KEYWORDS.contains(&keyword.as_str()) {
-                Err(ParseErrorKind::Field {
-                    field: f.name().to_string(),
-                    expected: expected(f),
-                    got: format!("{shown} ({message})"),
-                })
-            } else {
-                Err(ParseErrorKind::Constraint {
-                    field: f.name().to_string(),
-                    constraint: keyword,
-                    value: shown,
-                    message,
-                })
-            }
+        Err(violation) if CONSTRAINT_KEYWORDS.contains(&violation.keyword.as_str()) => {
+            Err(ParseErrorKind::Constraint {
+                field: f.name().to_string(),
+                value: excerpt(&value.to_string()),
+                message: violation.to_string(),
+                constraint: violation.keyword,
+            })
         }
+        Err(violation) => Err(ParseErrorKind::Invalid {
+            field: f.name().to_string(),
+            expected: expected(f),
+            at: violation.at,
+            problem: excerpt(&violation.problem),
+        }),
     }
 }
 
@@ -128,6 +128,40 @@ fn expected_open(f: &FieldMeta) -> Option<char> {
         Some("array") => Some('['),
         Some("object") => Some('{'),
         _ => None,
+    }
+}
+
+/// Whether the field takes a string as it is: `str`, or `Optional[str]` (DSPy hands both to
+/// pydantic as text).
+fn takes_text(f: &FieldMeta) -> bool {
+    *f.kind() == FieldKind::Str
+        || (f.is_nullable()
+            && first_non_null(f.schema()).and_then(|s| s.get("type"))
+                == Some(&Value::from("string")))
+}
+
+/// A list written without brackets, `1, 2, 3` or `'a', 'b'`: DSPy reads it as a Python tuple
+/// (`ast.literal_eval`), so a comma-separated run of literals is that list. Bare words
+/// (`a, b`) are not literals, so they stay an error, as in DSPy.
+fn bare_sequence(f: &FieldMeta, text: &str, log: &mut Vec<Coercion>) -> Option<Value> {
+    if expected_open(f) != Some('[') || !text.contains(',') {
+        return None;
+    }
+    let list = lenient_json::parse(&format!("[{}]", text.trim()))
+        .ok()
+        .filter(Value::is_array)?;
+    note(log, f, text, list.clone(), "list without brackets");
+    Some(list)
+}
+
+/// A float field's number as a JSON float (`3` becomes `3.0`, as pydantic makes it).
+fn as_float(v: Value) -> Value {
+    match &v {
+        Value::Number(n) if !n.is_f64() => n
+            .as_f64()
+            .and_then(serde_json::Number::from_f64)
+            .map_or(v, Value::Number),
+        _ => v,
     }
 }
 
@@ -150,17 +184,29 @@ fn nullable_text(f: &FieldMeta, text: &str) -> Result<Value, ParseErrorKind> {
 /// What a field's type needs, for error messages.
 fn expected(f: &FieldMeta) -> String {
     match f.kind() {
-        FieldKind::Str => "a non-empty value".into(),
+        FieldKind::Str => "a string".into(),
         FieldKind::Bool => "True or False".into(),
         FieldKind::Int => "an integer".into(),
         FieldKind::Float => "a number".into(),
         FieldKind::Literal(choices) => format!("one of: {}", choices.join("; ")),
         FieldKind::Json => {
-            let mut s = format!("a {} as JSON: ", f.type_name());
-            crate::format::py_json(f.schema(), false, &mut s);
+            let mut s = format!("a {} as JSON", f.type_name());
+            if let Some(props) = object_properties(f.schema()) {
+                s.push_str(&format!(" (an object with {})", props.join(", ")));
+            }
             s
         }
     }
+}
+
+/// The property names of an object schema (through a `$ref` or `Optional`), for messages.
+fn object_properties(schema: &Value) -> Option<Vec<&str>> {
+    let mut s = schema;
+    if let Some(inner) = first_non_null(s) {
+        s = inner;
+    }
+    let props = resolve(schema, s).get("properties")?.as_object()?;
+    Some(props.keys().map(String::as_str).collect())
 }
 
 fn field_error(f: &FieldMeta, got: &str) -> ParseErrorKind {
@@ -347,13 +393,14 @@ fn coerce_deep(
             }
             _ => Value::Number(n),
         },
-        (Some("number"), Value::String(s)) => match number_value(bare(&s)) {
+        (Some("number"), Value::String(s)) => match number_value(bare(&s)).map(as_float) {
             Some(n) => {
                 note(log, f, &s, n.clone(), "numeric string");
                 n
             }
             None => Value::String(s),
         },
+        (Some("number"), v @ Value::Number(_)) => as_float(v),
         (Some("boolean"), Value::String(s)) => match parse_bool(&s) {
             Some(b) => {
                 note(log, f, &s, b.clone(), "boolean string");
@@ -480,6 +527,34 @@ mod tests {
     }
 
     #[test]
+    fn float_fields_hold_floats() {
+        let f = field("t -> x: float", "x");
+        let v = from_text(&f, "3", &mut Vec::new()).unwrap();
+        assert!(v.is_f64(), "{v}");
+        let xs = field("t -> xs: list[float]", "xs");
+        let v = from_json(&xs, json!([1, "2"]), &mut Vec::new()).unwrap();
+        assert!(v.as_array().unwrap().iter().all(Value::is_f64), "{v}");
+    }
+
+    #[test]
+    fn lists_without_brackets_are_tuples_of_literals() {
+        let f = field("t -> xs: list[int]", "xs");
+        let mut log = Vec::new();
+        assert_eq!(
+            from_text(&f, "1, 2, 3", &mut log).unwrap(),
+            json!([1, 2, 3])
+        );
+        assert_eq!(log[0].rule, "list without brackets");
+        let s = field("t -> xs: list[str]", "xs");
+        assert_eq!(
+            from_text(&s, "'a', \"b\"", &mut log).unwrap(),
+            json!(["a", "b"])
+        );
+        assert!(from_text(&s, "a, b", &mut log).is_err());
+        assert!(from_text(&f, "1 2 3", &mut log).is_err());
+    }
+
+    #[test]
     fn booleans_in_every_spelling() {
         let f = field("t -> ok: bool", "ok");
         for t in ["True", "true", "yes", "**Yes**", "TRUE."] {
@@ -515,12 +590,13 @@ mod tests {
     }
 
     #[test]
-    fn empty_values_name_the_field_unless_optional() {
+    fn empty_values_are_empty_strings_else_errors_unless_optional() {
         let f = field("t -> answer", "answer");
-        let e = from_text(&f, "  ", &mut Vec::new()).unwrap_err();
+        assert_eq!(from_text(&f, "  ", &mut Vec::new()).unwrap(), json!(""));
+        let n = field("t -> n: int", "n");
+        let e = from_text(&n, "", &mut Vec::new()).unwrap_err();
         assert!(
-            e.to_string()
-                .contains("field `answer`: expected a non-empty value"),
+            e.to_string().contains("field `n`: expected an integer"),
             "{e}"
         );
         let o = field("t -> n: Optional[int]", "n");

@@ -9,7 +9,7 @@ use crate::error::{ParseError, ParseErrorKind};
 use crate::format::py_json_indented;
 use crate::lm::{Capabilities, ResponseFormat};
 use crate::signature::SignatureMeta;
-use crate::signature::schema::pydantic_sorted;
+use crate::signature::schema::{pydantic_sorted, python_title, takes_title};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -152,6 +152,7 @@ pub(crate) fn structured_schema(sig: &SignatureMeta) -> ResponseFormat {
     let mut defs = Map::new();
     for f in sig.outputs() {
         let mut schema = f.schema().clone();
+        let titled = takes_title(&schema);
         if let Value::Object(m) = &mut schema {
             if let Some(Value::Object(d)) = m.remove("$defs") {
                 defs.extend(d);
@@ -163,11 +164,8 @@ pub(crate) fn structured_schema(sig: &SignatureMeta) -> ResponseFormat {
             {
                 defs.insert(title.clone(), Value::Object(m.clone()));
                 schema = serde_json::json!({"$ref": format!("#/$defs/{title}")});
-            } else {
-                m.insert(
-                    "title".into(),
-                    Value::String(crate::signature::schema::python_title(f.name())),
-                );
+            } else if titled {
+                m.insert("title".into(), Value::String(python_title(f.name())));
             }
         }
         properties.insert(f.name().to_string(), schema);
@@ -189,11 +187,12 @@ pub(crate) fn structured_schema(sig: &SignatureMeta) -> ResponseFormat {
     );
     root.insert("title".into(), Value::String("DSPyProgramOutputs".into()));
     root.insert("type".into(), Value::String("object".into()));
-    let mut schema = Value::Object(root);
+    // pydantic's key order first; DSPy's strict-mode keys then go where it puts them.
+    let mut schema = pydantic_sorted(&Value::Object(root));
     enforce_required(&mut schema);
     ResponseFormat::JsonSchema {
         name: "DSPyProgramOutputs".into(),
-        schema: pydantic_sorted(&schema),
+        schema,
         strict: true,
     }
 }
@@ -222,5 +221,76 @@ fn enforce_required(schema: &mut Value) {
     }
     if let Some(Value::Array(variants)) = m.get_mut("anyOf") {
         variants.iter_mut().for_each(enforce_required);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signature::{FieldMeta, Role};
+    use serde_json::json;
+
+    fn person_sig() -> SignatureMeta {
+        let person = json!({
+            "$defs": {"Address": {"type": "object", "title": "Address",
+                                  "properties": {"city": {"type": "string", "title": "City"}},
+                                  "required": ["city"]}},
+            "type": "object", "title": "Person",
+            "properties": {
+                "name": {"type": "string", "title": "Name"},
+                "age": {"type": "integer", "title": "Age"},
+                "home": {"$ref": "#/$defs/Address"},
+            },
+            "required": ["name", "age", "home"],
+        });
+        let field = FieldMeta::new(
+            "person".into(),
+            Role::Output,
+            None,
+            person.clone(),
+            Map::new(),
+            person,
+        );
+        SignatureMeta::new(
+            "S",
+            None,
+            vec![FieldMeta::string("text", Role::Input, None)],
+            vec![field],
+        )
+    }
+
+    #[test]
+    fn field_errors_name_the_field_and_shape_not_the_schema() {
+        let sig = person_sig();
+        let reply = r#"{"person": {"name": "Ann", "age": "thirty", "home": {"city": "Oslo"}}}"#;
+        let e = JsonAdapter::new().parse(&sig, reply).unwrap_err();
+        assert_eq!(
+            e.kind.to_string(),
+            "field `person`: expected a Person as JSON (an object with name, age, home); \
+             at /age: \"thirty\" is not of type \"integer\""
+        );
+        assert_eq!(e.field(), Some("person"));
+        let e = JsonAdapter::new()
+            .parse(&sig, r#"{"person": {"name": "Ann", "age": 30}}"#)
+            .unwrap_err();
+        assert_eq!(
+            e.kind.to_string(),
+            "field `person`: expected a Person as JSON (an object with name, age, home); \
+             \"home\" is a required property"
+        );
+        let e = JsonAdapter::new()
+            .parse(&sig, r#"{"person": "Ann"}"#)
+            .unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains(
+                "field `person`: expected a Person as JSON (an object with name, age, home)"
+            ),
+            "{msg}"
+        );
+        assert!(
+            !msg.contains("properties") && !msg.contains("$defs"),
+            "{msg}"
+        );
     }
 }

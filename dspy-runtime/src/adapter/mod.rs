@@ -126,33 +126,13 @@ fn field_list(fields: &[FieldMeta]) -> String {
     py_strip(&out).to_string()
 }
 
-/// `In adhering to this structure, your objective is: ...` with DSPy's dedent and indent.
+/// `In adhering to this structure, your objective is: ...`: DSPy's `textwrap.dedent` of the
+/// instructions, each line (Python's `splitlines`) indented by eight spaces.
 pub(crate) fn task_description(instructions: &str) -> String {
     let mut out = String::from("In adhering to this structure, your objective is: ");
-    for line in dedent(instructions).lines() {
+    for line in dspy_grammar::splitlines(&dspy_grammar::dedent(instructions)) {
         out.push_str("\n        ");
         out.push_str(line);
-    }
-    out
-}
-
-/// Python's `textwrap.dedent`: removes the common leading whitespace of non-blank lines.
-fn dedent(text: &str) -> String {
-    let margin = text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| l.len() - l.trim_start_matches([' ', '\t']).len())
-        .min()
-        .unwrap_or(0);
-    let mut out = String::with_capacity(text.len());
-    for (i, line) in text.split('\n').enumerate() {
-        if i > 0 {
-            out.push('\n');
-        }
-        if line.trim().is_empty() {
-            continue;
-        }
-        out.push_str(&line[margin.min(line.len())..]);
     }
     out
 }
@@ -220,7 +200,7 @@ pub(crate) fn user_content(
 
 /// Python's `str.strip()`.
 pub(crate) fn py_strip(s: &str) -> &str {
-    s.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
+    s.trim_matches(dspy_grammar::py_is_space)
 }
 
 fn into_py_stripped(s: String) -> String {
@@ -266,8 +246,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dedent_like_textwrap() {
-        assert_eq!(dedent("  a\n    b\n\n  c"), "a\n  b\n\nc");
+    fn task_description_indents_each_line() {
         assert_eq!(
             task_description("Do it.\nWell."),
             "In adhering to this structure, your objective is: \n        Do it.\n        Well."

@@ -254,11 +254,9 @@ impl Scope {
     }
 
     /// Runs `fut` in the scope: the context in effect where it runs, with these changes.
-    pub fn run<F: Future>(self, fut: F) -> impl Future<Output = F::Output> {
-        async move {
-            let ctx = self.apply(current());
-            CURRENT.scope(ctx, fut).await
-        }
+    pub async fn run<F: Future>(self, fut: F) -> F::Output {
+        let ctx = self.apply(current());
+        CURRENT.scope(ctx, fut).await
     }
 }
 

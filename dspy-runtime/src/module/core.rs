@@ -83,8 +83,9 @@ impl PredictCore {
             .unwrap_or_else(|| self.meta.instructions())
     }
 
+    /// Replaces the instructions, cleaned as DSPy cleans them (`inspect.cleandoc`).
     pub fn set_instructions(&mut self, instructions: String) {
-        self.instructions = Some(instructions);
+        self.instructions = Some(dspy_grammar::cleandoc(&instructions));
         self.invalidate();
     }
 

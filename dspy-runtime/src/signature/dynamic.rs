@@ -58,13 +58,16 @@ impl DynSignature {
         })
     }
 
-    /// The same signature with other instructions.
+    /// The same signature with other instructions, cleaned as DSPy's `Signature.instructions`
+    /// is (Python's `inspect.cleandoc`, see [`dspy_grammar::cleandoc`]); an empty string means
+    /// DSPy's default instructions, as in DSPy.
     pub fn with_instructions(self, instructions: impl Into<String>) -> DynSignature {
+        let instructions: String = instructions.into();
         let m = &self.meta;
         DynSignature {
             meta: Arc::new(SignatureMeta::new(
                 m.name().to_string(),
-                Some(instructions.into()),
+                (!instructions.is_empty()).then(|| dspy_grammar::cleandoc(&instructions)),
                 m.inputs().to_vec(),
                 m.outputs().to_vec(),
             )),

@@ -169,8 +169,8 @@ impl FieldMeta {
         &self.constraints_text
     }
 
-    /// Checks a value against the field's schema; `Err((keyword, message))` on the first violation.
-    pub(crate) fn validate(&self, value: &Value) -> Result<(), (String, String)> {
+    /// Checks a value against the field's schema; the first violation if it does not fit.
+    pub(crate) fn validate(&self, value: &Value) -> Result<(), Violation> {
         let Some(v) = &self.validator else {
             return Ok(());
         };
@@ -179,20 +179,18 @@ impl FieldMeta {
                 Ok(()) => Ok(()),
                 Err(e) => {
                     let path = e.schema_path().to_string();
-                    let keyword = path.rsplit('/').next().unwrap_or("schema").to_string();
-                    let at = e.instance_path().to_string();
-                    let message = if at.is_empty() {
-                        e.to_string()
-                    } else {
-                        format!("at {at}: {e}")
-                    };
-                    Err((keyword, message))
+                    Err(Violation {
+                        keyword: path.rsplit('/').next().unwrap_or("schema").to_string(),
+                        at: e.instance_path().to_string(),
+                        problem: e.to_string(),
+                    })
                 }
             },
-            Err(e) => Err((
-                "schema".into(),
-                format!("the field's schema is invalid: {e}"),
-            )),
+            Err(e) => Err(Violation {
+                keyword: "schema".into(),
+                at: String::new(),
+                problem: format!("the field's schema is invalid: {e}"),
+            }),
         }
     }
 
@@ -206,6 +204,27 @@ impl FieldMeta {
     pub fn string(name: &'static str, role: Role, desc: Option<String>) -> FieldMeta {
         let schema = serde_json::json!({"type": "string"});
         FieldMeta::new(name.into(), role, desc, schema.clone(), Map::new(), schema)
+    }
+}
+
+/// The first way a value breaks a field's schema.
+#[derive(Debug)]
+pub(crate) struct Violation {
+    /// The schema keyword broken, e.g. `type`, `maximum`.
+    pub keyword: String,
+    /// Where in the value, as a JSON pointer (empty for the value itself).
+    pub at: String,
+    /// The validator's message.
+    pub problem: String,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.at.is_empty() {
+            f.write_str(&self.problem)
+        } else {
+            write!(f, "at {}: {}", self.at, self.problem)
+        }
     }
 }
 

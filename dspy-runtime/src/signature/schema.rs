@@ -161,8 +161,8 @@ pub(crate) fn to_pydantic(schema: &Value) -> Value {
                 if let Value::Object(p) = v {
                     for (name, sub) in p {
                         let mut sub = to_pydantic(sub);
-                        if let Value::Object(sm) = &mut sub
-                            && !(sm.len() == 1 && sm.contains_key("$ref"))
+                        if takes_title(&sub)
+                            && let Value::Object(sm) = &mut sub
                         {
                             sm.entry("title")
                                 .or_insert_with(|| Value::String(python_title(name)));
@@ -373,27 +373,50 @@ pub(crate) fn type_first_sorted(v: &Value) -> Value {
     }
 }
 
-/// Key order of pydantic's schemas: alphabetical, except property names keep field order.
+/// Key order of pydantic's schemas (its `GenerateJsonSchema.sort`): keys alphabetical,
+/// recursively, except directly under a key named `properties` or `default`.
 pub(crate) fn pydantic_sorted(v: &Value) -> Value {
-    fn go(v: &Value, in_properties: bool) -> Value {
+    fn go(v: &Value, parent: Option<&str>) -> Value {
         match v {
             Value::Object(m) => {
                 let mut keys: Vec<&String> = m.keys().collect();
-                if !in_properties {
+                if !matches!(parent, Some("properties" | "default")) {
                     keys.sort();
                 }
                 let mut out = Map::new();
                 for k in keys {
-                    let child_is_props = !in_properties && (k == "properties" || k == "$defs");
-                    out.insert(k.clone(), go(&m[k], child_is_props));
+                    out.insert(k.clone(), go(&m[k], Some(k)));
                 }
                 Value::Object(out)
             }
-            Value::Array(a) => Value::Array(a.iter().map(|x| go(x, false)).collect()),
+            Value::Array(a) => Value::Array(a.iter().map(|x| go(x, parent)).collect()),
             other => other.clone(),
         }
     }
-    go(v, false)
+    go(v, None)
+}
+
+/// Whether pydantic titles a property with this schema: not when it is a reference to a
+/// model or enum, directly or through `Optional` (its `field_title_should_be_set`).
+pub(crate) fn takes_title(schema: &Value) -> bool {
+    let Some(m) = schema.as_object() else {
+        return true;
+    };
+    if m.contains_key("$ref") {
+        return false;
+    }
+    match m.get("anyOf").and_then(Value::as_array).map(Vec::as_slice) {
+        Some([inner, null] | [null, inner]) if is_null_type(null) && !is_null_type(inner) => {
+            takes_title(inner)
+        }
+        _ => true,
+    }
+}
+
+fn is_null_type(schema: &Value) -> bool {
+    schema
+        .as_object()
+        .is_some_and(|m| m.len() == 1 && m.get("type") == Some(&Value::from("null")))
 }
 
 #[cfg(test)]

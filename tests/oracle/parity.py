@@ -1,0 +1,114 @@
+"""Python DSPy 3.4.1's side of tests/parity.rs: one rule's cases in, DSPy's answers out.
+
+Reads {"op": ..., "cases": [...]} as JSON from stdin and writes a JSON list, one answer per case.
+"""
+import inspect
+import json
+import sys
+from typing import Optional
+
+import dspy
+import pydantic
+
+
+def messages(sig, adapter, demos, inputs):
+    adapter = dspy.JSONAdapter() if adapter == "json" else dspy.ChatAdapter()
+    return [{"role": m["role"], "content": m["content"]} for m in adapter.format(sig, demos, inputs)]
+
+
+def cleandoc(case):
+    return inspect.cleandoc(case)
+
+
+def render(case):
+    """The messages for a string signature with these instructions (a class's raw docstring)."""
+    sig = dspy.Signature(case["signature"], case["instructions"])
+    return {
+        "instructions": sig.instructions,
+        "messages": messages(sig, case.get("adapter", "chat"), case.get("demos", []), case["inputs"]),
+    }
+
+
+class Address(pydantic.BaseModel):
+    city: str
+    zip: Optional[str] = None
+
+
+class Pin(pydantic.BaseModel):
+    zone: str
+    at: int
+
+
+class Person(pydantic.BaseModel):
+    name: str
+    age: Optional[int] = None
+    nick: str = "x"
+    count: int = 3
+    ratio: float = 0.5
+    home: Optional[Address] = None
+    work: Address = pydantic.Field(description="Where they work.")
+    friends: list[Address]
+    pin: Pin = Pin(zone="z", at=1)
+    tags: list[str] = []
+
+
+class Profile(dspy.Signature):
+    """Profile the text."""
+
+    text: str = dspy.InputField()
+    person: Person = dspy.OutputField()
+    spouse: Optional[Person] = dspy.OutputField()
+    address: Address = dspy.OutputField()
+    n: Optional[int] = dspy.OutputField()
+
+
+def schema(case):
+    """Profile's messages with either adapter, and JSONAdapter's structured-output schema."""
+    from dspy.adapters.json_adapter import _get_structured_outputs_response_format
+
+    sig = {"Profile": Profile}[case["signature"]]
+    return {
+        "chat": messages(sig, "chat", [], case["inputs"]),
+        "json": messages(sig, "json", [], case["inputs"]),
+        "response_format": _get_structured_outputs_response_format(sig).model_json_schema(),
+    }
+
+
+def parse(case):
+    """DSPy's parse of a reply, and the messages with the parsed outputs as a demo."""
+    sig = dspy.Signature(case["signature"])
+    adapter = dspy.JSONAdapter() if case["adapter"] == "json" else dspy.ChatAdapter()
+    try:
+        fields = adapter.parse(sig, case["completion"])
+    except Exception as e:  # noqa: BLE001 - any parse failure is the answer
+        return {"error": f"{type(e).__name__}: {e}"}
+    demo = {**case["inputs"], **fields}
+    return {"fields": fields, "messages": messages(sig, case["adapter"], [demo], case["inputs"])}
+
+
+class Two(dspy.Module):
+    def __init__(self):
+        super().__init__()
+        self.think = dspy.ChainOfThought("question -> answer")
+        self.label = dspy.Predict("text -> topic: Literal['sport', 'tech']")
+
+
+def saved_program(case):
+    """Saves Two with the case's demos (extra keys and all) to case["path"], loads the file into
+    a fresh Two, and renders each predictor for case["inputs"]."""
+    program = Two()
+    for name, pred in program.named_predictors():
+        pred.demos = [dspy.Example(**d) for d in case["demos"][name]]
+    program.save(case["path"])
+    loaded = Two()
+    loaded.load(case["path"])
+    return {
+        name: messages(pred.signature, "chat", pred.demos, case["inputs"][name])
+        for name, pred in loaded.named_predictors()
+    }
+
+
+OPS = {"cleandoc": cleandoc, "render": render, "schema": schema, "parse": parse, "saved_program": saved_program}
+
+request = json.load(sys.stdin)
+json.dump([OPS[request["op"]](case) for case in request["cases"]], sys.stdout, ensure_ascii=False)

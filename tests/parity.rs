@@ -1,0 +1,483 @@
+//! DSPy parity rules, each checked against Python DSPy 3.4.1 itself (tests/oracle/parity.py):
+//! the same cases go to DSPy and to us, and the answers must be equal.
+//!
+//! Needs the venv of ../shared/bench/dspy-py/setup.sh (scripts/test makes it and sets DSPY_PY).
+
+mod common;
+
+use dspy::prelude::*;
+use dspy::{Adapter, Message};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+/// DSPy's answers to `op` for `cases`, one per case.
+fn oracle(op: &str, cases: &[Value]) -> Vec<Value> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/oracle/parity.py");
+    let py = common::dspy_py::python()
+        .unwrap_or_else(|e| panic!("Python DSPy 3.4.1 is needed for this test: {e}"));
+    let mut child = Command::new(&py)
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {py}: {e}"));
+    let request = json!({"op": op, "cases": cases});
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "parity.py {op} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answers: Vec<Value> = serde_json::from_slice(&out.stdout).expect("parity.py prints JSON");
+    assert_eq!(answers.len(), cases.len(), "{op}: one answer per case");
+    answers
+}
+
+fn as_json(messages: &[Message]) -> Value {
+    messages
+        .iter()
+        .map(|m| json!({"role": m.role.as_str(), "content": &*m.content}))
+        .collect()
+}
+
+// Rule 1: instructions are cleaned as `inspect.cleandoc` cleans a docstring.
+
+/// Instruction texts with margins, tabs, trailing spaces and blank lines.
+const DOCS: &[&str] = &[
+    "Summary.\n    a\n      b\n",
+    "\n    Classify the text.\n      - sport\n      - tech\n    ",
+    "\tTabbed\n\tline\n\t  more",
+    "a  \n  b  \n   c \n",
+    "  x\n\t y\n        z",
+    "ab\tc\n  d\te\n  f",
+    "a\n\n\n  b\n      \n  c\n\n",
+    "   \n  \n",
+    "",
+    "x\r\n  y\r\n  z",
+    "premi\u{e8}re\n\u{3000}\u{3000}ideographic\n  two",
+    "\u{1c} sep\n  y\n   z",
+    " Line one\n Line two\n\n Line three",
+    "\n  lead\n    deeper\n  \n",
+];
+
+#[test]
+fn cleandoc_matches_inspect() {
+    let cases: Vec<Value> = DOCS.iter().map(|d| json!(d)).collect();
+    for (doc, theirs) in DOCS.iter().zip(oracle("cleandoc", &cases)) {
+        assert_eq!(dspy_grammar::cleandoc(doc), theirs, "cleandoc({doc:?})");
+    }
+}
+
+#[test]
+fn with_instructions_renders_as_dspy() {
+    let cases: Vec<Value> = DOCS
+        .iter()
+        .flat_map(|d| {
+            ["chat", "json"].map(|adapter| {
+                json!({"signature": "question -> answer", "instructions": d, "adapter": adapter,
+                       "inputs": {"question": "Why?"}})
+            })
+        })
+        .collect();
+    for (case, theirs) in cases.iter().zip(oracle("render", &cases)) {
+        let sig = DynSignature::parse("question -> answer")
+            .unwrap()
+            .with_instructions(case["instructions"].as_str().unwrap());
+        assert_eq!(sig.meta().instructions(), theirs["instructions"], "{case}");
+        let mut p = DynPredict::new(sig);
+        if case["adapter"] == "json" {
+            p = p.with_adapter(JsonAdapter::new());
+        }
+        let ours = as_json(&p.render(case["inputs"].as_object().unwrap()));
+        assert_eq!(ours, theirs["messages"], "{case}");
+    }
+}
+
+#[doc = " Summary line."]
+#[doc = "     Indented detail."]
+#[doc = "       Deeper detail.  "]
+#[derive(Signature)]
+struct Margins {
+    #[input]
+    question: String,
+    #[output]
+    answer: String,
+}
+
+#[doc = ""]
+#[doc = "\tClassify the text.  "]
+#[doc = "\t  - sport"]
+#[doc = ""]
+#[doc = "\t  - tech"]
+#[doc = ""]
+#[derive(Signature)]
+struct Tabs {
+    #[input]
+    question: String,
+    #[output]
+    answer: String,
+}
+
+signature!(
+    #[doc = " Answer briefly."]
+    #[doc = "   Cite nothing.   "]
+    #[doc = ""]
+    #[doc = "   Be kind."]
+    Brief = "question -> answer"
+);
+
+#[test]
+fn doc_comment_instructions_render_as_dspy() {
+    // Each doc comment's text is its `#[doc]` lines joined by newlines, as a Python docstring.
+    let docs = [
+        " Summary line.\n     Indented detail.\n       Deeper detail.  ",
+        "\n\tClassify the text.  \n\t  - sport\n\n\t  - tech\n",
+        " Answer briefly.\n   Cite nothing.   \n\n   Be kind.",
+    ];
+    let cases: Vec<Value> = docs
+        .iter()
+        .map(|d| {
+            json!({"signature": "question -> answer", "instructions": d,
+                   "inputs": {"question": "Why?"}})
+        })
+        .collect();
+    let theirs = oracle("render", &cases);
+    let ours = [
+        Predict::<Margins>::new().render(&MarginsInput {
+            question: "Why?".into(),
+        }),
+        Predict::<Tabs>::new().render(&TabsInput {
+            question: "Why?".into(),
+        }),
+        Predict::<Brief>::new().render(&BriefInput {
+            question: "Why?".into(),
+        }),
+    ];
+    let metas = [Margins::meta(), Tabs::meta(), Brief::meta()];
+    for ((ours, meta), theirs) in ours.iter().zip(metas).zip(&theirs) {
+        assert_eq!(meta.instructions(), theirs["instructions"]);
+        assert_eq!(as_json(ours), theirs["messages"]);
+    }
+}
+
+// Rule 2: pydantic's schemas for models with optional and defaulted fields.
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+struct Address {
+    city: String,
+    #[serde(default)]
+    zip: Option<String>,
+}
+
+fn nick() -> String {
+    "x".into()
+}
+
+fn three() -> i64 {
+    3
+}
+
+fn half() -> f64 {
+    0.5
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+struct Pin {
+    zone: String,
+    at: i64,
+}
+
+fn pin() -> Pin {
+    Pin {
+        zone: "z".into(),
+        at: 1,
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+struct Person {
+    name: String,
+    #[serde(default)]
+    age: Option<i64>,
+    #[serde(default = "nick")]
+    nick: String,
+    #[serde(default = "three")]
+    count: i64,
+    #[serde(default = "half")]
+    ratio: f64,
+    #[serde(default)]
+    home: Option<Address>,
+    /// Where they work.
+    work: Address,
+    friends: Vec<Address>,
+    #[serde(default = "pin")]
+    pin: Pin,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+/// Profile the text.
+#[derive(Signature)]
+struct Profile {
+    #[input]
+    text: String,
+    #[output]
+    person: Person,
+    #[output]
+    spouse: Option<Person>,
+    #[output]
+    address: Address,
+    #[output]
+    n: Option<i64>,
+}
+
+#[test]
+fn model_schemas_match_pydantic() {
+    let cases = [json!({"signature": "Profile", "inputs": {"text": "Ann, 30."}})];
+    let theirs = &oracle("schema", &cases)[0];
+    let input = ProfileInput {
+        text: "Ann, 30.".into(),
+    };
+    let chat = Predict::<Profile>::new().render(&input);
+    let json_messages = Predict::<Profile>::new()
+        .with_adapter(JsonAdapter::new())
+        .render(&input);
+    let dspy::lm::ResponseFormat::JsonSchema { schema, .. } =
+        &*Profile::meta().structured_output_format()
+    else {
+        panic!("Profile has a strict schema");
+    };
+    assert_eq!(
+        serde_json::to_string(schema).unwrap(),
+        serde_json::to_string(&theirs["response_format"]).unwrap()
+    );
+    assert_eq!(as_json(&chat), theirs["chat"]);
+    assert_eq!(as_json(&json_messages), theirs["json"]);
+}
+
+// Rules 3 to 5 (parsing): replies parsed as DSPy parses them, and the parsed values rendered as
+// a demo as DSPy renders them.
+
+/// A parse case: signature, adapter, reply. `forgiving` marks a reply DSPy rejects and we
+/// take on purpose (DESIGN.md: parsing is more forgiving than DSPy's).
+fn parse_case(signature: &str, adapter: &str, completion: &str, forgiving: bool) -> Value {
+    json!({"signature": signature, "adapter": adapter, "completion": completion,
+           "inputs": {"q": "Q?"}, "forgiving": forgiving})
+}
+
+fn chat_reply(fields: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    for (name, value) in fields {
+        out.push_str(&format!("[[ ## {name} ## ]]\n{value}\n\n"));
+    }
+    out + "[[ ## completed ## ]]"
+}
+
+/// Our parse of each case compared with DSPy's: the same values (a float stays a float), the
+/// same demo rendering, or an error on both sides.
+fn check_parses(cases: &[Value]) {
+    for (case, theirs) in cases.iter().zip(oracle("parse", cases)) {
+        let sig = DynSignature::parse(case["signature"].as_str().unwrap()).unwrap();
+        let adapter: Box<dyn Adapter> = if case["adapter"] == "json" {
+            Box::new(JsonAdapter::new())
+        } else {
+            Box::new(ChatAdapter::new())
+        };
+        let ours = adapter.parse(sig.meta(), case["completion"].as_str().unwrap());
+        if case["forgiving"] == true {
+            assert!(theirs.get("error").is_some(), "DSPy now takes {case}");
+            assert!(ours.is_ok(), "{case}: {ours:?}");
+            continue;
+        }
+        let ours = match (ours, theirs.get("error")) {
+            (Err(_), Some(_)) => continue,
+            (Ok(p), None) => p,
+            (ours, _) => panic!("{case}\nours: {ours:?}\ntheirs: {theirs}"),
+        };
+        assert_eq!(
+            Value::Object(ours.fields.clone()),
+            theirs["fields"],
+            "{case}"
+        );
+        let inputs = case["inputs"].as_object().unwrap();
+        let mut demo = inputs.clone();
+        demo.extend(ours.fields);
+        let mut p = DynPredict::new(sig);
+        if case["adapter"] == "json" {
+            p = p.with_adapter(JsonAdapter::new());
+        }
+        p.set_demos(vec![Demo::from_map(demo)]).unwrap();
+        assert_eq!(as_json(&p.render(inputs)), theirs["messages"], "{case}");
+    }
+}
+
+#[test]
+fn floats_stay_floats() {
+    let mut cases = Vec::new();
+    for (sig, field, value, json_value) in [
+        ("q -> x: float", "x", "3", "3"),
+        ("q -> x: float", "x", "7.0", "7.0"),
+        ("q -> x: float", "x", "1e3", "1e3"),
+        ("q -> x: float", "x", "-2", "-2"),
+        ("q -> x: Optional[float]", "x", "3", "3"),
+        ("q -> xs: list[float]", "xs", "[1, 2.5, 3]", "[1, 2.5, 3]"),
+        ("q -> d: dict[str, float]", "d", "{\"a\": 1}", "{\"a\": 1}"),
+        ("q -> n: int, x: float", "x", "4", "4"),
+    ] {
+        let mut fields = vec![(field, value)];
+        let mut object = format!("{{\"{field}\": {json_value}");
+        if sig.contains("n: int") {
+            fields.insert(0, ("n", "1"));
+            object.push_str(", \"n\": 1");
+        }
+        object.push('}');
+        cases.push(parse_case(sig, "chat", &chat_reply(&fields), false));
+        cases.push(parse_case(sig, "json", &object, false));
+    }
+    check_parses(&cases);
+}
+
+#[test]
+fn comma_separated_lists() {
+    let chat = |sig: &str, value: &str, forgiving: bool| {
+        parse_case(sig, "chat", &chat_reply(&[("xs", value)]), forgiving)
+    };
+    let cases = [
+        chat("q -> xs: list[int]", "1, 2, 3", false),
+        chat("q -> xs: list[int]", "1,2,3", false),
+        chat("q -> xs: list[int]", "1, 2, 3.", false),
+        chat("q -> xs: list[int]", "[1, 2, 3]", false),
+        chat("q -> xs: list[int]", "1, 2, three", false),
+        chat("q -> xs: list[float]", "1, 2.5", false),
+        chat("q -> xs: list[str]", "\"a\", \"b\"", false),
+        chat("q -> xs: list[str]", "'a', 'b'", false),
+        chat("q -> xs: list[str]", "a, b, c", false),
+        chat("q -> xs: list[bool]", "True, False", false),
+        chat("q -> xs: Optional[list[int]]", "4, 5", false),
+        // DSPy reads a tuple of ints and pydantic will not make strings of them; we do.
+        chat("q -> xs: list[str]", "1, 2, 3", true),
+    ];
+    check_parses(&cases);
+}
+
+#[test]
+fn empty_values() {
+    let cases = [
+        parse_case("q -> answer", "chat", &chat_reply(&[("answer", "")]), false),
+        parse_case(
+            "q -> answer",
+            "chat",
+            &chat_reply(&[("answer", "  \n ")]),
+            false,
+        ),
+        parse_case(
+            "q -> answer, n: int",
+            "chat",
+            &chat_reply(&[("answer", ""), ("n", "1")]),
+            false,
+        ),
+        parse_case(
+            "q -> a: Optional[str]",
+            "chat",
+            &chat_reply(&[("a", "")]),
+            false,
+        ),
+        parse_case("q -> n: int", "chat", &chat_reply(&[("n", "")]), false),
+        parse_case("q -> ok: bool", "chat", &chat_reply(&[("ok", "")]), false),
+        parse_case(
+            "q -> xs: list[int]",
+            "chat",
+            &chat_reply(&[("xs", "")]),
+            false,
+        ),
+        parse_case("q -> answer", "chat", "[[ ## completed ## ]]", false),
+        parse_case(
+            "q -> answer, n: int",
+            "chat",
+            &chat_reply(&[("n", "1")]),
+            false,
+        ),
+        parse_case("q -> answer", "json", "{\"answer\": \"\"}", false),
+        parse_case(
+            "q -> answer, n: int",
+            "json",
+            "{\"answer\": \"\", \"n\": 2}",
+            false,
+        ),
+        parse_case("q -> n: int", "json", "{\"n\": \"\"}", false),
+        parse_case("q -> answer", "json", "{}", false),
+        // DSPy's pydantic rejects "" for Optional[int]; an empty optional is None for us.
+        parse_case(
+            "q -> n: Optional[int]",
+            "chat",
+            &chat_reply(&[("n", "")]),
+            true,
+        ),
+    ];
+    check_parses(&cases);
+}
+
+// Rule 6: a program file saved by DSPy with demos that carry keys which are not fields (a
+// dataset's extra columns) loads, and renders as DSPy renders it.
+
+signature!(Think = "question -> answer");
+signature!(Label = "text -> topic: Literal['sport', 'tech']");
+
+program! {
+    /// A ChainOfThought and a Predict, as `Two` in tests/oracle/parity.py.
+    struct Two {
+        think: ChainOfThought<Think>,
+        label: Predict<Label>,
+    }
+
+    async fn forward(&self, question: String) -> dspy::Result<String> {
+        Ok(self.think(question).await?.answer.clone())
+    }
+}
+
+#[test]
+fn dspy_files_with_extra_demo_keys_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("two.json");
+    let case = json!({
+        "path": path,
+        "demos": {
+            "think.predict": [
+                {"question": "2+2?", "reasoning": "Add.", "answer": "4", "id": 7, "source": "gsm8k"},
+                {"question": "Capital of France?", "answer": "Paris", "split": "train",
+                 "meta": {"tags": ["geo"], "score": 0.5}},
+            ],
+            "label": [
+                {"text": "Goal!", "topic": "sport", "url": "http://x", "augmented": true},
+                {"text": "New GPU", "topic": "tech", "label_id": null},
+                {"text": "Only extras", "note": "no outputs"},
+            ],
+        },
+        "inputs": {"think.predict": {"question": "Why?"}, "label": {"text": "Match report"}},
+    });
+    let theirs = &oracle("saved_program", std::slice::from_ref(&case))[0];
+    let mut ours = Two {
+        think: ChainOfThought::new(),
+        label: Predict::new(),
+    };
+    ours.load(&path).unwrap();
+    assert_eq!(ours.think.demos()[0].get("id"), Some(&json!(7)));
+    let think = ours.think.render(&ThinkInput {
+        question: "Why?".into(),
+    });
+    let label = ours.label.render(&LabelInput {
+        text: "Match report".into(),
+    });
+    assert_eq!(as_json(&think), theirs["think.predict"]);
+    assert_eq!(as_json(&label), theirs["label"]);
+}
