@@ -308,7 +308,9 @@ fn main() {
     for n in [0, 4] {
         let d = demos(n);
         let us = micro(a.calls, |k| {
-            let msgs = adapter.format(meta, meta.instructions(), &d, &qa(k));
+            let msgs = adapter
+                .format(meta, meta.instructions(), &d, &qa(k))
+                .unwrap();
             std::hint::black_box(msgs);
         });
         rows.push((

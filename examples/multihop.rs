@@ -26,7 +26,7 @@ const QUESTIONS: &[(&str, &str)] = &[
 ];
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> dspy::Result<()> {
     let passages: Vec<String> = bbc_articles()?
         .into_iter()
         .flat_map(|a| a.paragraphs)

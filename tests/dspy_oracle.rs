@@ -70,6 +70,7 @@ fn ours(case: &Value) -> Vec<Value> {
         .collect();
     p.set_demos(demos).unwrap();
     p.render(case["inputs"].as_object().unwrap())
+        .unwrap()
         .iter()
         .map(|m| json!({"role": m.role.as_str(), "content": &*m.content}))
         .collect()

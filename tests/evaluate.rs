@@ -163,7 +163,7 @@ async fn table_json_csv_and_append_file() {
     );
     assert_eq!(lines[4], "| 2 | q2 | echo: q2 | echo: q2 | 1 |");
     assert!(
-        lines[5].starts_with("Average Metric: 1.00 / 3 (33.3%), 1 error, "),
+        lines[5].starts_with("Average Metric: 1.00 / 3 (33.3%), 1 error (0 unparsed), 0 coerced, "),
         "{}",
         lines[5]
     );
@@ -227,4 +227,117 @@ async fn batch_keeps_input_order_and_per_item_errors() {
     }
     assert!(results[3].is_err());
     assert_eq!(server.state.peak_in_flight.load(Ordering::SeqCst), 5);
+}
+
+/// Unparsed and coerced runs, LM calls and the answers are counted; a comparison table shows
+/// them side by side.
+#[tokio::test]
+async fn results_count_unparsed_coerced_and_answers() {
+    signature!(Topic = "headline -> topic: Literal['sport', 'tech']");
+    let lm = ScriptedLm::keyed([
+        ("goal", "[[ ## topic ## ]]\nSports\n\n[[ ## completed ## ]]"),
+        ("chip", "[[ ## topic ## ]]\ntech\n\n[[ ## completed ## ]]"),
+        ("noise", "I cannot decide."),
+    ]);
+    let example = |h: &str, t: &str| {
+        Example::new(
+            TopicInput { headline: h.into() },
+            serde_json::json!({ "topic": t }),
+        )
+    };
+    let dev = vec![
+        example("a late goal", "sport"),
+        example("a new chip", "tech"),
+        example("noise", "tech"),
+        example("another goal", "sport"),
+    ];
+    let p = Predict::<Topic>::new().with_lm(lm);
+    let r = Evaluate::new(&dev)
+        .progress(false)
+        .run(&p, |ex, pred| {
+            serde_json::to_value(pred.topic).unwrap() == ex.label["topic"]
+        })
+        .await
+        .unwrap();
+    assert_eq!(r.score, 75.0);
+    assert_eq!((r.errors, r.unparsed(), r.coerced()), (1, 1, 2));
+    assert_eq!(r.outcomes[0].coercions, 1, "`Sports` read as `sport`");
+    // Two calls for the unparsed one: ChatAdapter, then its JSON fallback.
+    assert_eq!(r.usage.calls, 5);
+    let answers: Vec<(String, usize)> = r.answers().into_iter().collect();
+    assert_eq!(
+        answers,
+        [
+            ("(failed)".into(), 1),
+            ("sport".into(), 2),
+            ("tech".into(), 1)
+        ]
+    );
+    assert!(
+        r.summary()
+            .contains("1 error (1 unparsed), 2 coerced, 5 LM calls"),
+        "{}",
+        r.summary()
+    );
+    let table = dspy::evaluate::compare(&[("first", &r), ("again", &r)]);
+    assert!(table.contains("| first | 0.75 | 1 | 2 | 5 |"), "{table}");
+    assert!(
+        table.contains("again  {\"(failed)\": 1, \"sport\": 2, \"tech\": 1}"),
+        "{table}"
+    );
+    let json = r.to_json();
+    assert_eq!(
+        (json["unparsed"].as_u64(), json["coerced"].as_u64()),
+        (Some(1), Some(2))
+    );
+}
+
+/// An input or label that does not serialize fails the evaluation before any LM call.
+#[tokio::test]
+async fn an_unserializable_label_fails_before_any_call() {
+    struct Broken;
+    impl serde::Serialize for Broken {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("broken on purpose"))
+        }
+    }
+    let lm = ScriptedLm::new([common::reply("x")]);
+    let p = Predict::<Qa>::new().with_lm(lm.clone());
+    let dev = vec![Example::new(
+        QaInput {
+            question: "q".into(),
+        },
+        Broken,
+    )];
+    let err = Evaluate::new(&dev)
+        .progress(false)
+        .run(&p, |_, _| true)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, dspy::Error::Serialize(_)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("example 0's label: broken on purpose"),
+        "{err}"
+    );
+    assert_eq!(lm.remaining(), 1, "no call was spent");
+}
+
+/// The append file failing stops the evaluation from starting more examples.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_failing_append_file_stops_the_evaluation() {
+    // /dev/full accepts the open and fails every write (ENOSPC).
+    let dev = devset(40);
+    let lm = ScriptedLm::fixed(common::reply("echo: q1"));
+    let p = Predict::<Qa>::new().with_lm(lm);
+    let err = Evaluate::new(&dev)
+        .concurrency(1)
+        .progress(false)
+        .append_to("/dev/full")
+        .run(&p, metric)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, dspy::Error::Io(_)), "{err}");
+    assert!(err.to_string().contains("/dev/full"), "{err}");
 }

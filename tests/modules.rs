@@ -159,9 +159,9 @@ async fn demos_and_instructions_are_parameter_slots() {
     );
     p.push_demo(&q("2+2?"), &QaOutput { answer: "4".into() })
         .unwrap();
-    let before = p.render_text(&q("x"));
+    let before = p.render_text(&q("x")).unwrap();
     p.set_instructions("Be terse.".into());
-    let after = p.render_text(&q("x"));
+    let after = p.render_text(&q("x")).unwrap();
     assert!(before.contains("2+2?") && after.contains("2+2?"));
     assert!(after.contains("        Be terse.") && !before.contains("Be terse."));
     let slots: &dyn Predictor = &p;
@@ -241,4 +241,38 @@ async fn deeply_nested_runtime_signatures() {
         v = &v[0];
     }
     assert_eq!(v, "x");
+}
+
+/// A value whose `Serialize` fails (as a map with non-string keys would).
+#[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
+struct Broken;
+
+impl serde::Serialize for Broken {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom("broken on purpose"))
+    }
+}
+
+/// Answer about the thing.
+#[derive(Signature)]
+struct Takes {
+    #[input]
+    thing: Broken,
+    #[output]
+    answer: String,
+}
+
+#[tokio::test]
+async fn an_input_that_does_not_serialize_is_an_error_before_any_call() {
+    let lm = ScriptedLm::new([reply("x")]);
+    let p = Predict::<Takes>::new().with_lm(lm.clone());
+    let err = p.call(TakesInput { thing: Broken }).await.unwrap_err();
+    assert!(matches!(err, dspy::Error::Serialize(_)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("input `thing` of Takes: broken on purpose"),
+        "{err}"
+    );
+    assert_eq!(lm.remaining(), 1, "no call was spent");
+    assert!(p.render_text(&TakesInput { thing: Broken }).is_err());
 }

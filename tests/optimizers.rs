@@ -449,3 +449,98 @@ async fn a_teacher_lm_teaches_a_student_without_one() {
         Some(&serde_json::json!("Double 0."))
     );
 }
+
+signature!(GenQuery = "question -> query");
+signature!(AnswerFromQuery = "query, question -> answer");
+
+program! {
+    /// A query stage whose signature has no `answer`, then an answer stage.
+    struct QueryThenAnswer {
+        query: Predict<GenQuery>,
+        answer: Predict<AnswerFromQuery>,
+    }
+
+    async fn forward(&self, question: String) -> dspy::Result<Prediction<AnswerFromQueryOutput>> {
+        let query = self.query(question: &question).await?.query.clone();
+        self.answer(query, question).await
+    }
+}
+
+/// DSPy's defaults on a two-stage program: the labelled examples (`question`, `answer`) fit only
+/// the answer stage; the query stage ignores `answer` (as DSPy does) and renders no demo it
+/// cannot complete, so compiling succeeds and each stage's prompt shows its own fields only.
+#[tokio::test]
+async fn default_bootstrap_on_two_stages_with_labels_for_the_last() {
+    let lm = ScriptedLm::keyed([
+        (
+            "`[[ ## answer ## ]]`",
+            "[[ ## answer ## ]]\n42\n\n[[ ## completed ## ]]",
+        ),
+        (
+            "`[[ ## query ## ]]`",
+            "[[ ## query ## ]]\nlook it up\n\n[[ ## completed ## ]]",
+        ),
+    ]);
+    let program = QueryThenAnswer {
+        query: Predict::new(),
+        answer: Predict::new(),
+    };
+    let train: Vec<Example<QueryThenAnswerInput, AnswerFromQueryOutput>> = (0..6)
+        .map(|i| {
+            Example::new(
+                QueryThenAnswerInput {
+                    question: format!("question {i}"),
+                },
+                AnswerFromQueryOutput {
+                    answer: if i % 2 == 0 {
+                        "42".into()
+                    } else {
+                        format!("{i}")
+                    },
+                },
+            )
+        })
+        .collect();
+    let (compiled, report) = dspy::with_lm(
+        lm,
+        BootstrapFewShot::new()
+            .compile(&program, &train, |ex, pred| ex.label.answer == pred.answer),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.bootstrapped, 3, "{report}");
+    assert_eq!(report.demos["query"], (3, 3), "{report}");
+    assert_eq!(report.demos["answer"], (3, 3), "{report}");
+    let prompts = dspy::render_prompts(
+        &compiled,
+        QueryThenAnswerInput {
+            question: "new".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let (query_stage, answer_stage) = prompts.split_once("##### answer #####").unwrap();
+    // The query stage shows its three bootstrapped demos; the labelled ones lack a query.
+    assert_eq!(
+        query_stage.matches("look it up").count(),
+        3,
+        "{query_stage}"
+    );
+    assert!(
+        !query_stage.contains("[[ ## answer ## ]]\n"),
+        "{query_stage}"
+    );
+    // The answer stage shows the bootstrapped demos and the labelled ones (partial: no query).
+    assert_eq!(
+        answer_stage.matches("[[ ## answer ## ]]\n42").count(),
+        3,
+        "{answer_stage}"
+    );
+    assert!(
+        answer_stage
+            .matches("though some input or output fields are not supplied")
+            .count()
+            == 3,
+        "{answer_stage}"
+    );
+}

@@ -98,7 +98,7 @@ fn with_instructions_renders_as_dspy() {
         if case["adapter"] == "json" {
             p = p.with_adapter(JsonAdapter::new());
         }
-        let ours = as_json(&p.render(case["inputs"].as_object().unwrap()));
+        let ours = as_json(&p.render(case["inputs"].as_object().unwrap()).unwrap());
         assert_eq!(ours, theirs["messages"], "{case}");
     }
 }
@@ -153,15 +153,21 @@ fn doc_comment_instructions_render_as_dspy() {
         .collect();
     let theirs = oracle("render", &cases);
     let ours = [
-        Predict::<Margins>::new().render(&MarginsInput {
-            question: "Why?".into(),
-        }),
-        Predict::<Tabs>::new().render(&TabsInput {
-            question: "Why?".into(),
-        }),
-        Predict::<Brief>::new().render(&BriefInput {
-            question: "Why?".into(),
-        }),
+        Predict::<Margins>::new()
+            .render(&MarginsInput {
+                question: "Why?".into(),
+            })
+            .unwrap(),
+        Predict::<Tabs>::new()
+            .render(&TabsInput {
+                question: "Why?".into(),
+            })
+            .unwrap(),
+        Predict::<Brief>::new()
+            .render(&BriefInput {
+                question: "Why?".into(),
+            })
+            .unwrap(),
     ];
     let metas = [Margins::meta(), Tabs::meta(), Brief::meta()];
     for ((ours, meta), theirs) in ours.iter().zip(metas).zip(&theirs) {
@@ -248,10 +254,11 @@ fn model_schemas_match_pydantic() {
     let input = ProfileInput {
         text: "Ann, 30.".into(),
     };
-    let chat = Predict::<Profile>::new().render(&input);
+    let chat = Predict::<Profile>::new().render(&input).unwrap();
     let json_messages = Predict::<Profile>::new()
         .with_adapter(JsonAdapter::new())
-        .render(&input);
+        .render(&input)
+        .unwrap();
     let dspy::lm::ResponseFormat::JsonSchema { schema, .. } =
         &*Profile::meta().structured_output_format()
     else {
@@ -317,7 +324,11 @@ fn check_parses(cases: &[Value]) {
             p = p.with_adapter(JsonAdapter::new());
         }
         p.set_demos(vec![Demo::from_map(demo)]).unwrap();
-        assert_eq!(as_json(&p.render(inputs)), theirs["messages"], "{case}");
+        assert_eq!(
+            as_json(&p.render(inputs).unwrap()),
+            theirs["messages"],
+            "{case}"
+        );
     }
 }
 
@@ -472,12 +483,18 @@ fn dspy_files_with_extra_demo_keys_load() {
     };
     ours.load(&path).unwrap();
     assert_eq!(ours.think.demos()[0].get("id"), Some(&json!(7)));
-    let think = ours.think.render(&ThinkInput {
-        question: "Why?".into(),
-    });
-    let label = ours.label.render(&LabelInput {
-        text: "Match report".into(),
-    });
+    let think = ours
+        .think
+        .render(&ThinkInput {
+            question: "Why?".into(),
+        })
+        .unwrap();
+    let label = ours
+        .label
+        .render(&LabelInput {
+            text: "Match report".into(),
+        })
+        .unwrap();
     assert_eq!(as_json(&think), theirs["think.predict"]);
     assert_eq!(as_json(&label), theirs["label"]);
 }

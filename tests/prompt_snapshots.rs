@@ -26,7 +26,7 @@ fn demos() -> Vec<Demo> {
 
 #[test]
 fn predict() {
-    insta::assert_snapshot!(Predict::<Qa>::new().render_text(&sky()));
+    insta::assert_snapshot!(Predict::<Qa>::new().render_text(&sky()).unwrap());
 }
 
 #[test]
@@ -34,13 +34,13 @@ fn predict_with_demos() {
     let p = Predict::<Qa>::new()
         .with_demos(demos().into_iter().take(1))
         .unwrap();
-    insta::assert_snapshot!(p.render_text(&sky()));
+    insta::assert_snapshot!(p.render_text(&sky()).unwrap());
 }
 
 #[test]
 fn chain_of_thought_with_complete_and_partial_demos() {
     let cot = ChainOfThought::<Qa>::new().with_demos(demos()).unwrap();
-    insta::assert_snapshot!(cot.render_text(&sky()));
+    insta::assert_snapshot!(cot.render_text(&sky()).unwrap());
 }
 
 #[test]
@@ -49,7 +49,7 @@ fn json_adapter_with_demos() {
         .with_adapter(JsonAdapter::new())
         .with_demos(demos().into_iter().take(1))
         .unwrap();
-    insta::assert_snapshot!(p.render_text(&sky()));
+    insta::assert_snapshot!(p.render_text(&sky()).unwrap());
 }
 
 #[test]
@@ -59,7 +59,7 @@ fn string_signature_with_literal_and_list() {
         headline: "Chipmaker shares jump after earnings".into(),
         hints: vec!["markets".into(), "semiconductors".into()],
     };
-    insta::assert_snapshot!(p.render_text(&input));
+    insta::assert_snapshot!(p.render_text(&input).unwrap());
     // The generated enum carries the literal values.
     assert_eq!(
         serde_json::to_string(&TopicTopic::Business).unwrap(),
@@ -70,5 +70,5 @@ fn string_signature_with_literal_and_list() {
 #[test]
 fn instructions_override() {
     let p = Predict::<Qa>::new().with_instructions("Answer tersely.\nCite nothing.");
-    insta::assert_snapshot!(p.render_text(&sky()));
+    insta::assert_snapshot!(p.render_text(&sky()).unwrap());
 }

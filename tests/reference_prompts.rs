@@ -81,7 +81,7 @@ async fn case_01_predict_chat() {
     let lm = ScriptedLm::new([recorded_reply("01_predict_qa_chat")]).with_model("mock");
     let p = Predict::<Qa>::new().with_lm(lm.clone());
     assert_eq!(
-        p.render_text(&sky()),
+        p.render_text(&sky()).unwrap(),
         reference("01_predict_qa_chat.messages.txt")
     );
     let pred = p.call(sky()).await.unwrap();
@@ -97,7 +97,7 @@ async fn case_02_predict_with_demo() {
         .unwrap()
         .with_lm(lm.clone());
     assert_eq!(
-        p.render_text(&sky()),
+        p.render_text(&sky()).unwrap(),
         reference("02_predict_qa_1demo_chat.messages.txt")
     );
     assert_eq!(p.call(sky()).await.unwrap().answer, "mock answer 2");
@@ -111,7 +111,7 @@ async fn case_03_chain_of_thought() {
     ]);
     let cot = ChainOfThought::<Qa>::new().with_lm(lm.clone());
     assert_eq!(
-        cot.render_text(&sky()),
+        cot.render_text(&sky()).unwrap(),
         reference("03_cot_qa_chat.messages.txt")
     );
     let pred = cot.call(sky()).await.unwrap();
@@ -130,7 +130,7 @@ async fn case_04_chain_of_thought_partial_demo() {
         .unwrap()
         .with_lm(lm.clone());
     assert_eq!(
-        cot.render_text(&sky()),
+        cot.render_text(&sky()).unwrap(),
         reference("04_cot_qa_1demo_chat.messages.txt")
     );
     let pred = cot.call(sky()).await.unwrap();
@@ -147,7 +147,7 @@ async fn case_05_string_signature() {
         question: "Why is the sky blue?".into(),
     };
     assert_eq!(
-        p.render_text(&input),
+        p.render_text(&input).unwrap(),
         reference("05_predict_stringsig_chat.messages.txt")
     );
     p.call(input).await.unwrap();
@@ -157,7 +157,7 @@ async fn case_05_string_signature() {
     let mut inputs = serde_json::Map::new();
     inputs.insert("question".into(), "Why is the sky blue?".into());
     assert_eq!(
-        dynamic.render_text(&inputs),
+        dynamic.render_text(&inputs).unwrap(),
         reference("05_predict_stringsig_chat.messages.txt")
     );
 }
@@ -167,7 +167,7 @@ async fn case_06_typed_outputs() {
     let lm = ScriptedLm::new([recorded_reply("06_predict_typed_chat")]);
     let p = Predict::<Facts>::new().with_lm(lm.clone());
     assert_eq!(
-        p.render_text(&facts_input()),
+        p.render_text(&facts_input()).unwrap(),
         reference("06_predict_typed_chat.messages.txt")
     );
     let pred = p.call(facts_input()).await.unwrap();
@@ -187,7 +187,7 @@ async fn case_07_json_adapter_structured() {
         .with_adapter(JsonAdapter::new())
         .with_lm(lm.clone());
     assert_eq!(
-        p.render_text(&sky()),
+        p.render_text(&sky()).unwrap(),
         reference("07_predict_qa_json.messages.txt")
     );
     assert_eq!(p.call(sky()).await.unwrap().answer, "mock answer 7");
@@ -202,7 +202,7 @@ async fn case_08_json_adapter_typed() {
         .with_adapter(JsonAdapter::new())
         .with_lm(lm.clone());
     assert_eq!(
-        p.render_text(&facts_input()),
+        p.render_text(&facts_input()).unwrap(),
         reference("08_predict_typed_json.messages.txt")
     );
     let pred = p.call(facts_input()).await.unwrap();
@@ -220,7 +220,7 @@ async fn case_08b_json_adapter_unknown_model() {
         .with_adapter(JsonAdapter::new())
         .with_lm(lm.clone());
     assert_eq!(
-        p.render_text(&sky()),
+        p.render_text(&sky()).unwrap(),
         reference("08b_predict_qa_json_unknown_model.messages.txt")
     );
     assert_eq!(p.call(sky()).await.unwrap().answer, "mock answer 9");

@@ -100,7 +100,7 @@ fn metadata_is_computed_once() {
 #[test]
 fn prompt_snapshot() {
     let p = Predict::<Review>::new();
-    insta::assert_snapshot!(p.render_text(&input()));
+    insta::assert_snapshot!(p.render_text(&input()).unwrap());
 }
 
 #[tokio::test]
@@ -181,7 +181,7 @@ fn partial_and_invalid_demos() {
     // A key that is no field is ignored, as DSPy ignores it.
     let extra = Demo::new().with("text", "x").with("rating", 3);
     let p = Predict::<Review>::new().with_demos([extra]).unwrap();
-    assert!(!p.render_text(&input()).contains("rating"));
+    assert!(!p.render_text(&input()).unwrap().contains("rating"));
     let bad = Demo::new().with("text", "x").with("stars", 9);
     let e = Predict::<Review>::new().with_demos([bad]).unwrap_err();
     assert!(e.to_string().contains("field `stars`"), "{e}");

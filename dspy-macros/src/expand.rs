@@ -108,7 +108,7 @@ fn generate(m: &SignatureModel) -> TokenStream {
     });
     let writes = inputs.iter().enumerate().map(|(i, f)| {
         let id = &f.ident;
-        quote! { #i => { ::dspy::__private::write_serialize(&self.#id, out); true } }
+        quote! { #i => ::dspy::__private::write_serialize(&self.#id, out).map(|()| true), }
     });
     let cot = if m.fields.iter().any(|f| f.ident == "reasoning") {
         quote! {}
@@ -170,10 +170,15 @@ fn generate(m: &SignatureModel) -> TokenStream {
             }
             #cot
             impl ::dspy::InputFields for #input_ident {
-                fn write_input(&self, index: usize, _field: &::dspy::FieldMeta, out: &mut ::std::string::String) -> bool {
+                fn write_input(
+                    &self,
+                    index: usize,
+                    _field: &::dspy::FieldMeta,
+                    out: &mut ::std::string::String,
+                ) -> ::core::result::Result<bool, ::std::string::String> {
                     match index {
                         #(#writes)*
-                        _ => false,
+                        _ => ::core::result::Result::Ok(false),
                     }
                 }
             }

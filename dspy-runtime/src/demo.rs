@@ -88,8 +88,9 @@ impl Demo {
     }
 }
 
-impl InputFields for Demo {
-    fn write_input(&self, _index: usize, field: &FieldMeta, out: &mut String) -> bool {
+impl Demo {
+    /// Writes field `field`'s value as DSPy formats it; `false` if the demo lacks it.
+    pub(crate) fn write_value(&self, field: &FieldMeta, out: &mut String) -> bool {
         match self.0.get(field.name()) {
             Some(v) => {
                 crate::format::write_field_value(v, *field.kind() == FieldKind::Str, out);
@@ -97,5 +98,16 @@ impl InputFields for Demo {
             }
             None => false,
         }
+    }
+}
+
+impl InputFields for Demo {
+    fn write_input(
+        &self,
+        _index: usize,
+        field: &FieldMeta,
+        out: &mut String,
+    ) -> Result<bool, String> {
+        Ok(self.write_value(field, out))
     }
 }

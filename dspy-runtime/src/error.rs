@@ -33,6 +33,15 @@ pub enum Error {
     /// A value could not be serialized (an input, an output for a callback).
     #[error("cannot serialize: {0}")]
     Serialize(String),
+    /// A program file could not be saved or loaded.
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
+    /// A data file could not be read.
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    /// Reading or writing a file failed (an evaluation's output, say).
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
 }
 
 /// Longest excerpt of an LM response kept in an error.

@@ -192,18 +192,16 @@ pub fn py_float(f: f64, in_json: bool, out: &mut String) {
 }
 
 /// Writes any serializable input value as DSPy would, without building a JSON tree for
-/// scalars and strings (the common case).
-pub fn write_serialize<T: Serialize + ?Sized>(v: &T, out: &mut String) {
+/// scalars and strings (the common case); a value that does not serialize is an error (what
+/// serde said), and nothing is written.
+pub fn write_serialize<T: Serialize + ?Sized>(v: &T, out: &mut String) -> Result<(), String> {
     let start = out.len();
     if v.serialize(Scalar(out)).is_err() {
         out.truncate(start);
-        match serde_json::to_value(v) {
-            Ok(value) => write_field_value(&value, false, out),
-            Err(e) => {
-                let _ = write!(out, "<unserializable: {e}>");
-            }
-        }
+        let value = serde_json::to_value(v).map_err(|e| e.to_string())?;
+        write_field_value(&value, false, out);
     }
+    Ok(())
 }
 
 /// A serializer that writes scalars and refuses compound values.
@@ -421,13 +419,13 @@ mod tests {
     #[test]
     fn serialize_fast_path_and_fallback() {
         let mut s = String::new();
-        write_serialize("plain", &mut s);
+        write_serialize("plain", &mut s).unwrap();
         s.push('|');
-        write_serialize(&Some(3u8), &mut s);
+        write_serialize(&Some(3u8), &mut s).unwrap();
         s.push('|');
-        write_serialize(&vec!["a", "b"], &mut s);
+        write_serialize(&vec!["a", "b"], &mut s).unwrap();
         s.push('|');
-        write_serialize(&false, &mut s);
+        write_serialize(&false, &mut s).unwrap();
         assert_eq!(s, r#"plain|3|["a", "b"]|False"#);
     }
 }

@@ -13,7 +13,7 @@ pub use json::JsonAdapter;
 pub(crate) use json::structured_schema;
 
 use crate::demo::Demo;
-use crate::error::ParseError;
+use crate::error::{Error, ParseError};
 use crate::lm::{Capabilities, Message, ResponseFormat};
 use crate::signature::{FieldMeta, InputFields, SignatureMeta};
 use serde_json::{Map, Value};
@@ -58,14 +58,15 @@ pub trait Adapter: Send + Sync + 'static {
     /// Formats what every call of a predictor shares: system message, demos, output requirements.
     fn prepare(&self, sig: &SignatureMeta, instructions: &str, demos: &[Demo]) -> Prepared;
 
-    /// Formats the final user message for one call's inputs.
+    /// Formats the final user message for one call's inputs; an input that does not
+    /// serialize is an error naming it.
     fn format_request(
         &self,
         sig: &SignatureMeta,
         prepared: &Prepared,
         inputs: &dyn InputFields,
-    ) -> String {
-        user_content(sig, inputs, "", Some(&prepared.request_suffix))
+    ) -> Result<String, Error> {
+        request_content(sig, inputs, &prepared.request_suffix)
     }
 
     /// The structured-output request to send, given what the LM supports.
@@ -92,12 +93,12 @@ pub trait Adapter: Send + Sync + 'static {
         instructions: &str,
         demos: &[Demo],
         inputs: &dyn InputFields,
-    ) -> Vec<Message> {
+    ) -> Result<Vec<Message>, Error> {
         let prepared = self.prepare(sig, instructions, demos);
-        let user = self.format_request(sig, &prepared, inputs);
+        let user = self.format_request(sig, &prepared, inputs)?;
         let mut messages = prepared.messages;
         messages.push(Message::user(user));
-        messages
+        Ok(messages)
     }
 }
 
@@ -155,7 +156,10 @@ pub(crate) fn messages(
     let mut messages = vec![Message::system(system)];
     for (demo, complete) in ordered_demos(sig, demos) {
         let prefix = if complete { "" } else { INCOMPLETE_DEMO_PREFIX };
-        messages.push(Message::user(user_content(sig, demo, prefix, None)));
+        let Ok(content) = user_content(sig, prefix, None, |_, f, out| {
+            Ok::<_, std::convert::Infallible>(demo.write_value(f, out))
+        });
+        messages.push(Message::user(content));
         messages.push(Message::assistant(assistant(sig, demo)));
     }
     messages
@@ -173,13 +177,28 @@ pub(crate) fn field_placeholders(fields: &[FieldMeta]) -> String {
     py_strip(&out).to_string()
 }
 
-/// DSPy's `format_user_message_content`: prefix, the present inputs, the suffix, stripped.
-pub(crate) fn user_content(
+/// The final user message: the call's inputs, then `suffix`; an input that does not
+/// serialize is an error naming it.
+pub(crate) fn request_content(
     sig: &SignatureMeta,
     inputs: &dyn InputFields,
+    suffix: &str,
+) -> Result<String, Error> {
+    user_content(sig, "", Some(suffix), |i, f, out| {
+        inputs
+            .write_input(i, f, out)
+            .map_err(|e| Error::Serialize(format!("input `{}` of {}: {e}", f.name(), sig.name())))
+    })
+}
+
+/// DSPy's `format_user_message_content`: prefix, the present inputs (`write` appends one and
+/// says whether it was present), the suffix, stripped.
+pub(crate) fn user_content<E>(
+    sig: &SignatureMeta,
     prefix: &str,
     suffix: Option<&str>,
-) -> String {
+    mut write: impl FnMut(usize, &FieldMeta, &mut String) -> Result<bool, E>,
+) -> Result<String, E> {
     let mut out = String::with_capacity(256 + prefix.len());
     out.push_str(prefix);
     for (i, f) in sig.inputs().iter().enumerate() {
@@ -187,7 +206,7 @@ pub(crate) fn user_content(
         out.push_str("\n\n[[ ## ");
         out.push_str(f.name());
         out.push_str(" ## ]]\n");
-        if !inputs.write_input(i, f, &mut out) {
+        if !write(i, f, &mut out)? {
             out.truncate(mark);
         }
     }
@@ -195,7 +214,7 @@ pub(crate) fn user_content(
         out.push_str("\n\n");
         out.push_str(s);
     }
-    into_py_stripped(out)
+    Ok(into_py_stripped(out))
 }
 
 /// Python's `str.strip()`.

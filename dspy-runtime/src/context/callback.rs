@@ -155,7 +155,7 @@ pub struct EvaluateEnd {
 /// exporter's network writes) to a channel.
 ///
 /// ```
-/// use dspy::context::{Call, Callback, LmEnd};
+/// use dspy_runtime::context::{Call, Callback, LmEnd};
 /// use std::sync::atomic::{AtomicU64, Ordering};
 ///
 /// #[derive(Default)]

@@ -37,6 +37,16 @@ impl<I: Serialize, L: Serialize> Example<I, L> {
 }
 
 impl<I: DeserializeOwned, L: DeserializeOwned> Example<I, L> {
+    /// Reads an example from any value whose fields hold both the input's and the label's (a
+    /// dataset's row type, say): `rows.iter().map(Example::from_fields)`.
+    pub fn from_fields(row: &impl Serialize) -> crate::Result<Self> {
+        let record =
+            serde_json::to_value(row).map_err(|e| crate::Error::Serialize(e.to_string()))?;
+        Self::from_record(&record).map_err(|e| {
+            crate::Error::Serialize(format!("the row does not hold an example's fields: {e}"))
+        })
+    }
+
     /// Reads an example from one flat record holding both the input's and the label's fields
     /// (one JSONL line, one CSV row); other keys are ignored unless the types deny them.
     pub fn from_record(record: &serde_json::Value) -> Result<Self, serde_json::Error> {
@@ -71,6 +81,17 @@ pub enum DataError {
         /// What was expected and what came.
         message: String,
     },
+}
+
+/// Examples from a dataset's rows, each holding an input's and a label's fields
+/// ([`Example::from_fields`]).
+pub fn examples<I, L, R>(rows: &[R]) -> crate::Result<Vec<Example<I, L>>>
+where
+    I: DeserializeOwned,
+    L: DeserializeOwned,
+    R: Serialize,
+{
+    rows.iter().map(Example::from_fields).collect()
 }
 
 /// A seeded train / dev / test split.

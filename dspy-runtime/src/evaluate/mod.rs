@@ -3,21 +3,38 @@
 //!
 //! The README's "Evaluate, batch, data, metrics" section has a complete example.
 
+mod append;
+mod coercions;
 pub mod metrics;
 pub(crate) mod progress;
 mod result;
 
-pub use result::{EvalResult, Outcome};
+pub use result::{EvalResult, Outcome, compare};
 
 use crate::context::{self, Call, CallKind, Emitter, EvaluateEnd, EvaluateStart};
 use crate::data::Example;
+use crate::error::{Error, Result};
 use crate::module::{Module, run_bounded};
+use append::AppendFile;
+use coercions::Coercions;
 use progress::Progress;
 use serde::Serialize;
-use std::io::Write;
+use serde_json::Value;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
+
+/// `serde_json::to_value` behind a trait object (inputs and labels of any type).
+trait ErasedSerialize {
+    fn to_json(&self) -> serde_json::Result<Value>;
+}
+
+impl<T: Serialize> ErasedSerialize for T {
+    fn to_json(&self) -> serde_json::Result<Value> {
+        serde_json::to_value(self)
+    }
+}
 
 /// Runs a program over a devset and scores it. Built with [`Evaluate::new`], run with
 /// [`Evaluate::run`].
@@ -87,12 +104,10 @@ where
     /// failure score and keeps its error text. The result's `score` is DSPy's: the mean over
     /// the whole devset, in percent, rounded to two decimals.
     ///
-    /// Fails only if the append file cannot be opened or written.
-    pub async fn run<M, F, S>(
-        &self,
-        program: &M,
-        metric: F,
-    ) -> std::io::Result<EvalResult<M::Output>>
+    /// Fails if an input or label does not serialize (before any call), or if the append file
+    /// cannot be opened or written (the evaluation then stops starting examples; a write
+    /// error that comes later is returned at the end).
+    pub async fn run<M, F, S>(&self, program: &M, metric: F) -> Result<EvalResult<M::Output>>
     where
         M: Module<Input = I>,
         M::Output: Serialize,
@@ -119,7 +134,8 @@ where
             parent: Some(call.id),
             ..ctx
         };
-        let result = child.run(self.run_inner(program, metric)).await;
+        let result: Result<EvalResult<M::Output>> =
+            child.run(self.run_inner(program, metric)).await;
         if let Ok(r) = &result {
             let end = EvaluateEnd {
                 score: r.score,
@@ -131,11 +147,7 @@ where
         result
     }
 
-    async fn run_inner<M, F, S>(
-        &self,
-        program: &M,
-        metric: F,
-    ) -> std::io::Result<EvalResult<M::Output>>
+    async fn run_inner<M, F, S>(&self, program: &M, metric: F) -> Result<EvalResult<M::Output>>
     where
         M: Module<Input = I>,
         M::Output: Serialize,
@@ -144,13 +156,22 @@ where
     {
         let started = Instant::now();
         let total = self.devset.len();
-        let mut append = match &self.append_to {
-            Some(path) => Some(std::io::BufWriter::new(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)?,
-            )),
+        // Every input and label as JSON up front: one that does not serialize is an error
+        // before any call is spent.
+        let values: Vec<(Value, Value)> = self
+            .devset
+            .iter()
+            .enumerate()
+            .map(|(i, ex)| {
+                let json = |v: &dyn ErasedSerialize, what: &str| {
+                    v.to_json()
+                        .map_err(|e| Error::Serialize(format!("example {i}'s {what}: {e}")))
+                };
+                Ok((json(&ex.input, "input")?, json(&ex.label, "label")?))
+            })
+            .collect::<Result<_>>()?;
+        let writer = match &self.append_to {
+            Some(path) => Some(AppendFile::open(path).await?),
             None => None,
         };
         let mut progress = Progress::new(self.progress, total);
@@ -158,16 +179,16 @@ where
         let mut done = 0usize;
         let mut errors = 0usize;
         let mut stopped = None;
-        let mut io_error = None;
         let mut scores = vec![0.0; total];
-        // Each finished example's input and label as JSON, serialized once for the append
-        // file and the result.
-        let mut values: Vec<(serde_json::Value, serde_json::Value)> =
-            vec![Default::default(); total];
-        let results = run_bounded(
-            self.devset.iter(),
+        let counters: Vec<Arc<Coercions>> = (0..total).map(|_| Arc::default()).collect();
+        let (results, usage) = crate::context::track_usage(run_bounded(
+            self.devset.iter().zip(&counters),
             self.concurrency,
-            |ex| program.forward(ex.input.clone()),
+            |(ex, counter)| {
+                context::scope()
+                    .callback_arc(counter.clone())
+                    .run(program.forward(ex.input.clone()))
+            },
             |i, result| {
                 let ex = &self.devset[i];
                 let score = match result {
@@ -179,21 +200,18 @@ where
                     }
                 };
                 scores[i] = score;
-                values[i] = (
-                    serde_json::to_value(&ex.input).unwrap_or_default(),
-                    serde_json::to_value(&ex.label).unwrap_or_default(),
-                );
                 sum += score;
                 done += 1;
-                if let Some(out) = append.as_mut() {
+                if let Some(w) = &writer {
                     let (input, label) = &values[i];
                     let prediction = result.as_ref().map_err(|e| e as &dyn std::fmt::Display);
-                    let line = result::record(i, input, label, prediction, score);
-                    if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
-                        io_error.get_or_insert(e);
-                    }
+                    w.send(result::record(i, input, label, prediction, score).to_string());
                 }
                 progress.step(done, sum);
+                if let Some(e) = writer.as_ref().and_then(AppendFile::failed) {
+                    stopped.get_or_insert(format!("stopped: the output file failed ({e})"));
+                    return ControlFlow::Break(());
+                }
                 match self.max_errors {
                     Some(max) if errors > max && stopped.is_none() => {
                         stopped = Some(format!(
@@ -209,11 +227,11 @@ where
                     _ => ControlFlow::Continue(()),
                 }
             },
-        )
+        ))
         .await;
         progress.finish();
-        if let Some(e) = io_error {
-            return Err(e);
+        if let Some(w) = writer {
+            w.finish().await?;
         }
         let outcomes = results
             .into_iter()
@@ -225,8 +243,9 @@ where
                     index: i,
                     input,
                     label,
-                    prediction: r.map_err(std::sync::Arc::new),
+                    prediction: r.map_err(Arc::new),
                     score: scores[i],
+                    coercions: counters[i].count(),
                 })
             })
             .collect();
@@ -236,6 +255,7 @@ where
             sum,
             errors,
             stopped,
+            usage,
             started.elapsed(),
         ))
     }

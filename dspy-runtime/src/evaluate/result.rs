@@ -20,6 +20,16 @@ pub struct Outcome<O> {
     pub prediction: Result<O, Arc<crate::Error>>,
     /// The metric's score (the failure score for an error).
     pub score: f64,
+    /// Values the adapters coerced to fit their fields during the run (`Sports` read as
+    /// `sport`, say).
+    pub coercions: usize,
+}
+
+impl<O> Outcome<O> {
+    /// Whether the run failed because an LM reply could not be parsed.
+    pub fn is_unparsed(&self) -> bool {
+        matches!(&self.prediction, Err(e) if matches!(**e, crate::Error::Parse(_)))
+    }
 }
 
 /// The result of [`Evaluate::run`](super::Evaluate::run).
@@ -38,6 +48,8 @@ pub struct EvalResult<O> {
     pub errors: usize,
     /// Why the evaluation stopped early (too many errors), if it did.
     pub stopped: Option<String>,
+    /// LM calls, tokens and cost of the evaluation.
+    pub usage: crate::lm::UsageReport,
     /// Wall time.
     pub elapsed: Duration,
 }
@@ -73,6 +85,7 @@ impl<O> EvalResult<O> {
         sum: f64,
         errors: usize,
         stopped: Option<String>,
+        usage: crate::lm::UsageReport,
         elapsed: Duration,
     ) -> Self {
         let score = if total == 0 {
@@ -87,8 +100,19 @@ impl<O> EvalResult<O> {
             sum,
             errors,
             stopped,
+            usage,
             elapsed,
         }
+    }
+
+    /// Runs that failed because an LM reply could not be parsed (even by the fallback).
+    pub fn unparsed(&self) -> usize {
+        self.outcomes.iter().filter(|o| o.is_unparsed()).count()
+    }
+
+    /// Runs in which at least one value was coerced to fit its field.
+    pub fn coerced(&self) -> usize {
+        self.outcomes.iter().filter(|o| o.coercions > 0).count()
     }
 
     /// Whether every example ran.
@@ -96,15 +120,19 @@ impl<O> EvalResult<O> {
         self.stopped.is_none() && self.outcomes.len() == self.total
     }
 
-    /// One line: `Average Metric: 45.00 / 100 (45.0%), 2 errors, 3.1 s`.
+    /// One line: `Average Metric: 45.00 / 100 (45.0%), 2 errors (1 unparsed), 3 coerced,
+    /// 100 LM calls, 3.1 s`.
     pub fn summary(&self) -> String {
         let mut s = format!(
-            "Average Metric: {:.2} / {} ({:.1}%), {} error{}, {:.1} s",
+            "Average Metric: {:.2} / {} ({:.1}%), {} error{} ({} unparsed), {} coerced, {} LM calls, {:.1} s",
             self.sum,
             self.total,
             self.score,
             self.errors,
             if self.errors == 1 { "" } else { "s" },
+            self.unparsed(),
+            self.coerced(),
+            self.usage.calls,
             self.elapsed.as_secs_f64()
         );
         if let Some(why) = &self.stopped {
@@ -116,6 +144,21 @@ impl<O> EvalResult<O> {
 }
 
 impl<O: Serialize> EvalResult<O> {
+    /// How often each answer came: the prediction's output field (ChainOfThought's
+    /// `reasoning` aside) as text when it has one, else its fields as JSON; a failed run counts
+    /// as `(failed)`. Sorted by answer.
+    pub fn answers(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for o in &self.outcomes {
+            let key = match &o.prediction {
+                Ok(p) => answer_key(serde_json::to_value(p).unwrap_or(Value::Null)),
+                Err(_) => "(failed)".to_string(),
+            };
+            *counts.entry(key).or_insert(0) += 1;
+        }
+        counts
+    }
+
     fn rows(&self) -> (Vec<String>, Vec<Vec<String>>) {
         let mut headers: Vec<String> = vec!["#".into()];
         let keys = |v: &Value| -> Vec<String> {
@@ -191,6 +234,9 @@ impl<O: Serialize> EvalResult<O> {
             "score": self.score,
             "total": self.total,
             "errors": self.errors,
+            "unparsed": self.unparsed(),
+            "coerced": self.coerced(),
+            "lm_calls": self.usage.calls,
             "stopped": self.stopped,
             "elapsed_seconds": self.elapsed.as_secs_f64(),
             "outcomes": outcomes,
@@ -218,6 +264,25 @@ impl<O: Serialize> EvalResult<O> {
     }
 }
 
+/// An answer as a distribution key: the one field's value as text, else compact JSON.
+fn answer_key(value: Value) -> String {
+    let value = match value {
+        Value::Object(mut m) => {
+            m.remove("reasoning");
+            if m.len() == 1 {
+                m.into_iter().next().map_or(Value::Null, |(_, v)| v)
+            } else {
+                Value::Object(m)
+            }
+        }
+        other => other,
+    };
+    match value {
+        Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
 /// A markdown table of every outcome (cells cut to 40 characters), then the summary line.
 impl<O: Serialize> fmt::Display for EvalResult<O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -237,4 +302,28 @@ impl<O: Serialize> fmt::Display for EvalResult<O> {
         }
         write!(f, "{}", self.summary())
     }
+}
+
+/// Evaluations side by side as a markdown table (program, accuracy, unparsed, coerced, LM
+/// calls, wall time), then what each program answered ([`EvalResult::answers`]).
+pub fn compare<O: Serialize>(rows: &[(&str, &EvalResult<O>)]) -> String {
+    let mut out = String::from(
+        "| program | accuracy | unparsed | coerced | LM calls | wall time |\n|---|---|---|---|---|---|\n",
+    );
+    for (name, r) in rows {
+        out.push_str(&format!(
+            "| {name} | {:.2} | {} | {} | {} | {:.0} s |\n",
+            r.score / 100.0,
+            r.unparsed(),
+            r.coerced(),
+            r.usage.calls,
+            r.elapsed.as_secs_f64()
+        ));
+    }
+    out.push_str("\nWhat each program answered:\n");
+    let width = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    for (name, r) in rows {
+        out.push_str(&format!("  {name:<width$}  {:?}\n", r.answers()));
+    }
+    out
 }

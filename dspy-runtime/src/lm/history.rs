@@ -27,11 +27,27 @@ pub struct HistoryEntry {
     pub latency: Duration,
 }
 
-/// A bounded history of LM calls.
+/// A bounded history of LM calls: at most `capacity` calls and [`History::MAX_BYTES`] of
+/// text; the oldest go first.
 #[derive(Debug)]
 pub struct History {
-    entries: Mutex<VecDeque<Arc<HistoryEntry>>>,
+    entries: Mutex<Entries>,
     capacity: usize,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    calls: VecDeque<Arc<HistoryEntry>>,
+    /// Bytes of text (messages and outputs) held.
+    bytes: usize,
+}
+
+impl HistoryEntry {
+    /// Bytes of text it holds.
+    fn size(&self) -> usize {
+        self.messages.iter().map(|m| m.content.len()).sum::<usize>()
+            + self.outputs.iter().map(String::len).sum::<usize>()
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -39,10 +55,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl History {
+    /// Most bytes of text (messages and outputs) a history keeps: 64 MiB.
+    pub const MAX_BYTES: usize = 64 << 20;
+
     /// A history keeping the last `capacity` calls (0 keeps none).
     pub fn new(capacity: usize) -> History {
         History {
-            entries: Mutex::new(VecDeque::with_capacity(capacity.min(1024))),
+            entries: Mutex::new(Entries::default()),
             capacity,
         }
     }
@@ -57,17 +76,30 @@ impl History {
         if self.capacity == 0 {
             return;
         }
-        let mut e = lock(&self.entries);
-        if e.len() == self.capacity {
-            e.pop_front();
+        let size = entry.size();
+        if size > Self::MAX_BYTES {
+            return;
         }
-        e.push_back(entry);
+        let mut e = lock(&self.entries);
+        while e.calls.len() >= self.capacity || e.bytes + size > Self::MAX_BYTES {
+            let Some(old) = e.calls.pop_front() else {
+                break;
+            };
+            e.bytes -= old.size();
+        }
+        e.bytes += size;
+        e.calls.push_back(entry);
     }
 
     /// The last `n` calls, oldest first.
     pub fn last(&self, n: usize) -> Vec<Arc<HistoryEntry>> {
         let e = lock(&self.entries);
-        e.iter().skip(e.len().saturating_sub(n)).cloned().collect()
+        let calls = &e.calls;
+        calls
+            .iter()
+            .skip(calls.len().saturating_sub(n))
+            .cloned()
+            .collect()
     }
 
     /// Most calls kept.
@@ -77,7 +109,7 @@ impl History {
 
     /// Calls recorded (up to the capacity).
     pub fn len(&self) -> usize {
-        lock(&self.entries).len()
+        lock(&self.entries).calls.len()
     }
 
     /// Whether nothing is recorded.
@@ -87,7 +119,7 @@ impl History {
 
     /// Forgets every call.
     pub fn clear(&self) {
-        lock(&self.entries).clear();
+        *lock(&self.entries) = Entries::default();
     }
 
     /// The last `n` calls in DSPy's `inspect_history` layout (without colours).
@@ -188,5 +220,27 @@ mod tests {
         }
         assert_eq!(h.len(), 2);
         assert_eq!(h.last(5)[0].outputs[0], "r1");
+    }
+
+    #[test]
+    fn bounded_by_bytes() {
+        let h = History::new(1_000);
+        let big = "x".repeat(History::MAX_BYTES / 3);
+        for i in 0..5 {
+            h.record(Arc::new(HistoryEntry {
+                timestamp: SystemTime::UNIX_EPOCH,
+                model: "m".into(),
+                messages: vec![Message::user(big.clone())],
+                outputs: vec![format!("r{i}")],
+                usage: Usage::default(),
+                cost: None,
+                cache_hit: false,
+                latency: Duration::ZERO,
+            }));
+        }
+        assert_eq!(h.len(), 2, "only what fits in MAX_BYTES is kept");
+        assert_eq!(h.last(1)[0].outputs[0], "r4");
+        let e = lock(&h.entries);
+        assert!(e.bytes <= History::MAX_BYTES);
     }
 }

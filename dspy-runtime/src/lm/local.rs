@@ -92,6 +92,16 @@ pub struct LocalStats {
     pub generated_tokens: AtomicU64,
 }
 
+impl LocalStats {
+    /// The share of prompt tokens that came from the KV cache (0 to 1).
+    pub fn reuse(&self) -> f64 {
+        use std::sync::atomic::Ordering::Relaxed;
+        let prompt = self.prompt_tokens.load(Relaxed);
+        let prefilled = self.prefilled_tokens.load(Relaxed).min(prompt);
+        (prompt - prefilled) as f64 / prompt.max(1) as f64
+    }
+}
+
 struct Job {
     request: LmRequest,
     reply: oneshot::Sender<Result<LmResponse, LmError>>,

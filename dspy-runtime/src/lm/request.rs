@@ -88,6 +88,48 @@ pub struct LmConfig {
 }
 
 impl LmConfig {
+    /// This config with the sampling temperature set.
+    pub fn temperature(mut self, t: f32) -> Self {
+        self.temperature = Some(t);
+        self
+    }
+
+    /// This config with nucleus sampling's `top_p` set.
+    pub fn top_p(mut self, p: f32) -> Self {
+        self.top_p = Some(p);
+        self
+    }
+
+    /// This config with at most `n` tokens generated.
+    pub fn max_tokens(mut self, n: u32) -> Self {
+        self.max_tokens = Some(n);
+        self
+    }
+
+    /// This config asking for `n` completions.
+    pub fn n(mut self, n: u32) -> Self {
+        self.n = Some(n);
+        self
+    }
+
+    /// This config with a stop sequence added.
+    pub fn stop(mut self, s: impl Into<String>) -> Self {
+        self.stop.push(s.into());
+        self
+    }
+
+    /// This config with the sampling seed set.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// This config with the response cache on or off.
+    pub fn cache(mut self, on: bool) -> Self {
+        self.cache = Some(on);
+        self
+    }
+
     /// These settings, each unset one taken from `defaults` (an LM's own defaults).
     pub fn or_defaults(&self, defaults: &LmConfig) -> LmConfig {
         LmConfig {

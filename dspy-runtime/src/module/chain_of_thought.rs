@@ -101,12 +101,12 @@ impl<S: Signature> ChainOfThought<S> {
     }
 
     /// The messages a call with `input` would send, without calling an LM.
-    pub fn render(&self, input: &S::Input) -> Vec<Message> {
+    pub fn render(&self, input: &S::Input) -> Result<Vec<Message>> {
         self.predict.render(input)
     }
 
     /// [`ChainOfThought::render`] as stable text, for snapshots.
-    pub fn render_text(&self, input: &S::Input) -> String {
+    pub fn render_text(&self, input: &S::Input) -> Result<String> {
         self.predict.render_text(input)
     }
 }

@@ -139,13 +139,17 @@ impl PredictCore {
     }
 
     /// The messages a call with `inputs` would send through `adapter`.
-    pub fn render(&self, adapter: &Arc<dyn Adapter>, inputs: &dyn InputFields) -> Vec<Message> {
+    pub fn render(
+        &self,
+        adapter: &Arc<dyn Adapter>,
+        inputs: &dyn InputFields,
+    ) -> Result<Vec<Message>> {
         let prepared = self.prepared(adapter);
-        let user = adapter.format_request(&self.meta, &prepared, inputs);
+        let user = adapter.format_request(&self.meta, &prepared, inputs)?;
         let mut messages = Vec::with_capacity(prepared.messages.len() + 1);
         messages.extend(prepared.messages.iter().cloned());
         messages.push(Message::user(user));
-        messages
+        Ok(messages)
     }
 
     /// One call of this predictor: module start and end events around it (when observed),
@@ -220,7 +224,7 @@ impl PredictCore {
         dry_run: bool,
     ) -> Result<Outcome> {
         if dry_run {
-            self.render_observed(step, adapter, inputs);
+            self.render_observed(step, adapter, inputs)?;
             return Ok(Outcome {
                 parsed: placeholder_outputs(&self.meta),
                 usage: Usage::default(),
@@ -258,7 +262,7 @@ impl PredictCore {
         step: &Step<'_>,
         adapter: &Arc<dyn Adapter>,
         inputs: &dyn InputFields,
-    ) -> Vec<Message> {
+    ) -> Result<Vec<Message>> {
         let Some(emitter) = step.emitter else {
             return self.render(adapter, inputs);
         };
@@ -272,7 +276,7 @@ impl PredictCore {
                 },
             )
         });
-        let messages = self.render(adapter, inputs);
+        let messages = self.render(adapter, inputs)?;
         emitter.each(|c| {
             c.on_adapter_format_end(
                 &call,
@@ -281,7 +285,7 @@ impl PredictCore {
                 },
             )
         });
-        messages
+        Ok(messages)
     }
 
     /// [`Adapter::parse`] with adapter parse events.
@@ -322,8 +326,11 @@ impl PredictCore {
             ),
             None => (self.config.clone(), None),
         };
+        let messages = self
+            .render_observed(step, adapter, inputs)
+            .map_err(|e| (e, Usage::default()))?;
         let request = LmRequest {
-            messages: self.render_observed(step, adapter, inputs),
+            messages,
             config,
             response_format: adapter.response_format(&self.meta, lm.capabilities()),
             rollout_id,

@@ -53,13 +53,13 @@ impl DynPredict {
     }
 
     /// The messages a call with `inputs` would send.
-    pub fn render(&self, inputs: &Map<String, Value>) -> Vec<Message> {
+    pub fn render(&self, inputs: &Map<String, Value>) -> Result<Vec<Message>> {
         self.core.render(&self.core.adapter(), inputs)
     }
 
     /// [`DynPredict::render`] as stable text.
-    pub fn render_text(&self, inputs: &Map<String, Value>) -> String {
-        render_messages(&self.render(inputs))
+    pub fn render_text(&self, inputs: &Map<String, Value>) -> Result<String> {
+        Ok(render_messages(&self.render(inputs)?))
     }
 }
 

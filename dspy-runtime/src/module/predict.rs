@@ -88,13 +88,13 @@ impl<S: Signature> Predict<S> {
     }
 
     /// The messages a call with `input` would send, without calling an LM.
-    pub fn render(&self, input: &S::Input) -> Vec<Message> {
+    pub fn render(&self, input: &S::Input) -> Result<Vec<Message>> {
         self.core.render(&self.core.adapter(), input)
     }
 
     /// [`Predict::render`] as stable text, for snapshots.
-    pub fn render_text(&self, input: &S::Input) -> String {
-        render_messages(&self.render(input))
+    pub fn render_text(&self, input: &S::Input) -> Result<String> {
+        Ok(render_messages(&self.render(input)?))
     }
 }
 

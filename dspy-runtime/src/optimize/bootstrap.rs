@@ -163,10 +163,11 @@ impl BootstrapFewShot {
     {
         let labeled: Vec<Demo> = trainset.iter().map(Example::demo).collect::<Result<_>>()?;
         let mut teacher = student.clone();
-        for (_, p) in teacher.named_predictors_mut() {
+        for (path, p) in teacher.named_predictors_mut() {
             LabeledFewShot::new(self.max_labeled_demos)
                 .seed(self.seed)
-                .compile(p, &labeled)?;
+                .compile(p, &labeled)
+                .map_err(|e| demo_error(&path, "the teacher's labelled demos", e))?;
         }
         self.compile_with_teacher(student, &teacher, trainset, metric)
             .await
@@ -227,8 +228,14 @@ impl BootstrapFewShot {
             let mut picks: Vec<usize> = (0..pool.len()).collect();
             rng.shuffle(&mut picks);
             demos.extend(picks.into_iter().take(room).map(|i| pool[i].clone()));
+            p.set_demos(demos).map_err(|e| {
+                demo_error(
+                    &path,
+                    &format!("{n_boot} bootstrapped and {room} labelled demos"),
+                    e,
+                )
+            })?;
             report.demos.insert(path, (n_boot, room));
-            p.set_demos(demos)?;
         }
         report.elapsed = started.elapsed();
         Ok((compiled, report))
@@ -378,6 +385,16 @@ impl BootstrapFewShot {
         }
         bootstrapped.sort_unstable();
         Ok((accepted, bootstrapped, tried, errors))
+    }
+}
+
+/// A demo error naming the predictor and where its demos came from.
+fn demo_error(path: &str, source: &str, e: crate::Error) -> crate::Error {
+    match e {
+        crate::Error::Demo(msg) => {
+            crate::Error::Demo(format!("predictor `{path}` ({source}): {msg}"))
+        }
+        other => other,
     }
 }
 

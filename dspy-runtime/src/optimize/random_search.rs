@@ -134,8 +134,7 @@ impl RandomSearch {
                     .max_errors(None)
                     .progress(false)
                     .run(&program, metric)
-                    .await
-                    .map_err(|e| crate::Error::Demo(format!("evaluation: {e}")))?;
+                    .await?;
                 Ok::<_, crate::Error>((label, program, eval.score))
             })
             .await;

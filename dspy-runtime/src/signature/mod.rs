@@ -49,19 +49,29 @@ pub trait CotCompatible: Signature {}
 /// Writes the input values of one call, each formatted as DSPy formats field values.
 pub trait InputFields {
     /// Appends input `index` (declaration order, named `field.name`) to `out`; `false` if the
-    /// value is absent.
-    fn write_input(&self, index: usize, field: &FieldMeta, out: &mut String) -> bool;
+    /// value is absent, an error (what serde said) if it does not serialize.
+    fn write_input(
+        &self,
+        index: usize,
+        field: &FieldMeta,
+        out: &mut String,
+    ) -> Result<bool, String>;
 }
 
 impl InputFields for Map<String, Value> {
-    fn write_input(&self, _index: usize, field: &FieldMeta, out: &mut String) -> bool {
-        match self.get(field.name()) {
+    fn write_input(
+        &self,
+        _index: usize,
+        field: &FieldMeta,
+        out: &mut String,
+    ) -> Result<bool, String> {
+        Ok(match self.get(field.name()) {
             Some(v) => {
                 crate::format::write_field_value(v, field.kind() == &FieldKind::Str, out);
                 true
             }
             None => false,
-        }
+        })
     }
 }
 
