@@ -99,17 +99,6 @@ fn generate(m: &ProgramModel, calls: &[String], body: TokenStream) -> TokenStrea
         #(#attrs)*
         #vis struct #name { #(#fields,)* }
 
-        // Clone when every field is (a higher-ranked bound is not checked until used), so an
-        // optimizer can copy the program; a field that is not Clone is named where one needs it.
-        impl ::core::clone::Clone for #name
-        where
-            #(for<'__dspy> #clone_types: ::core::clone::Clone,)*
-        {
-            fn clone(&self) -> Self {
-                #name { #(#clones,)* }
-            }
-        }
-
         #[doc = #input_doc]
         #[derive(
             ::core::clone::Clone,
@@ -128,57 +117,70 @@ fn generate(m: &ProgramModel, calls: &[String], body: TokenStream) -> TokenStrea
             }
         }
 
-        impl ::dspy::Module for #name {
-            type Input = #input_ident;
-            type Output = #ok;
-            fn forward(
-                &self,
-                input: #input_ident,
-            ) -> impl ::core::future::Future<Output = ::dspy::Result<#ok>> + ::core::marker::Send {
-                ::dspy::context::run_module(
-                    #name_str,
-                    input,
-                    move |input: #input_ident| {
-                        let #input_ident { #(#arg_names),* } = input;
-                        async move { #run }
-                    },
-                    |output: &#ok| {
-                        #[allow(unused_imports)]
-                        use ::dspy::context::probe::{ViaNothing as _, ViaSerialize as _};
-                        (&::dspy::context::probe::Probe(output)).fields()
-                    },
-                )
+        const _: () = {
+            // Clone when every field is (a higher-ranked bound is not checked until used), so an
+            // optimizer can copy the program; a field that is not Clone is named where one needs it.
+            impl ::core::clone::Clone for #name
+            where
+                #(for<'__dspy> #clone_types: ::core::clone::Clone,)*
+            {
+                fn clone(&self) -> Self {
+                    #name { #(#clones,)* }
+                }
             }
-        }
 
-        impl ::dspy::Params for #name {
-            fn visit_params<'a>(
-                &'a self,
-                path: &str,
-                f: &mut dyn FnMut(::std::string::String, &'a dyn ::dspy::Predictor),
-            ) {
-                let _ = (&path, &f);
-                #(#visit)*
+            impl ::dspy::Module for #name {
+                type Input = #input_ident;
+                type Output = #ok;
+                fn forward(
+                    &self,
+                    input: #input_ident,
+                ) -> impl ::core::future::Future<Output = ::dspy::Result<#ok>> + ::core::marker::Send {
+                    ::dspy::context::run_module(
+                        #name_str,
+                        input,
+                        move |input: #input_ident| {
+                            let #input_ident { #(#arg_names),* } = input;
+                            async move { #run }
+                        },
+                        |output: &#ok| {
+                            #[allow(unused_imports)]
+                            use ::dspy::context::probe::{ViaNothing as _, ViaSerialize as _};
+                            (&::dspy::context::probe::Probe(output)).fields()
+                        },
+                    )
+                }
             }
-            fn visit_params_mut<'a>(
-                &'a mut self,
-                path: &str,
-                f: &mut dyn FnMut(::std::string::String, &'a mut dyn ::dspy::Predictor),
-            ) {
-                let _ = (&path, &f);
-                #(#visit_mut)*
+
+            impl ::dspy::Params for #name {
+                fn visit_params<'a>(
+                    &'a self,
+                    path: &str,
+                    f: &mut dyn FnMut(::std::string::String, &'a dyn ::dspy::Predictor),
+                ) {
+                    let _ = (&path, &f);
+                    #(#visit)*
+                }
+                fn visit_params_mut<'a>(
+                    &'a mut self,
+                    path: &str,
+                    f: &mut dyn FnMut(::std::string::String, &'a mut dyn ::dspy::Predictor),
+                ) {
+                    let _ = (&path, &f);
+                    #(#visit_mut)*
+                }
             }
-        }
 
-        impl ::dspy::program::StaticShape for #name {
-            const SHAPE: ::dspy::program::Shape = ::dspy::program::Shape::Program(&[
-                #((#shape_names, &<#shape_types as ::dspy::program::StaticShape>::SHAPE)),*
-            ]);
-        }
+            impl ::dspy::program::StaticShape for #name {
+                const SHAPE: ::dspy::program::Shape = ::dspy::program::Shape::Program(&[
+                    #((#shape_names, &<#shape_types as ::dspy::program::StaticShape>::SHAPE)),*
+                ]);
+            }
 
-        impl ::dspy::Program for #name {
-            const NAME: &'static str = #name_str;
-            const CALLS: &'static [&'static str] = &[#(#calls),*];
-        }
+            impl ::dspy::Program for #name {
+                const NAME: &'static str = #name_str;
+                const CALLS: &'static [&'static str] = &[#(#calls),*];
+            }
+        };
     }
 }
