@@ -38,24 +38,36 @@ impl Errors {
 /// Reads the struct; the model is `None` only when no code can be generated at all.
 pub fn parse(input: &DeriveInput) -> (Option<SignatureModel>, Errors) {
     let mut errors = Errors::default();
+    if !input.generics.params.is_empty() {
+        // Placeholders would need the generics too; the one error is enough to fix.
+        errors.add(input.generics.span(), "a signature cannot be generic");
+        return (None, errors);
+    }
+    // Not a struct of named fields: the impls still come, without fields, so that uses of
+    // `<Name>Input` and `<Name>Output` elsewhere add no errors of their own.
+    let placeholder = SignatureModel {
+        vis: input.vis.clone(),
+        ident: input.ident.clone(),
+        instructions: None,
+        fields: Vec::new(),
+        declare_struct: false,
+        struct_attrs: Vec::new(),
+        complete: false,
+    };
     let Data::Struct(data) = &input.data else {
         errors.add(
             input.ident.span(),
             "#[derive(Signature)] needs a struct with named fields marked #[input] or #[output]",
         );
-        return (None, errors);
+        return (Some(placeholder), errors);
     };
     let Fields::Named(named) = &data.fields else {
         errors.add(
             input.ident.span(),
             "#[derive(Signature)] needs named fields, each marked #[input] or #[output]",
         );
-        return (None, errors);
+        return (Some(placeholder), errors);
     };
-    if !input.generics.params.is_empty() {
-        errors.add(input.generics.span(), "a signature cannot be generic");
-        return (None, errors);
-    }
     let mut fields = Vec::new();
     let mut seen: Vec<String> = Vec::new();
     let mut complete = true;
@@ -72,8 +84,8 @@ pub fn parse(input: &DeriveInput) -> (Option<SignatureModel>, Errors) {
         }
         seen.push(name.clone());
         if let Err(msg) = dspy_grammar::check_field_name(&name) {
+            // Reported; the field stays in the generated structs, which still match the struct.
             errors.add(ident.span(), msg);
-            ok = false;
         }
         if let Err(e) = check_type(&field.ty) {
             errors.push(e);

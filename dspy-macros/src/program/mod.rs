@@ -16,15 +16,13 @@ pub fn expand(input: TokenStream, base: Option<&std::path::Path>) -> TokenStream
         Ok(d) => d,
         Err(e) => return e.to_compile_error(),
     };
-    let (model, mut errors) = parse::check(decl);
-    let Some(m) = model else {
-        return errors.into_compile_error();
-    };
+    let (m, mut errors) = parse::check(decl);
     let calls = sugar::call_order(&m.body, &m.fields);
     let mut call_errors = crate::derive::Errors::default();
     let mut body = sugar::rewrite(m.body.clone(), &m.fields, &mut call_errors);
-    if !call_errors.is_empty() {
-        // The body is not valid Rust as written: report our errors, not rustc's on the rest.
+    if m.placeholder || !call_errors.is_empty() {
+        // The body is not valid Rust as written (or there is none): report our errors, not
+        // rustc's on the rest.
         let args = m.args.iter().map(|a| &a.ident);
         body = quote! { let _ = (#(&#args,)*); ::core::unreachable!() };
         errors.extend(call_errors);
