@@ -79,14 +79,14 @@ fn generate(m: &ProgramModel, calls: &[String], body: TokenStream) -> TokenStrea
         let (i, span) = (&f.ident, f.ty.span());
         let key = i.to_string();
         quote_spanned! {span=>
-            ::dspy::Params::visit_params(&self.#i, &::dspy::program::join_path(path, #key), f);
+            ::dspy::__private::visit_field(&self.#i, path, #key, f);
         }
     });
     let visit_mut = modules.iter().map(|f| {
         let (i, span) = (&f.ident, f.ty.span());
         let key = i.to_string();
         quote_spanned! {span=>
-            ::dspy::Params::visit_params_mut(&mut self.#i, &::dspy::program::join_path(path, #key), f);
+            ::dspy::__private::field_mut::FieldMut(&mut self.#i).visit_mut(path, #key, f);
         }
     });
     let shape_names: Vec<String> = modules.iter().map(|f| f.ident.to_string()).collect();
@@ -164,12 +164,19 @@ fn generate(m: &ProgramModel, calls: &[String], body: TokenStream) -> TokenStrea
                     path: &str,
                     f: &mut dyn FnMut(::std::string::String, &'a mut dyn ::dspy::Predictor),
                 ) {
+                    #[allow(unused_imports)]
+                    use ::dspy::__private::field_mut::{ViaNothing as _, ViaParams as _};
                     let _ = (&path, &f);
                     #(#visit_mut)*
                 }
             }
 
-            impl ::dspy::program::StaticShape for #name {
+            // Checked where it is needed (an artifact), so a field that is not a module is
+            // reported once, by `Params`.
+            impl ::dspy::program::StaticShape for #name
+            where
+                #(for<'__dspy> #shape_types: ::dspy::program::StaticShape,)*
+            {
                 const SHAPE: ::dspy::program::Shape = ::dspy::program::Shape::Program(&[
                     #((#shape_names, &<#shape_types as ::dspy::program::StaticShape>::SHAPE)),*
                 ]);

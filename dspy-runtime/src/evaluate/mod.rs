@@ -12,6 +12,7 @@ pub use result::{EvalResult, Outcome};
 use crate::context::{self, Call, CallKind, Emitter, EvaluateEnd, EvaluateStart};
 use crate::data::Example;
 use crate::module::{Module, run_bounded};
+use metrics::{Metric, Score};
 use progress::Progress;
 use serde::Serialize;
 use std::io::Write;
@@ -96,8 +97,8 @@ where
     where
         M: Module<Input = I>,
         M::Output: Serialize,
-        F: Fn(&Example<I, L>, &M::Output) -> S + Sync,
-        S: Into<f64>,
+        F: Metric<I, L, M::Output, S> + Sync,
+        S: Score,
     {
         let Some((emitter, ctx)) =
             context::with_current(|c| Emitter::new(c, None).map(|e| (e, c.clone())))
@@ -139,8 +140,8 @@ where
     where
         M: Module<Input = I>,
         M::Output: Serialize,
-        F: Fn(&Example<I, L>, &M::Output) -> S + Sync,
-        S: Into<f64>,
+        F: Metric<I, L, M::Output, S> + Sync,
+        S: Score,
     {
         let started = Instant::now();
         let total = self.devset.len();

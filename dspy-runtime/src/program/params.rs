@@ -27,6 +27,76 @@ pub trait Params {
 pub use dspy_grammar::path::join as join_path;
 use dspy_grammar::path::{COT_PREDICTOR, canonical, item, leaf};
 
+/// The type of a module field of a `program!`: anything that holds predictors ([`Params`]).
+/// The generated code visits each module field through it, so a field that is not a module is
+/// one error, named for what to do.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a module, so it cannot be a field of a program",
+    label = "not a module",
+    note = "a program's fields are modules (`Predict<…>`, `ChainOfThought<…>`, `DynPredict`, programs, or a `Vec`, `Option` or `Box` of them); mark a plain field (a retriever, a constant) with `#[skip]`"
+)]
+pub trait ModuleField: Params {}
+
+impl<T: Params + ?Sized> ModuleField for T {}
+
+/// Visits the module field `name` of the program at `path` (`program!`'s `Params` impl).
+#[doc(hidden)]
+pub fn visit_field<'a, T: ModuleField + ?Sized>(
+    field: &'a T,
+    path: &str,
+    name: &str,
+    f: &mut dyn FnMut(String, &'a dyn Predictor),
+) {
+    field.visit_params(&join_path(path, name), f);
+}
+
+/// [`visit_field`], mutably, dispatched without a bound (autoref specialization): a field that
+/// is not a module is reported once, by [`visit_field`], not again here.
+#[doc(hidden)]
+pub mod field_mut {
+    use super::{Params, Predictor, join_path};
+
+    /// Wraps a module field for [`ViaParams`] / [`ViaNothing`] dispatch.
+    pub struct FieldMut<'a, T: ?Sized>(pub &'a mut T);
+
+    /// Chosen when the field is a module.
+    pub trait ViaParams<'a> {
+        /// Visits the field's predictors.
+        fn visit_mut(
+            self,
+            path: &str,
+            name: &str,
+            f: &mut dyn FnMut(String, &'a mut dyn Predictor),
+        );
+    }
+
+    impl<'a, T: Params + ?Sized> ViaParams<'a> for FieldMut<'a, T> {
+        fn visit_mut(
+            self,
+            path: &str,
+            name: &str,
+            f: &mut dyn FnMut(String, &'a mut dyn Predictor),
+        ) {
+            self.0.visit_params_mut(&join_path(path, name), f);
+        }
+    }
+
+    /// Chosen otherwise (the program does not compile then: [`super::visit_field`] says why).
+    pub trait ViaNothing<'a> {
+        /// Nothing.
+        fn visit_mut(
+            self,
+            path: &str,
+            name: &str,
+            f: &mut dyn FnMut(String, &'a mut dyn Predictor),
+        );
+    }
+
+    impl<'a, T: ?Sized> ViaNothing<'a> for &FieldMut<'a, T> {
+        fn visit_mut(self, _: &str, _: &str, _: &mut dyn FnMut(String, &'a mut dyn Predictor)) {}
+    }
+}
+
 impl<S: Signature> Params for Predict<S> {
     fn visit_params<'a>(&'a self, path: &str, f: &mut dyn FnMut(String, &'a dyn Predictor)) {
         f(leaf(path), self);
