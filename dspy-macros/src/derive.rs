@@ -33,6 +33,15 @@ impl Errors {
     pub fn into_compile_error(self) -> proc_macro2::TokenStream {
         self.0.map(|e| e.to_compile_error()).unwrap_or_default()
     }
+
+    /// Every message, in the order reported.
+    #[cfg(test)]
+    pub fn messages(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .flat_map(|e| e.clone().into_iter().map(|e| e.to_string()))
+            .collect()
+    }
 }
 
 /// Reads the struct; the model is `None` only when no code can be generated at all.
@@ -376,3 +385,6 @@ pub fn check_type(ty: &Type) -> syn::Result<()> {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -4,6 +4,8 @@
 mod artifact;
 mod parse;
 mod sugar;
+#[cfg(test)]
+mod tests;
 
 use parse::ProgramModel;
 use proc_macro2::TokenStream;
