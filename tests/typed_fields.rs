@@ -186,3 +186,96 @@ fn partial_and_invalid_demos() {
     let e = Predict::<Review>::new().with_demos([bad]).unwrap_err();
     assert!(e.to_string().contains("field `stars`"), "{e}");
 }
+
+/// `#[output(labels = [...])]` and `signature!`'s `Literal[...]` are one machinery: the same
+/// enum, schema, prompt and near-miss coercion.
+mod labels {
+    use super::*;
+
+    mod derived {
+        use dspy::Signature;
+
+        /// Classify the headline.
+        #[derive(Signature)]
+        pub struct Classify {
+            #[input]
+            pub headline: String,
+            #[output(desc = "the section", labels = ["business", "sport", "tech"])]
+            pub topic: ClassifyTopic,
+            #[output(labels = ["low", "high"])]
+            pub urgency: Option<ClassifyUrgency>,
+        }
+    }
+
+    mod string {
+        dspy::signature!(
+            /// Classify the headline.
+            pub Classify = "headline -> topic: Literal['business', 'sport', 'tech'], urgency: Optional[Literal['low', 'high']]"
+        );
+    }
+
+    #[test]
+    fn renders_like_the_string_signature() {
+        let d = derived::Classify::meta();
+        let s = string::Classify::meta();
+        let types = |m: &dspy::SignatureMeta| -> Vec<String> {
+            m.fields().map(|f| f.type_name().to_string()).collect()
+        };
+        assert_eq!(types(d), types(s));
+        assert_eq!(
+            d.field("topic").unwrap().type_name(),
+            "Literal['business', 'sport', 'tech']"
+        );
+        let input_d = derived::ClassifyInput {
+            headline: "Shares rally".into(),
+        };
+        let input_s = string::ClassifyInput {
+            headline: "Shares rally".into(),
+        };
+        let with_desc = Predict::<derived::Classify>::new()
+            .render_text(&input_d)
+            .unwrap();
+        let plain = Predict::<string::Classify>::new()
+            .render_text(&input_s)
+            .unwrap();
+        // The only difference: the derived field's description.
+        assert_eq!(
+            with_desc.replace("the section", ""),
+            plain,
+            "{with_desc}\n---\n{plain}"
+        );
+    }
+
+    #[tokio::test]
+    async fn near_misses_are_coerced_as_for_the_string_signature() {
+        let reply =
+            "[[ ## topic ## ]]\nSports\n\n[[ ## urgency ## ]]\nhigh\n\n[[ ## completed ## ]]";
+        let input = derived::ClassifyInput {
+            headline: "Cup final tonight".into(),
+        };
+        let pred = Predict::<derived::Classify>::new()
+            .with_lm(ScriptedLm::new([reply]))
+            .with_adapter(ChatAdapter::without_fallback())
+            .call(input)
+            .await
+            .unwrap();
+        assert_eq!(pred.topic, derived::ClassifyTopic::Sport);
+        assert_eq!(pred.urgency, Some(derived::ClassifyUrgency::High));
+        let s = Predict::<string::Classify>::new()
+            .with_lm(ScriptedLm::new([reply]))
+            .with_adapter(ChatAdapter::without_fallback())
+            .call(string::ClassifyInput {
+                headline: "Cup final tonight".into(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(s.topic, string::ClassifyTopic::Sport);
+        let rules = |c: &[dspy::adapter::Coercion]| -> Vec<String> {
+            c.iter()
+                .map(|c| format!("{}: {}", c.field, c.rule))
+                .collect()
+        };
+        assert_eq!(rules(pred.coercions()), ["topic: near-miss label"]);
+        assert_eq!(rules(pred.coercions()), rules(s.coercions()));
+    }
+}

@@ -4,12 +4,18 @@
 //! [`parse`], so the two can never drift apart. Types may be written the Rust way
 //! (`String`, `i64`, `Vec<T>`, `Option<T>`, `HashMap<String, T>`) or DSPy's Python way
 //! (`str`, `int`, `list[T]`, `Optional[T]`, `dict[str, T]`, `Literal['a', 'b']`).
+//!
+//! Also DSPy's naming rules that the macros and the runtime share: predictor paths
+//! ([`path`]) and field prefixes ([`prefix`]).
 
 mod doc;
 mod lexer;
+pub mod path;
+pub mod prefix;
 mod types;
 
 pub use doc::{cleandoc, dedent, py_is_space, splitlines};
+pub use prefix::infer_prefix;
 pub use types::{FloatKind, IntKind, MAX_TYPE_DEPTH, MapKind, TypeExpr};
 
 use lexer::{Lexer, Tok, TokKind};

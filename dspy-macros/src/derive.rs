@@ -33,29 +33,50 @@ impl Errors {
     pub fn into_compile_error(self) -> proc_macro2::TokenStream {
         self.0.map(|e| e.to_compile_error()).unwrap_or_default()
     }
+
+    /// Every message, in the order reported.
+    #[cfg(test)]
+    pub fn messages(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .flat_map(|e| e.clone().into_iter().map(|e| e.to_string()))
+            .collect()
+    }
 }
 
 /// Reads the struct; the model is `None` only when no code can be generated at all.
 pub fn parse(input: &DeriveInput) -> (Option<SignatureModel>, Errors) {
     let mut errors = Errors::default();
+    if !input.generics.params.is_empty() {
+        // Placeholders would need the generics too; the one error is enough to fix.
+        errors.add(input.generics.span(), "a signature cannot be generic");
+        return (None, errors);
+    }
+    // Not a struct of named fields: the impls still come, without fields, so that uses of
+    // `<Name>Input` and `<Name>Output` elsewhere add no errors of their own.
+    let placeholder = SignatureModel {
+        vis: input.vis.clone(),
+        ident: input.ident.clone(),
+        instructions: None,
+        fields: Vec::new(),
+        declare_struct: false,
+        struct_attrs: Vec::new(),
+        complete: false,
+    };
     let Data::Struct(data) = &input.data else {
         errors.add(
             input.ident.span(),
             "#[derive(Signature)] needs a struct with named fields marked #[input] or #[output]",
         );
-        return (None, errors);
+        return (Some(placeholder), errors);
     };
     let Fields::Named(named) = &data.fields else {
         errors.add(
             input.ident.span(),
             "#[derive(Signature)] needs named fields, each marked #[input] or #[output]",
         );
-        return (None, errors);
+        return (Some(placeholder), errors);
     };
-    if !input.generics.params.is_empty() {
-        errors.add(input.generics.span(), "a signature cannot be generic");
-        return (None, errors);
-    }
     let mut fields = Vec::new();
     let mut seen: Vec<String> = Vec::new();
     let mut complete = true;
@@ -72,21 +93,33 @@ pub fn parse(input: &DeriveInput) -> (Option<SignatureModel>, Errors) {
         }
         seen.push(name.clone());
         if let Err(msg) = dspy_grammar::check_field_name(&name) {
+            // Reported; the field stays in the generated structs, which still match the struct.
             errors.add(ident.span(), msg);
-            ok = false;
         }
         if let Err(e) = check_type(&field.ty) {
             errors.push(e);
             ok = false;
         }
-        let (role, desc) = match field_role(&field.attrs, &ident, &mut errors) {
-            Some(r) => r,
-            None => {
-                complete = false;
-                continue;
-            }
+        let Some(RoleAttr { role, desc, labels }) = field_role(&field.attrs, &ident, &mut errors)
+        else {
+            complete = false;
+            continue;
         };
         let desc = desc.or_else(|| doc_text(&field.attrs));
+        let literal = labels.and_then(|(values, span)| match labels_enum(&field.ty) {
+            Some(name) => Some((name, values)),
+            None => {
+                errors.add(
+                    span,
+                    format!(
+                        "`labels` generates an enum of the labels (DSPy's `Literal[...]`): write \
+                         the field's type as the enum's name, e.g. `{ident}: {}`",
+                        crate::string_sig::pascal(&name)
+                    ),
+                );
+                None
+            }
+        });
         if !ok {
             complete = false;
         } else {
@@ -96,7 +129,7 @@ pub fn parse(input: &DeriveInput) -> (Option<SignatureModel>, Errors) {
                 role,
                 desc,
                 attrs: passthrough(&field.attrs),
-                literal: None,
+                literal,
             });
         }
     }
@@ -150,12 +183,22 @@ fn passthrough(attrs: &[Attribute]) -> Vec<Attribute> {
 }
 
 /// The field's role and explicit description from `#[input(...)]` / `#[output(...)]`.
-fn field_role(
+/// What `#[input(...)]` / `#[output(...)]` says about a field.
+pub struct RoleAttr {
+    pub role: Role,
+    /// `desc = "..."`.
+    pub desc: Option<String>,
+    /// `labels = ["a", "b"]`, with the span of the list.
+    pub labels: Option<(Vec<String>, proc_macro2::Span)>,
+}
+
+/// The field's role, explicit description and labels from `#[input(...)]` / `#[output(...)]`.
+pub fn field_role(
     attrs: &[Attribute],
     ident: &syn::Ident,
     errors: &mut Errors,
-) -> Option<(Role, Option<String>)> {
-    let mut found: Option<(Role, Option<String>)> = None;
+) -> Option<RoleAttr> {
+    let mut found: Option<RoleAttr> = None;
     for attr in attrs {
         let role = if attr.path().is_ident("input") {
             Role::Input
@@ -164,8 +207,8 @@ fn field_role(
         } else {
             continue;
         };
-        if let Some((prev, _)) = &found {
-            let msg = if *prev == role {
+        if let Some(prev) = &found {
+            let msg = if prev.role == role {
                 format!("`{ident}` is marked #[{}] twice", role_name(role))
             } else {
                 format!(
@@ -176,6 +219,7 @@ fn field_role(
             continue;
         }
         let mut desc = None;
+        let mut labels = None;
         if !matches!(attr.meta, syn::Meta::Path(_)) {
             let parsed = attr.parse_nested_meta(|meta| {
                 if meta.path.is_ident("desc") {
@@ -185,6 +229,13 @@ fn field_role(
                     let lit: syn::LitStr = meta.value()?.parse()?;
                     desc = Some(lit.value());
                     Ok(())
+                } else if meta.path.is_ident("labels") {
+                    if labels.is_some() {
+                        return Err(meta.error("`labels` is given twice"));
+                    }
+                    let list: syn::ExprArray = meta.value()?.parse()?;
+                    labels = Some((label_values(&list, errors), list.span()));
+                    Ok(())
                 } else {
                     let key = meta
                         .path
@@ -192,7 +243,8 @@ fn field_role(
                         .map(|i| i.to_string())
                         .unwrap_or_else(|| "?".into());
                     Err(meta.error(format!(
-                        "unknown key `{key}` in #[{}(...)]; the only key is `desc = \"...\"`",
+                        "unknown key `{key}` in #[{}(...)]; the keys are `desc = \"...\"` and \
+                         `labels = [\"a\", \"b\"]`",
                         role_name(role)
                     )))
                 }
@@ -201,7 +253,7 @@ fn field_role(
                 errors.push(e);
             }
         }
-        found = Some((role, desc));
+        found = Some(RoleAttr { role, desc, labels });
     }
     if found.is_none() && !has_unknown_attr(attrs) {
         errors.add(
@@ -210,6 +262,75 @@ fn field_role(
         );
     }
     found
+}
+
+/// The strings of `labels = ["a", "b"]`; anything else, an empty or a repeated label is an
+/// error.
+fn label_values(list: &syn::ExprArray, errors: &mut Errors) -> Vec<String> {
+    let mut values: Vec<String> = Vec::new();
+    for e in &list.elems {
+        match e {
+            syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(s),
+                ..
+            }) => {
+                let v = s.value();
+                if v.is_empty() {
+                    errors.add(s.span(), "a label cannot be empty");
+                } else if values.contains(&v) {
+                    errors.add(s.span(), format!("the label \"{v}\" is given twice"));
+                } else if let Some(other) = values
+                    .iter()
+                    .find(|o| crate::string_sig::pascal(o) == crate::string_sig::pascal(&v))
+                {
+                    errors.add(
+                        s.span(),
+                        format!(
+                            "the labels \"{other}\" and \"{v}\" would both be the variant `{}`",
+                            crate::string_sig::pascal(&v)
+                        ),
+                    );
+                } else {
+                    values.push(v);
+                }
+            }
+            other => errors.add(
+                other.span(),
+                "labels are string literals: `labels = [\"business\", \"sport\"]`",
+            ),
+        }
+    }
+    if list.elems.is_empty() {
+        errors.add(list.span(), "`labels = [...]` needs at least one label");
+    }
+    values
+}
+
+/// The enum a `labels` field names: its type `Topic`, or the `Topic` of `Option<Topic>` /
+/// `Vec<Topic>`.
+fn labels_enum(ty: &Type) -> Option<syn::Ident> {
+    let Type::Path(p) = ty else { return None };
+    if p.qself.is_some() || p.path.segments.len() != 1 {
+        return None;
+    }
+    let seg = &p.path.segments[0];
+    match &seg.arguments {
+        syn::PathArguments::None => {
+            let known = ["String", "str", "bool", "Option", "Vec", "Box"];
+            let name = seg.ident.to_string();
+            let primitive = name.chars().next().is_some_and(char::is_lowercase);
+            (!known.contains(&name.as_str()) && !primitive).then(|| seg.ident.clone())
+        }
+        syn::PathArguments::AngleBracketed(args) if seg.ident == "Option" || seg.ident == "Vec" => {
+            match args.args.first() {
+                Some(syn::GenericArgument::Type(inner)) if args.args.len() == 1 => {
+                    labels_enum(inner)
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
 }
 
 fn role_name(role: Role) -> &'static str {
@@ -264,3 +385,6 @@ pub fn check_type(ty: &Type) -> syn::Result<()> {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests;

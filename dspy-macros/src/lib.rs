@@ -15,7 +15,9 @@ use proc_macro::TokenStream;
 /// Derives `dspy::Signature` for a struct whose fields are marked `#[input]` or `#[output]`.
 ///
 /// The doc comment is the instruction; `desc = "..."` (or a field's doc comment) describes a
-/// field. Generates `<Name>Input` and `<Name>Output`. `#[serde(...)]` and `#[schemars(...)]`
+/// field. Generates `<Name>Input` and `<Name>Output`. `labels = ["business", "sport"]` on a
+/// field generates the enum its type names (`topic: Topic`, or `Option<Topic>`, `Vec<Topic>`),
+/// DSPy's `Literal['business', 'sport']`, as `signature!` does for a `Literal` field. `#[serde(...)]` and `#[schemars(...)]`
 /// field attributes carry over, so schemars constraints (`range`, `length`, `regex`) are
 /// enforced on every parsed output.
 #[proc_macro_derive(Signature, attributes(input, output, schemars, serde))]

@@ -24,6 +24,7 @@ pub use context::{
 pub use data::Example;
 pub use demo::Demo;
 pub use error::{Error, ParseError, ParseErrorKind, Result};
+pub use evaluate::metrics::{Metric, Score};
 pub use evaluate::{EvalResult, Evaluate};
 pub use lm::{
     HttpLm, LanguageModel, Lm, LmConfig, LmError, LmRequest, LmResponse, Message, ScriptedLm, Usage,
@@ -42,7 +43,7 @@ pub use signature::{
 #[doc(hidden)]
 pub mod __private {
     pub use crate::format::write_serialize;
-    pub use crate::program::into_field;
+    pub use crate::program::{field_mut, into_field, visit_field};
     pub use crate::signature::{FieldDecl, Role, SignatureMeta};
     pub use schemars;
     pub use serde;

@@ -10,6 +10,10 @@ use serde_json::{Map, Value, json};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+/// DSPy's `infer_prefix`: `first_name` → `First Name` (the rule lives in `dspy-grammar`).
+pub use dspy_grammar::infer_prefix;
+use dspy_grammar::prefix::field_prefix;
+
 /// Largest program file `load` reads.
 pub const MAX_FILE_BYTES: u64 = 64 << 20;
 
@@ -273,7 +277,7 @@ fn check_predictor(
                 ));
             } else {
                 for (i, (f, name)) in fields.iter().zip(&ours).enumerate() {
-                    let want = format!("{}:", infer_prefix(name));
+                    let want = field_prefix(name);
                     let got = f.get("prefix").and_then(Value::as_str).unwrap_or("");
                     if got != want {
                         problems.push(format!(
@@ -372,56 +376,6 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-/// DSPy's `infer_prefix`: `question` → `Question`, `first_name` → `First Name`, `myURL` → `My URL`.
-pub fn infer_prefix(name: &str) -> String {
-    let chars: Vec<char> = name.chars().collect();
-    let mut words: Vec<String> = Vec::new();
-    let mut cur = String::new();
-    for (i, &c) in chars.iter().enumerate() {
-        let prev = i.checked_sub(1).map(|j| chars[j]);
-        let next = chars.get(i + 1).copied();
-        let boundary = match prev {
-            None => false,
-            Some(p) => {
-                c == '_'
-                    || (c.is_uppercase() && (p.is_lowercase() || p.is_ascii_digit()))
-                    || (c.is_uppercase()
-                        && p.is_uppercase()
-                        && next.is_some_and(char::is_lowercase))
-                    || (c.is_ascii_digit() && p.is_alphabetic())
-                    || (c.is_alphabetic() && p.is_ascii_digit())
-            }
-        };
-        if boundary && !cur.is_empty() {
-            words.push(std::mem::take(&mut cur));
-        }
-        if c != '_' {
-            cur.push(c);
-        }
-    }
-    if !cur.is_empty() {
-        words.push(cur);
-    }
-    words
-        .iter()
-        .map(|w| {
-            if w.chars().all(|c| !c.is_lowercase()) {
-                w.clone()
-            } else {
-                let mut cs = w.chars();
-                cs.next()
-                    .map(|f| {
-                        f.to_uppercase()
-                            .chain(cs.flat_map(char::to_lowercase))
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// One predictor's state as DSPy saves it: demos, instructions, field prefixes and descriptions.
 pub fn dump_predictor(p: &dyn Predictor) -> Value {
     let sig = p.signature();
@@ -429,7 +383,7 @@ pub fn dump_predictor(p: &dyn Predictor) -> Value {
         .fields()
         .map(|f| {
             json!({
-                "prefix": format!("{}:", infer_prefix(f.name())),
+                "prefix": field_prefix(f.name()),
                 "description": f.desc().map(str::to_string).unwrap_or_else(|| format!("${{{}}}", f.name())),
             })
         })
@@ -575,13 +529,5 @@ mod tests {
             .collect();
         assert_eq!(left, ["p.json"], "{left:?}");
         let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn prefixes_like_dspy() {
-        assert_eq!(infer_prefix("question"), "Question");
-        assert_eq!(infer_prefix("first_name"), "First Name");
-        assert_eq!(infer_prefix("myURL"), "My URL");
-        assert_eq!(infer_prefix("step2go"), "Step 2 Go");
     }
 }

@@ -5,40 +5,11 @@
 
 use super::parse::ProgramModel;
 use crate::derive::Errors;
+use dspy_grammar::path::segments;
+use dspy_grammar::prefix::prefix_key;
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use std::path::Path;
-
-/// `hops[0].predict` → `["hops", "[]", "predict"]`.
-fn segments(key: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for part in key.split('.') {
-        let mut rest = part;
-        if let Some(i) = rest.find('[') {
-            if i > 0 {
-                out.push(rest[..i].to_string());
-            }
-            rest = &rest[i..];
-            while let Some(end) = rest.find(']') {
-                out.push("[]".to_string());
-                rest = &rest[end + 1..];
-            }
-        } else {
-            out.push(rest.to_string());
-        }
-    }
-    out
-}
-
-/// `First Name:` → `firstname`.
-fn normalize(prefix: &str) -> String {
-    prefix
-        .trim_end_matches(':')
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '_')
-        .flat_map(char::to_lowercase)
-        .collect()
-}
 
 /// The checks and the embedding for `m`'s artifact, if it has one.
 pub fn expand(m: &ProgramModel, base: Option<&Path>, errors: &mut Errors) -> TokenStream {
@@ -92,7 +63,7 @@ pub fn expand(m: &ProgramModel, base: Option<&Path>, errors: &mut Errors) -> Tok
         };
         let fields: Vec<String> = fields
             .iter()
-            .map(|f| normalize(f.get("prefix").and_then(|p| p.as_str()).unwrap_or("")))
+            .map(|f| prefix_key(f.get("prefix").and_then(|p| p.as_str()).unwrap_or("")))
             .collect();
         let segs = segments(key);
         let msg = format!(

@@ -4,6 +4,8 @@
 mod artifact;
 mod parse;
 mod sugar;
+#[cfg(test)]
+mod tests;
 
 use parse::ProgramModel;
 use proc_macro2::TokenStream;
@@ -16,15 +18,13 @@ pub fn expand(input: TokenStream, base: Option<&std::path::Path>) -> TokenStream
         Ok(d) => d,
         Err(e) => return e.to_compile_error(),
     };
-    let (model, mut errors) = parse::check(decl);
-    let Some(m) = model else {
-        return errors.into_compile_error();
-    };
+    let (m, mut errors) = parse::check(decl);
     let calls = sugar::call_order(&m.body, &m.fields);
     let mut call_errors = crate::derive::Errors::default();
     let mut body = sugar::rewrite(m.body.clone(), &m.fields, &mut call_errors);
-    if !call_errors.is_empty() {
-        // The body is not valid Rust as written: report our errors, not rustc's on the rest.
+    if m.placeholder || !call_errors.is_empty() {
+        // The body is not valid Rust as written (or there is none): report our errors, not
+        // rustc's on the rest.
         let args = m.args.iter().map(|a| &a.ident);
         body = quote! { let _ = (#(&#args,)*); ::core::unreachable!() };
         errors.extend(call_errors);
@@ -81,14 +81,14 @@ fn generate(m: &ProgramModel, calls: &[String], body: TokenStream) -> TokenStrea
         let (i, span) = (&f.ident, f.ty.span());
         let key = i.to_string();
         quote_spanned! {span=>
-            ::dspy::Params::visit_params(&self.#i, &::dspy::program::join_path(path, #key), f);
+            ::dspy::__private::visit_field(&self.#i, path, #key, f);
         }
     });
     let visit_mut = modules.iter().map(|f| {
         let (i, span) = (&f.ident, f.ty.span());
         let key = i.to_string();
         quote_spanned! {span=>
-            ::dspy::Params::visit_params_mut(&mut self.#i, &::dspy::program::join_path(path, #key), f);
+            ::dspy::__private::field_mut::FieldMut(&mut self.#i).visit_mut(path, #key, f);
         }
     });
     let shape_names: Vec<String> = modules.iter().map(|f| f.ident.to_string()).collect();
@@ -98,17 +98,6 @@ fn generate(m: &ProgramModel, calls: &[String], body: TokenStream) -> TokenStrea
     quote! {
         #(#attrs)*
         #vis struct #name { #(#fields,)* }
-
-        // Clone when every field is (a higher-ranked bound is not checked until used), so an
-        // optimizer can copy the program; a field that is not Clone is named where one needs it.
-        impl ::core::clone::Clone for #name
-        where
-            #(for<'__dspy> #clone_types: ::core::clone::Clone,)*
-        {
-            fn clone(&self) -> Self {
-                #name { #(#clones,)* }
-            }
-        }
 
         #[doc = #input_doc]
         #[derive(
@@ -128,57 +117,77 @@ fn generate(m: &ProgramModel, calls: &[String], body: TokenStream) -> TokenStrea
             }
         }
 
-        impl ::dspy::Module for #name {
-            type Input = #input_ident;
-            type Output = #ok;
-            fn forward(
-                &self,
-                input: #input_ident,
-            ) -> impl ::core::future::Future<Output = ::dspy::Result<#ok>> + ::core::marker::Send {
-                ::dspy::context::run_module(
-                    #name_str,
-                    input,
-                    move |input: #input_ident| {
-                        let #input_ident { #(#arg_names),* } = input;
-                        async move { #run }
-                    },
-                    |output: &#ok| {
-                        #[allow(unused_imports)]
-                        use ::dspy::context::probe::{ViaNothing as _, ViaSerialize as _};
-                        (&::dspy::context::probe::Probe(output)).fields()
-                    },
-                )
+        const _: () = {
+            // Clone when every field is (a higher-ranked bound is not checked until used), so an
+            // optimizer can copy the program; a field that is not Clone is named where one needs it.
+            impl ::core::clone::Clone for #name
+            where
+                #(for<'__dspy> #clone_types: ::core::clone::Clone,)*
+            {
+                fn clone(&self) -> Self {
+                    #name { #(#clones,)* }
+                }
             }
-        }
 
-        impl ::dspy::Params for #name {
-            fn visit_params<'a>(
-                &'a self,
-                path: &str,
-                f: &mut dyn FnMut(::std::string::String, &'a dyn ::dspy::Predictor),
-            ) {
-                let _ = (&path, &f);
-                #(#visit)*
+            impl ::dspy::Module for #name {
+                type Input = #input_ident;
+                type Output = #ok;
+                fn forward(
+                    &self,
+                    input: #input_ident,
+                ) -> impl ::core::future::Future<Output = ::dspy::Result<#ok>> + ::core::marker::Send {
+                    ::dspy::context::run_module(
+                        #name_str,
+                        input,
+                        move |input: #input_ident| {
+                            let #input_ident { #(#arg_names),* } = input;
+                            async move { #run }
+                        },
+                        |output: &#ok| {
+                            #[allow(unused_imports)]
+                            use ::dspy::context::probe::{ViaNothing as _, ViaSerialize as _};
+                            (&::dspy::context::probe::Probe(output)).fields()
+                        },
+                    )
+                }
             }
-            fn visit_params_mut<'a>(
-                &'a mut self,
-                path: &str,
-                f: &mut dyn FnMut(::std::string::String, &'a mut dyn ::dspy::Predictor),
-            ) {
-                let _ = (&path, &f);
-                #(#visit_mut)*
+
+            impl ::dspy::Params for #name {
+                fn visit_params<'a>(
+                    &'a self,
+                    path: &str,
+                    f: &mut dyn FnMut(::std::string::String, &'a dyn ::dspy::Predictor),
+                ) {
+                    let _ = (&path, &f);
+                    #(#visit)*
+                }
+                fn visit_params_mut<'a>(
+                    &'a mut self,
+                    path: &str,
+                    f: &mut dyn FnMut(::std::string::String, &'a mut dyn ::dspy::Predictor),
+                ) {
+                    #[allow(unused_imports)]
+                    use ::dspy::__private::field_mut::{ViaNothing as _, ViaParams as _};
+                    let _ = (&path, &f);
+                    #(#visit_mut)*
+                }
             }
-        }
 
-        impl ::dspy::program::StaticShape for #name {
-            const SHAPE: ::dspy::program::Shape = ::dspy::program::Shape::Program(&[
-                #((#shape_names, &<#shape_types as ::dspy::program::StaticShape>::SHAPE)),*
-            ]);
-        }
+            // Checked where it is needed (an artifact), so a field that is not a module is
+            // reported once, by `Params`.
+            impl ::dspy::program::StaticShape for #name
+            where
+                #(for<'__dspy> #shape_types: ::dspy::program::StaticShape,)*
+            {
+                const SHAPE: ::dspy::program::Shape = ::dspy::program::Shape::Program(&[
+                    #((#shape_names, &<#shape_types as ::dspy::program::StaticShape>::SHAPE)),*
+                ]);
+            }
 
-        impl ::dspy::Program for #name {
-            const NAME: &'static str = #name_str;
-            const CALLS: &'static [&'static str] = &[#(#calls),*];
-        }
+            impl ::dspy::Program for #name {
+                const NAME: &'static str = #name_str;
+                const CALLS: &'static [&'static str] = &[#(#calls),*];
+            }
+        };
     }
 }

@@ -130,10 +130,15 @@ pub struct ProgramModel {
     pub output: Type,
     pub ok: Type,
     pub body: TokenStream,
+    /// Whether `forward` is missing or unusable, so the items generated are placeholders:
+    /// the struct, its input and its impls exist (uses elsewhere add no errors of their own)
+    /// and `call` never runs a body.
+    pub placeholder: bool,
 }
 
-/// Checks the declaration; the model is `None` when no code can be generated.
-pub fn check(decl: ProgramDecl) -> (Option<ProgramModel>, Errors) {
+/// Checks the declaration. The model is always made, with placeholders where the declaration
+/// is wrong (see [`ProgramModel::placeholder`]), so that an error is reported once.
+pub fn check(decl: ProgramDecl) -> (ProgramModel, Errors) {
     let mut errors = Errors::default();
     if let Some(span) = decl.generics {
         errors.add(span, "a program cannot be generic");
@@ -199,12 +204,25 @@ pub fn check(decl: ProgramDecl) -> (Option<ProgramModel>, Errors) {
             skip,
         });
     }
+    let mut model = ProgramModel {
+        attrs,
+        artifact,
+        vis: decl.vis,
+        name: decl.name,
+        fields,
+        forward_attrs: Vec::new(),
+        args: Vec::new(),
+        output: syn::parse_quote!(::dspy::Result<()>),
+        ok: syn::parse_quote!(()),
+        body: TokenStream::new(),
+        placeholder: true,
+    };
     let Some(fwd) = decl.forward else {
         errors.add(
-            decl.name.span(),
+            model.name.span(),
             "program! needs `async fn forward(&self, …) -> dspy::Result<…> { … }` after the struct",
         );
-        return (None, errors);
+        return (model, errors);
     };
     if fwd.name != "forward" {
         errors.add(
@@ -221,7 +239,6 @@ pub fn check(decl: ProgramDecl) -> (Option<ProgramModel>, Errors) {
             "`forward` must be async: `async fn forward(&self, …)`",
         );
     }
-    let mut args = Vec::new();
     let mut receiver = false;
     for (i, arg) in fwd.args.iter().enumerate() {
         match arg {
@@ -234,13 +251,14 @@ pub fn check(decl: ProgramDecl) -> (Option<ProgramModel>, Errors) {
             FnArg::Receiver(r) => errors.add(r.span(), "`self` must come first"),
             FnArg::Typed(t) => match &*t.pat {
                 Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
-                    if args.iter().any(|a: &ArgModel| a.ident == p.ident) {
+                    if model.args.iter().any(|a| a.ident == p.ident) {
                         errors.add(p.ident.span(), format!("duplicate parameter `{}`", p.ident));
+                    } else {
+                        model.args.push(ArgModel {
+                            ident: p.ident.clone(),
+                            ty: (*t.ty).clone(),
+                        });
                     }
-                    args.push(ArgModel {
-                        ident: p.ident.clone(),
-                        ty: (*t.ty).clone(),
-                    });
                 }
                 other => errors.add(
                     other.span(),
@@ -256,39 +274,32 @@ pub fn check(decl: ProgramDecl) -> (Option<ProgramModel>, Errors) {
             "`forward` takes `&self` first: `forward(&self, …)`",
         );
     }
-    let Some(output) = fwd.output else {
-        errors.add(
+    model.forward_attrs = fwd.attrs;
+    match fwd.output {
+        None => errors.add(
             fwd.args_span,
             "`forward` must return `dspy::Result<T>`: add `-> dspy::Result<…>`",
-        );
-        return (None, errors);
-    };
-    let ok = match result_ok(&output) {
-        Some(ok) => ok,
-        None => {
-            let shown = quote::quote!(#output).to_string();
-            errors.add(
-                output.span(),
-                format!("`forward` must return `dspy::Result<T>`, found `{shown}`"),
-            );
-            return (None, errors);
-        }
-    };
-    (
-        Some(ProgramModel {
-            attrs,
-            artifact,
-            vis: decl.vis,
-            name: decl.name,
-            fields,
-            forward_attrs: fwd.attrs,
-            args,
-            output,
-            ok,
-            body: fwd.body,
-        }),
-        errors,
-    )
+        ),
+        Some(output) => match result_ok(&output) {
+            Some(ok) => {
+                model.ok = ok;
+                model.output = output;
+                model.body = fwd.body;
+                model.placeholder = false;
+            }
+            None => {
+                let shown = quote::quote!(#output).to_string();
+                errors.add(
+                    output.span(),
+                    format!("`forward` must return `dspy::Result<T>`, found `{shown}`"),
+                );
+                // Uses of the program's output still see the type that was written.
+                model.output = syn::parse_quote!(::dspy::Result<#output>);
+                model.ok = output;
+            }
+        },
+    }
+    (model, errors)
 }
 
 /// The `T` of `Result<T>` / `Result<T, E>` (any path ending in `Result`).

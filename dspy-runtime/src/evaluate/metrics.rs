@@ -1,10 +1,39 @@
-//! DSPy's answer metrics: normalisation, exact match, token F1, passage match, and GSM8K's
-//! integer answer. Each matches `dspy.evaluate.metrics` (checked against Python DSPy in
-//! `tests/metrics_oracle.rs`).
+//! What a metric is ([`Metric`], [`Score`]), and DSPy's answer metrics: normalisation, exact
+//! match, token F1, passage match, and GSM8K's integer answer. Each matches
+//! `dspy.evaluate.metrics` (checked against Python DSPy in `tests/metrics_oracle.rs`).
 
+use crate::data::Example;
 use std::collections::HashMap;
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
+
+/// A metric: `|example: &Example<I, L>, prediction: &O| -> S`, `S` a [`Score`] (`bool` or
+/// `f64`), as [`Evaluate::run`](crate::Evaluate::run) and the optimizers take it.
+///
+/// Implemented for every such closure or function; it is the bound they are named by, so that
+/// the closure's argument types are still inferred (`|ex, pred| ex.label.topic == pred.topic`)
+/// and a value that is not a metric is reported as one.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a metric for `Example<{I}, {L}>` and `{O}`",
+    label = "expected a metric: `|example: &Example<{I}, {L}>, prediction: &{O}| -> bool` (or `f64`)",
+    note = "a metric is `|example: &Example<…>, prediction: &…| -> bool or f64`; the prediction is what the program returns"
+)]
+pub trait Metric<I, L, O, S>: Fn(&Example<I, L>, &O) -> S {}
+
+impl<I, L, O, S, F> Metric<I, L, O, S> for F where F: Fn(&Example<I, L>, &O) -> S + ?Sized {}
+
+/// What a [`Metric`] returns: `bool` (1.0 or 0.0) or a number, as DSPy's metrics do.
+#[diagnostic::on_unimplemented(
+    message = "a metric returns `bool` or `f64`, not `{Self}`",
+    label = "this metric returns `{Self}`",
+    note = "a metric is `|example: &Example<…>, prediction: &…| -> bool or f64`"
+)]
+pub trait Score: Into<f64> {}
+
+macro_rules! scores {
+    ($($t:ty),*) => { $(impl Score for $t {})* };
+}
+scores!(bool, f64, f32, i8, i16, i32, u8, u16, u32);
 
 /// DSPy's `normalize_text`: Unicode NFD, lowercase, ASCII punctuation removed, the articles
 /// "a", "an", "the" removed, whitespace collapsed. `"The,  Eiffel  Tower!"` → `"eiffel tower"`.

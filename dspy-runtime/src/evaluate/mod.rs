@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::module::{Module, run_bounded};
 use append::AppendFile;
 use coercions::Coercions;
+use metrics::{Metric, Score};
 use progress::Progress;
 use serde::Serialize;
 use serde_json::Value;
@@ -111,8 +112,8 @@ where
     where
         M: Module<Input = I>,
         M::Output: Serialize,
-        F: Fn(&Example<I, L>, &M::Output) -> S + Sync,
-        S: Into<f64>,
+        F: Metric<I, L, M::Output, S> + Sync,
+        S: Score,
     {
         let Some((emitter, ctx)) =
             context::with_current(|c| Emitter::new(c, None).map(|e| (e, c.clone())))
@@ -151,8 +152,8 @@ where
     where
         M: Module<Input = I>,
         M::Output: Serialize,
-        F: Fn(&Example<I, L>, &M::Output) -> S + Sync,
-        S: Into<f64>,
+        F: Metric<I, L, M::Output, S> + Sync,
+        S: Score,
     {
         let started = Instant::now();
         let total = self.devset.len();

@@ -7,6 +7,7 @@ use crate::context::{self, TraceEntry, traced};
 use crate::data::Example;
 use crate::demo::Demo;
 use crate::error::Result;
+use crate::evaluate::metrics::{Metric, Score};
 use crate::module::Module;
 use crate::program::{Params, ParamsExt};
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -158,8 +159,8 @@ impl BootstrapFewShot {
         P: Module<Input = I> + Params + Clone,
         I: Clone + Serialize + Send + Sync,
         L: Serialize + Sync,
-        F: Fn(&Example<I, L>, &P::Output) -> S + Sync,
-        S: Into<f64>,
+        F: Metric<I, L, P::Output, S> + Sync,
+        S: Score,
     {
         let labeled: Vec<Demo> = trainset.iter().map(Example::demo).collect::<Result<_>>()?;
         let mut teacher = student.clone();
@@ -186,8 +187,8 @@ impl BootstrapFewShot {
         P: Module<Input = I> + Params + Clone,
         I: Clone + Serialize + Send + Sync,
         L: Serialize + Sync,
-        F: Fn(&Example<I, L>, &P::Output) -> S + Sync,
-        S: Into<f64>,
+        F: Metric<I, L, P::Output, S> + Sync,
+        S: Score,
     {
         let started = Instant::now();
         let (result, usage) =
@@ -259,8 +260,8 @@ impl BootstrapFewShot {
         P: Module<Input = I> + Params + Clone,
         I: Clone + Serialize + Send + Sync,
         L: Serialize + Sync,
-        F: Fn(&Example<I, L>, &P::Output) -> S + Sync,
-        S: Into<f64>,
+        F: Metric<I, L, P::Output, S> + Sync,
+        S: Score,
     {
         let threshold = self.metric_threshold;
         let passes = move |v: f64| threshold.map_or(v > 0.0, |t| v >= t);

@@ -7,6 +7,7 @@ use crate::data::Example;
 use crate::demo::Demo;
 use crate::error::Result;
 use crate::evaluate::Evaluate;
+use crate::evaluate::metrics::{Metric, Score};
 use crate::module::Module;
 use crate::program::{Params, ParamsExt};
 use futures_util::StreamExt;
@@ -119,8 +120,8 @@ impl RandomSearch {
         P::Output: Serialize,
         I: Clone + Serialize + Send + Sync,
         L: Clone + Serialize + Send + Sync,
-        F: Fn(&Example<I, L>, &P::Output) -> S + Sync,
-        S: Into<f64>,
+        F: Metric<I, L, P::Output, S> + Sync,
+        S: Score,
     {
         let started = Instant::now();
         let valset = valset.unwrap_or(trainset);
@@ -201,8 +202,8 @@ impl RandomSearch {
         P: Module<Input = I> + Params + Clone,
         I: Clone + Serialize + Send + Sync,
         L: Clone + Serialize + Send + Sync,
-        F: Fn(&Example<I, L>, &P::Output) -> S + Sync,
-        S: Into<f64>,
+        F: Metric<I, L, P::Output, S> + Sync,
+        S: Score,
     {
         let boot = &self.bootstrap;
         Ok(match seed {

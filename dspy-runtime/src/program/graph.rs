@@ -34,12 +34,6 @@ fn names(fields: &[crate::signature::FieldMeta]) -> String {
         .join(", ")
 }
 
-/// Whether `path` lies under the field `field` (`query`, `query.predict`, `hops[0]`).
-fn under(path: &str, field: &str) -> bool {
-    path.strip_prefix(field)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
-}
-
 impl Graph {
     /// The graph of `program`.
     pub fn of<P: Program + ?Sized>(program: &P) -> Graph {
@@ -76,7 +70,7 @@ impl Graph {
             let lines: Vec<String> = self
                 .stages
                 .iter()
-                .filter(|s| under(&s.path, call))
+                .filter(|s| dspy_grammar::path::is_under(&s.path, call))
                 .map(|s| {
                     format!(
                         "{}: {}",

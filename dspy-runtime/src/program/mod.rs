@@ -11,7 +11,9 @@ mod sugar;
 pub use crate::signature::Placeholder;
 pub use dry_run::render_prompts;
 pub use graph::{Graph, Stage};
-pub use params::{Params, ParamsExt, join_path};
+pub use params::{ModuleField, Params, ParamsExt, join_path};
+#[doc(hidden)]
+pub use params::{field_mut, visit_field};
 pub use shape::{Shape, StaticShape, fits};
 pub use sugar::{IntoField, into_field};
 

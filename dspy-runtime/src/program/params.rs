@@ -24,20 +24,76 @@ pub trait Params {
     );
 }
 
-/// `prefix.name`, or `name` at the top.
-pub fn join_path(prefix: &str, name: &str) -> String {
-    if prefix.is_empty() {
-        name.to_string()
-    } else {
-        format!("{prefix}.{name}")
-    }
+pub use dspy_grammar::path::join as join_path;
+use dspy_grammar::path::{COT_PREDICTOR, canonical, item, leaf};
+
+/// The type of a module field of a `program!`: anything that holds predictors ([`Params`]).
+/// The generated code visits each module field through it, so a field that is not a module is
+/// one error, named for what to do.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a module, so it cannot be a field of a program",
+    label = "not a module",
+    note = "a program's fields are modules (`Predict<…>`, `ChainOfThought<…>`, `DynPredict`, programs, or a `Vec`, `Option` or `Box` of them); mark a plain field (a retriever, a constant) with `#[skip]`"
+)]
+pub trait ModuleField: Params {}
+
+impl<T: Params + ?Sized> ModuleField for T {}
+
+/// Visits the module field `name` of the program at `path` (`program!`'s `Params` impl).
+#[doc(hidden)]
+pub fn visit_field<'a, T: ModuleField + ?Sized>(
+    field: &'a T,
+    path: &str,
+    name: &str,
+    f: &mut dyn FnMut(String, &'a dyn Predictor),
+) {
+    field.visit_params(&join_path(path, name), f);
 }
 
-fn leaf(path: &str) -> String {
-    if path.is_empty() {
-        "self".to_string()
-    } else {
-        path.to_string()
+/// [`visit_field`], mutably, dispatched without a bound (autoref specialization): a field that
+/// is not a module is reported once, by [`visit_field`], not again here.
+#[doc(hidden)]
+pub mod field_mut {
+    use super::{Params, Predictor, join_path};
+
+    /// Wraps a module field for [`ViaParams`] / [`ViaNothing`] dispatch.
+    pub struct FieldMut<'a, T: ?Sized>(pub &'a mut T);
+
+    /// Chosen when the field is a module.
+    pub trait ViaParams<'a> {
+        /// Visits the field's predictors.
+        fn visit_mut(
+            self,
+            path: &str,
+            name: &str,
+            f: &mut dyn FnMut(String, &'a mut dyn Predictor),
+        );
+    }
+
+    impl<'a, T: Params + ?Sized> ViaParams<'a> for FieldMut<'a, T> {
+        fn visit_mut(
+            self,
+            path: &str,
+            name: &str,
+            f: &mut dyn FnMut(String, &'a mut dyn Predictor),
+        ) {
+            self.0.visit_params_mut(&join_path(path, name), f);
+        }
+    }
+
+    /// Chosen otherwise (the program does not compile then: [`super::visit_field`] says why).
+    pub trait ViaNothing<'a> {
+        /// Nothing.
+        fn visit_mut(
+            self,
+            path: &str,
+            name: &str,
+            f: &mut dyn FnMut(String, &'a mut dyn Predictor),
+        );
+    }
+
+    impl<'a, T: ?Sized> ViaNothing<'a> for &FieldMut<'a, T> {
+        fn visit_mut(self, _: &str, _: &str, _: &mut dyn FnMut(String, &'a mut dyn Predictor)) {}
     }
 }
 
@@ -70,21 +126,21 @@ impl Params for DynPredict {
 /// DSPy's ChainOfThought holds its predictor in a field named `predict`.
 impl<S: Signature> Params for ChainOfThought<S> {
     fn visit_params<'a>(&'a self, path: &str, f: &mut dyn FnMut(String, &'a dyn Predictor)) {
-        f(join_path(path, "predict"), self);
+        f(join_path(path, COT_PREDICTOR), self);
     }
     fn visit_params_mut<'a>(
         &'a mut self,
         path: &str,
         f: &mut dyn FnMut(String, &'a mut dyn Predictor),
     ) {
-        f(join_path(path, "predict"), self);
+        f(join_path(path, COT_PREDICTOR), self);
     }
 }
 
 impl<T: Params> Params for Vec<T> {
     fn visit_params<'a>(&'a self, path: &str, f: &mut dyn FnMut(String, &'a dyn Predictor)) {
-        for (i, item) in self.iter().enumerate() {
-            item.visit_params(&format!("{path}[{i}]"), f);
+        for (i, it) in self.iter().enumerate() {
+            it.visit_params(&item(path, i), f);
         }
     }
     fn visit_params_mut<'a>(
@@ -92,8 +148,8 @@ impl<T: Params> Params for Vec<T> {
         path: &str,
         f: &mut dyn FnMut(String, &'a mut dyn Predictor),
     ) {
-        for (i, item) in self.iter_mut().enumerate() {
-            item.visit_params_mut(&format!("{path}[{i}]"), f);
+        for (i, it) in self.iter_mut().enumerate() {
+            it.visit_params_mut(&item(path, i), f);
         }
     }
 }
@@ -126,24 +182,6 @@ impl<T: Params + ?Sized> Params for Box<T> {
     ) {
         (**self).visit_params_mut(path, f);
     }
-}
-
-/// Canonical form of a path: `hops.0.answer` and `hops[0].answer` are the same predictor.
-fn canonical(path: &str) -> String {
-    let mut out = String::with_capacity(path.len() + 2);
-    for (i, part) in path.split('.').enumerate() {
-        if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) && i > 0 {
-            out.push('[');
-            out.push_str(part);
-            out.push(']');
-        } else {
-            if i > 0 {
-                out.push('.');
-            }
-            out.push_str(part);
-        }
-    }
-    out
 }
 
 /// Reading and writing predictors by path, for anything that holds them.
@@ -217,14 +255,6 @@ impl<T: Params + ?Sized> ParamsExt for T {}
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dotted_indices_are_brackets() {
-        assert_eq!(canonical("hops.0.answer"), "hops[0].answer");
-        assert_eq!(canonical("hops[0].answer"), "hops[0].answer");
-        assert_eq!(canonical("query.predict"), "query.predict");
-        assert_eq!(canonical("a.12"), "a[12]");
-    }
 
     #[test]
     fn collections_name_their_items_like_dspy() {

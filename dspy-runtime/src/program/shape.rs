@@ -3,6 +3,8 @@
 
 use crate::module::{ChainOfThought, DynPredict, Predict};
 use crate::signature::Signature;
+use dspy_grammar::path::{COT_PREDICTOR, LIST_ITEM};
+use dspy_grammar::prefix::matches_prefix_key;
 
 /// What a module field holds, as far as the compiler knows.
 #[derive(Debug)]
@@ -96,32 +98,13 @@ const fn str_eq(a: &str, b: &str) -> bool {
     true
 }
 
-/// `first_name` against the file's `firstname` (its prefix `First Name:` with the colon and
-/// spaces dropped, lowercased): underscores dropped, ASCII lowercased.
-const fn name_matches(field: &str, normalized: &str) -> bool {
-    let (f, n) = (field.as_bytes(), normalized.as_bytes());
-    let (mut i, mut j) = (0, 0);
-    while i < f.len() {
-        if f[i] == b'_' {
-            i += 1;
-            continue;
-        }
-        if j >= n.len() || f[i].to_ascii_lowercase() != n[j] {
-            return false;
-        }
-        i += 1;
-        j += 1;
-    }
-    j == n.len()
-}
-
-/// Whether a predictor saved at `path` (split into segments, list indices as `[]`) with these
-/// normalized field names fits `shape`.
+/// Whether a predictor saved at `path` (its [`dspy_grammar::path::segments`]) whose fields have
+/// these [`dspy_grammar::prefix::prefix_key`]s fits `shape`.
 pub const fn fits(shape: &Shape, path: &[&str], fields: &[&str]) -> bool {
     match shape {
         Shape::Dynamic => true,
         Shape::List(inner) => match path.split_first() {
-            Some((first, rest)) if str_eq(first, "[]") => fits(inner, rest, fields),
+            Some((first, rest)) if str_eq(first, LIST_ITEM) => fits(inner, rest, fields),
             _ => false,
         },
         Shape::Program(children) => {
@@ -144,7 +127,7 @@ pub const fn fits(shape: &Shape, path: &[&str], fields: &[&str]) -> bool {
             known,
         } => {
             let rest_ok = if *reasoning {
-                path.len() == 1 && str_eq(path[0], "predict")
+                path.len() == 1 && str_eq(path[0], COT_PREDICTOR)
             } else {
                 path.is_empty()
             };
@@ -163,7 +146,7 @@ pub const fn fits(shape: &Shape, path: &[&str], fields: &[&str]) -> bool {
                 let ok = if *reasoning && j == *inputs {
                     str_eq(fields[j], "reasoning")
                 } else {
-                    let ok = name_matches(ours[i], fields[j]);
+                    let ok = matches_prefix_key(ours[i], fields[j]);
                     i += 1;
                     ok
                 };
@@ -201,7 +184,5 @@ mod tests {
             &["hops", "[]", "predict"],
             &["context", "question", "query"]
         ));
-        assert!(name_matches("first_name", "firstname"));
-        assert!(!name_matches("first_name", "firstnames"));
     }
 }
