@@ -49,3 +49,111 @@ pub mod __private {
     pub use serde;
     pub use std::sync::OnceLock;
 }
+
+/// Entry points for the fuzz targets in `fuzz/`: the parsers of outside data that are not
+/// public on their own. Not a stable API.
+#[doc(hidden)]
+pub mod __fuzz {
+    use crate::lm::http::{Delta, Provider};
+    use crate::lm::{LmError, LmResponse, Usage};
+    use serde_json::Value;
+    use std::collections::VecDeque;
+
+    /// The lenient JSON reader: one whole value.
+    pub fn lenient_parse(text: &str) -> Result<Value, String> {
+        crate::adapter::lenient_json::parse(text)
+    }
+
+    /// The lenient JSON reader: the first value opening with `open` (`[` or `{`).
+    pub fn lenient_find_value(text: &str, open: char) -> Option<Value> {
+        crate::adapter::lenient_json::find_value(text, open)
+    }
+
+    /// The lenient JSON reader: the first object.
+    pub fn lenient_find_object(text: &str) -> Option<Value> {
+        crate::adapter::lenient_json::find_object(text)
+    }
+
+    /// The lenient JSON reader: a bare number.
+    pub fn lenient_number(text: &str) -> Option<Value> {
+        crate::adapter::lenient_json::number_value(text)
+    }
+
+    /// An OpenAI chat-completions response body.
+    pub fn openai_response(body: &[u8]) -> Result<LmResponse, LmError> {
+        crate::lm::openai::parse_response(body)
+    }
+
+    /// An OpenAI error body's message.
+    pub fn openai_error_message(body: &[u8]) -> String {
+        crate::lm::openai::error_message(body)
+    }
+
+    /// An OpenAI stream chunk's data.
+    pub fn openai_stream_delta(data: &str) -> Result<Option<(String, Option<Usage>)>, LmError> {
+        crate::lm::openai::stream_delta(data)
+    }
+
+    /// An Anthropic Messages response body.
+    pub fn anthropic_response(body: &[u8]) -> Result<LmResponse, LmError> {
+        crate::lm::anthropic::parse_response(body)
+    }
+
+    /// An Anthropic stream event's data.
+    pub fn anthropic_stream_delta(data: &str) -> Result<Option<(String, Option<Usage>)>, LmError> {
+        crate::lm::anthropic::stream_delta(data)
+    }
+
+    /// The server-sent-event splitter that [`crate::lm::TextStream`] reads through.
+    pub struct SseBuffer(crate::lm::sse::SseBuffer);
+
+    impl SseBuffer {
+        /// A buffer refusing an unfinished event over `limit` bytes.
+        pub fn new(limit: usize) -> SseBuffer {
+            SseBuffer(crate::lm::sse::SseBuffer::new(limit))
+        }
+
+        /// Appends a chunk.
+        pub fn push(&mut self, chunk: &[u8]) {
+            self.0.push(chunk)
+        }
+
+        /// The next complete event.
+        pub fn next_event(&mut self) -> Result<Option<&[u8]>, LmError> {
+            self.0.next_event()
+        }
+
+        /// Whether only whitespace is left.
+        pub fn rest_is_blank(&self) -> bool {
+            self.0.rest_is_blank()
+        }
+    }
+
+    /// What one event gave, as the stream reads it.
+    #[derive(Debug, Default, PartialEq)]
+    pub struct Event {
+        /// The text deltas and usage, in order.
+        pub deltas: Vec<(String, Option<Usage>)>,
+        /// Whether the stream is done.
+        pub done: bool,
+        /// Whether reading stops here (`[DONE]`).
+        pub stop: bool,
+    }
+
+    /// One event read as an OpenAI stream's, or an Anthropic one's (`anthropic`).
+    pub fn read_event(anthropic: bool, event: &[u8]) -> Result<Event, LmError> {
+        let provider = if anthropic {
+            Provider::Anthropic
+        } else {
+            Provider::OpenAi
+        };
+        let mut done = false;
+        let mut pending: VecDeque<Delta> = VecDeque::new();
+        let stop = crate::lm::http::read_event(provider, event, &mut done, &mut pending)?;
+        Ok(Event {
+            deltas: pending.into_iter().map(|d| (d.text, d.usage)).collect(),
+            done,
+            stop,
+        })
+    }
+}

@@ -4,8 +4,19 @@
 use serde_json::{Map, Number, Value};
 
 /// Parses `text` as one JSON value, allowing fences and surrounding whitespace.
+///
+/// Text that is one value on its own is that value, fences and all: a fence may be text
+/// inside a string (`{"answer": "```rust ...```"}`). Otherwise the inside of the fence.
 pub(crate) fn parse(text: &str) -> Result<Value, String> {
+    let whole = text.trim();
     let body = strip_fences(text);
+    if body.len() == whole.len() {
+        return parse_all(whole);
+    }
+    parse_all(whole).or_else(|_| parse_all(body))
+}
+
+fn parse_all(body: &str) -> Result<Value, String> {
     let mut p = Parser::new(body);
     let v = p.value()?;
     p.skip_ws();
@@ -15,9 +26,21 @@ pub(crate) fn parse(text: &str) -> Result<Value, String> {
     Ok(v)
 }
 
-/// Parses the first value starting with `open` (`[` or `{`) found in `text`.
+/// Parses the first value starting with `open` (`[` or `{`) found in `text` (inside a fence
+/// first, then in the whole text).
 pub(crate) fn find_value(text: &str, open: char) -> Option<Value> {
+    let whole = text.trim();
     let body = strip_fences(text);
+    first_value(body, open).or_else(|| {
+        if body.len() != whole.len() {
+            first_value(whole, open)
+        } else {
+            None
+        }
+    })
+}
+
+fn first_value(body: &str, open: char) -> Option<Value> {
     for (i, _) in body.match_indices(open) {
         let mut p = Parser::new(&body[i..]);
         if let Ok(v) = p.value() {
@@ -302,5 +325,20 @@ mod tests {
     #[test]
     fn unicode_escapes() {
         assert_eq!(parse(r#""\u00e9\ud83d\ude00""#).unwrap(), json!("é😀"));
+    }
+
+    #[test]
+    fn fences_inside_strings_are_text() {
+        // Found by fuzz/fuzz_targets/lenient_json.rs: strict JSON refused because a string in
+        // it holds a code fence.
+        assert_eq!(parse(r#"{"``` {": []}"#).unwrap(), json!({"``` {": []}));
+        let reply = "{\"answer\": \"Use ```rust\\nfn main() {}\\n``` here.\"}";
+        let answer = json!({"answer": "Use ```rust\nfn main() {}\n``` here."});
+        assert_eq!(parse(reply).unwrap(), answer);
+        assert_eq!(find_object(reply).unwrap(), answer);
+        assert_eq!(parse(r#""``` 1 ```""#).unwrap(), json!("``` 1 ```"));
+        assert_eq!(find_value("[\"```\", 1]", '[').unwrap(), json!(["```", 1]));
+        // A real fence still wins.
+        assert_eq!(parse("```json\n[1]\n```").unwrap(), json!([1]));
     }
 }

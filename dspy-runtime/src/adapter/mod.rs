@@ -5,7 +5,7 @@
 mod chat;
 mod coerce;
 mod json;
-mod lenient_json;
+pub(crate) mod lenient_json;
 mod words;
 
 pub use chat::ChatAdapter;

@@ -354,32 +354,46 @@ impl TextStream {
     /// Moves complete server-sent events from the buffer to `pending`.
     fn drain_events(&mut self) -> Result<(), LmError> {
         while let Some(event) = self.events.next_event()? {
-            let text = String::from_utf8_lossy(event);
-            for line in text.lines() {
-                let Some(data) = line.strip_prefix("data:") else {
-                    continue;
-                };
-                let data = data.trim();
-                if data == "[DONE]" {
-                    self.done = true;
-                    return Ok(());
-                }
-                let delta = match self.provider {
-                    Provider::OpenAi => openai::stream_delta(data)?,
-                    Provider::Anthropic => {
-                        if data.contains("\"message_stop\"") {
-                            self.done = true;
-                        }
-                        anthropic::stream_delta(data)?
-                    }
-                };
-                if let Some((text, usage)) = delta {
-                    self.pending.push_back(Delta { text, usage });
-                }
+            if read_event(self.provider, event, &mut self.done, &mut self.pending)? {
+                return Ok(());
             }
         }
         Ok(())
     }
+}
+
+/// Reads one server-sent event's `data:` lines into `pending`, setting `done` at the stream's
+/// end marker; `true` at `[DONE]`, after which nothing more is read.
+pub(crate) fn read_event(
+    provider: Provider,
+    event: &[u8],
+    done: &mut bool,
+    pending: &mut std::collections::VecDeque<Delta>,
+) -> Result<bool, LmError> {
+    let text = String::from_utf8_lossy(event);
+    for line in text.lines() {
+        let Some(data) = line.strip_prefix("data:") else {
+            continue;
+        };
+        let data = data.trim();
+        if data == "[DONE]" {
+            *done = true;
+            return Ok(true);
+        }
+        let delta = match provider {
+            Provider::OpenAi => openai::stream_delta(data)?,
+            Provider::Anthropic => {
+                if data.contains("\"message_stop\"") {
+                    *done = true;
+                }
+                anthropic::stream_delta(data)?
+            }
+        };
+        if let Some((text, usage)) = delta {
+            pending.push_back(Delta { text, usage });
+        }
+    }
+    Ok(false)
 }
 
 impl HttpLmBuilder {

@@ -2,20 +2,20 @@
 //! clients (OpenAI-compatible, Anthropic) with retries, limits, a persistent response cache,
 //! usage, cost, budgets and history, embeddings, and a scripted test double.
 
-mod anthropic;
+pub(crate) mod anthropic;
 pub mod cache;
 mod embed;
 mod error;
 pub mod history;
-mod http;
+pub(crate) mod http;
 #[cfg(feature = "local")]
 pub mod local;
-mod openai;
+pub(crate) mod openai;
 mod request;
 mod retry;
 mod scripted;
 mod secret;
-mod sse;
+pub(crate) mod sse;
 mod transport;
 pub mod usage;
 
