@@ -17,7 +17,7 @@ use programs::{
 };
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> dspy::Result<()> {
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let reviews = rotten_tomatoes()?;
     let total = reviews.len();
     let data = split(reviews, 50, 100, 0);

@@ -42,6 +42,9 @@ pub enum Error {
     /// Reading or writing a file failed (an evaluation's output, say).
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// A value could not be read from or written as JSON (in user code, with `?`).
+    #[error("JSON: {0}")]
+    Json(#[from] serde_json::Error),
 }
 
 /// Longest excerpt of an LM response kept in an error.
