@@ -29,6 +29,7 @@ pub use usage::track_usage;
 use crate::adapter::Adapter;
 use crate::lm::Lm;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// A list of callbacks, shared.
@@ -304,17 +305,24 @@ pub fn current_adapter() -> Arc<dyn Adapter> {
 }
 
 static GLOBAL_CALLBACKS: RwLock<Option<Callbacks>> = RwLock::new(None);
+/// Whether any process-wide callback is set: lets a call skip the lock when none is.
+static HAS_GLOBAL_CALLBACKS: AtomicBool = AtomicBool::new(false);
 
 /// Sets the callbacks that observe every call in the process (DSPy's
 /// `dspy.configure(callbacks=[…])`), replacing the ones set before.
 pub fn configure_callbacks(callbacks: impl IntoIterator<Item = Arc<dyn Callback>>) {
     let list: Vec<Arc<dyn Callback>> = callbacks.into_iter().collect();
     let value = (!list.is_empty()).then(|| Callbacks::from(list));
-    *GLOBAL_CALLBACKS.write().unwrap_or_else(|p| p.into_inner()) = value;
+    let mut global = GLOBAL_CALLBACKS.write().unwrap_or_else(|p| p.into_inner());
+    HAS_GLOBAL_CALLBACKS.store(value.is_some(), Ordering::Release);
+    *global = value;
 }
 
 /// The process-wide callbacks, if any.
 pub(crate) fn global_callbacks() -> Option<Callbacks> {
+    if !HAS_GLOBAL_CALLBACKS.load(Ordering::Acquire) {
+        return None;
+    }
     GLOBAL_CALLBACKS
         .read()
         .unwrap_or_else(|p| p.into_inner())

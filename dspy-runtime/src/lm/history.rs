@@ -37,7 +37,8 @@ pub struct History {
 
 #[derive(Debug, Default)]
 struct Entries {
-    calls: VecDeque<Arc<HistoryEntry>>,
+    /// Each call with its size in bytes (kept, so evicting a cold entry does not read it).
+    calls: VecDeque<(usize, Arc<HistoryEntry>)>,
     /// Bytes of text (messages and outputs) held.
     bytes: usize,
 }
@@ -80,15 +81,24 @@ impl History {
         if size > Self::MAX_BYTES {
             return;
         }
-        let mut e = lock(&self.entries);
-        while e.calls.len() >= self.capacity || e.bytes + size > Self::MAX_BYTES {
-            let Some(old) = e.calls.pop_front() else {
-                break;
-            };
-            e.bytes -= old.size();
+        // Freed outside the lock (usually one entry, so no list is allocated for it).
+        let mut evicted: (Option<Arc<HistoryEntry>>, Vec<Arc<HistoryEntry>>) = (None, Vec::new());
+        {
+            let mut e = lock(&self.entries);
+            while e.calls.len() >= self.capacity || e.bytes + size > Self::MAX_BYTES {
+                let Some((old_size, old)) = e.calls.pop_front() else {
+                    break;
+                };
+                e.bytes -= old_size;
+                match evicted.0 {
+                    None => evicted.0 = Some(old),
+                    Some(_) => evicted.1.push(old),
+                }
+            }
+            e.bytes += size;
+            e.calls.push_back((size, entry));
         }
-        e.bytes += size;
-        e.calls.push_back(entry);
+        drop(evicted);
     }
 
     /// The last `n` calls, oldest first.
@@ -98,6 +108,7 @@ impl History {
         calls
             .iter()
             .skip(calls.len().saturating_sub(n))
+            .map(|(_, c)| c)
             .cloned()
             .collect()
     }
