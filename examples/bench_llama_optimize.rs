@@ -90,7 +90,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
     let (searched, report) = RandomSearch::new(2)
         .concurrency(THREADS)
-        .compile(&student, &train, None, metric)
+        .compile(&student, &train, metric)
         .await?;
     let compile_s = t.elapsed().as_secs_f64();
     let (acc, eval_s) = eval(&searched, &dev).await?;

@@ -107,7 +107,7 @@ async fn main() {
     let t = Instant::now();
     let (_, search) = RandomSearch::new(4)
         .concurrency(16)
-        .compile(&student, &train, None, sparse)
+        .compile(&student, &train, sparse)
         .await
         .expect("random search");
     let wall = t.elapsed().as_secs_f64();

@@ -59,7 +59,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let slot = compiled
         .predictor_mut("classify")
         .ok_or("the classifier has a `classify` predictor")?;
-    LabeledFewShot::new(8).seed(0).compile(slot, &demos)?;
+    LabeledFewShot::new(8).seed(0).fill(slot, &demos)?;
 
     println!("\n| program | accuracy | errors | wall time |\n|---|---|---|---|");
     for (name, program) in [

@@ -69,7 +69,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .iter()
         .map(Example::demo)
         .collect::<dspy::Result<_>>()?;
-    LabeledFewShot::new(16).compile(&mut labeled, &demos)?;
+    LabeledFewShot::new(16).fill(&mut labeled, &demos)?;
     let (acc, t) = score(&labeled, &dev).await?;
     row("LabeledFewShot(k=16)", acc, 0, Duration::ZERO, t);
 
@@ -91,7 +91,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let (searched, search) = RandomSearch::new(2)
         .concurrency(CONCURRENCY)
-        .compile(&student, &train, None, metric)
+        .compile(&student, &train, metric)
         .await?;
     let compile = started.elapsed();
     let (acc, t) = score(&searched, &dev).await?;
@@ -122,8 +122,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let embedder = HttpEmbedder::new("qwen", Some(&server.base()), Some("none"))?;
             let started = Instant::now();
             let (knn, usage) =
-                track_usage(KnnFewShot::new(8, embedder).compile(student.clone(), &train)).await;
-            let knn = knn?;
+                track_usage(KnnFewShot::new(8, embedder).compile(&student, &train, metric)).await;
+            let (knn, ()) = knn?;
             let compile = started.elapsed();
             let (acc, t) = score(&knn, &dev).await?;
             row("KNNFewShot(k=8)", acc, usage.calls, compile, t);

@@ -35,6 +35,9 @@ pub use dspy_runtime::*;
 /// The usual imports: `use dspy::prelude::*;`.
 pub mod prelude {
     pub use dspy_macros::{Signature, program, signature};
+    pub use dspy_runtime::optimize::{
+        BootstrapFewShot, Budget, Copro, KnnFewShot, Optimizer, RandomSearch,
+    };
     pub use dspy_runtime::{
         Adapter, ChainOfThought, ChatAdapter, Demo, DynPredict, DynSignature, EvalResult, Evaluate,
         Example, HttpLm, JsonAdapter, LabeledFewShot, LanguageModel, Lm, LmConfig, Module, Params,

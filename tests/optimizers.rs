@@ -283,7 +283,7 @@ async fn random_search_keeps_the_best_candidate() {
     let student = Predict::<Qa>::new().with_lm(Learner);
     let train = trainset(12);
     let (best, report) = RandomSearch::new(2)
-        .compile(&student, &train, None, exact)
+        .compile(&student, &train, exact)
         .await
         .unwrap();
     let labels: Vec<&str> = report.candidates.iter().map(|c| c.label.as_str()).collect();
@@ -333,7 +333,7 @@ async fn random_search_bounds_the_calls_in_flight() {
     let (_, report) = RandomSearch::new(3)
         .concurrency(3)
         .bootstrap(BootstrapFewShot::new().concurrency(3))
-        .compile(&student, &train, None, exact)
+        .compile(&student, &train, exact)
         .await
         .unwrap();
     assert_eq!(report.candidates.len(), 6, "{report}");
@@ -342,7 +342,7 @@ async fn random_search_bounds_the_calls_in_flight() {
 
     let (_, stopped) = RandomSearch::new(3)
         .stop_at_score(100.0)
-        .compile(&student, &train, None, exact)
+        .compile(&student, &train, exact)
         .await
         .unwrap();
     let labels: Vec<&str> = stopped
@@ -407,8 +407,8 @@ async fn knn_shows_the_nearest_examples() {
     use dspy::optimize::KnnFewShot;
     let lm = Doubler::default();
     let student = Predict::<Qa>::new().with_lm(lm.clone());
-    let knn = KnnFewShot::new(3, Angle)
-        .compile(student, &trainset(20))
+    let (knn, ()) = KnnFewShot::new(3, Angle)
+        .compile(&student, &trainset(20), |_, _| true)
         .await
         .unwrap();
     let pred = knn

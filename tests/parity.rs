@@ -498,3 +498,40 @@ fn dspy_files_with_extra_demo_keys_load() {
     assert_eq!(as_json(&think), theirs["think.predict"]);
     assert_eq!(as_json(&label), theirs["label"]);
 }
+
+// Rule: the optimizers' proposer prompts are DSPy's.
+
+#[test]
+fn proposer_prompts_are_dspys() {
+    use dspy::optimize::propose;
+    let attempts = json!([
+        "Instruction #1: Answer the question.",
+        "Prefix #1: Answer:",
+        "Resulting Score #1: 40.0",
+        "Instruction #2: Say «yes»\nor no.",
+        "Prefix #2: Answer:",
+        "Resulting Score #2: 55.5",
+    ]);
+    let cases = [
+        (
+            "BasicGenerateInstruction",
+            propose::basic_generate_instruction(),
+            json!({"basic_instruction": "Classify the headline.\n\nUse one of: sport, tech."}),
+        ),
+        (
+            "GenerateInstructionGivenAttempts",
+            propose::generate_instruction_given_attempts(),
+            json!({ "attempted_instructions": attempts }),
+        ),
+    ];
+    let requests: Vec<Value> = cases
+        .iter()
+        .map(|(name, _, inputs)| json!({"signature": name, "inputs": inputs}))
+        .collect();
+    let expected = oracle("proposer", &requests);
+    for ((name, program, inputs), want) in cases.iter().zip(expected) {
+        let inputs = inputs.as_object().cloned().unwrap_or_default();
+        let ours = as_json(&program.render(&inputs).unwrap());
+        assert_eq!(ours, want, "{name}");
+    }
+}

@@ -30,6 +30,10 @@ pub enum Error {
     /// A demo does not fit its signature.
     #[error("invalid demo: {0}")]
     Demo(String),
+    /// An optimizer could not run as asked (a program without predictors, an unusable
+    /// proposal from the prompt model).
+    #[error("optimizer: {0}")]
+    Optimize(String),
     /// A value could not be serialized (an input, an output for a callback).
     #[error("cannot serialize: {0}")]
     Serialize(String),

@@ -108,7 +108,15 @@ def saved_program(case):
     }
 
 
-OPS = {"cleandoc": cleandoc, "render": render, "schema": schema, "parse": parse, "saved_program": saved_program}
+def proposer(case):
+    """Renders one of the optimizers' own proposer signatures, by its DSPy name."""
+    from dspy.teleprompt import copro_optimizer
+
+    sig = getattr(copro_optimizer, case["signature"])
+    return messages(sig, "chat", [], case["inputs"])
+
+
+OPS = {"proposer": proposer, "cleandoc": cleandoc, "render": render, "schema": schema, "parse": parse, "saved_program": saved_program}
 
 request = json.load(sys.stdin)
 json.dump([OPS[request["op"]](case) for case in request["cases"]], sys.stdout, ensure_ascii=False)

@@ -149,7 +149,7 @@ impl BootstrapFewShot {
 
     /// Compiles `student` against `trainset`, the teacher being a copy of the student with
     /// `max_labeled_demos` labelled demos (DSPy's default teacher). Returns the compiled copy.
-    pub async fn compile<P, I, L, F, S>(
+    pub(super) async fn bootstrap_compile<P, I, L, F, S>(
         &self,
         student: &P,
         trainset: &[Example<I, L>],
@@ -167,14 +167,14 @@ impl BootstrapFewShot {
         for (path, p) in teacher.named_predictors_mut() {
             LabeledFewShot::new(self.max_labeled_demos)
                 .seed(self.seed)
-                .compile(p, &labeled)
+                .fill(p, &labeled)
                 .map_err(|e| demo_error(&path, "the teacher's labelled demos", e))?;
         }
         self.compile_with_teacher(student, &teacher, trainset, metric)
             .await
     }
 
-    /// [`BootstrapFewShot::compile`] with a given teacher program of the same type (a bigger
+    /// [`Optimizer::compile`](super::Optimizer::compile) with a given teacher program of the same type (a bigger
     /// LM, say); its demos are used as they are.
     pub async fn compile_with_teacher<P, I, L, F, S>(
         &self,

@@ -11,14 +11,14 @@ use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
 
-/// Embeds the training set once; [`KnnFewShot::compile`] wraps a program so that each call runs
+/// Embeds the training set once; [`Optimizer::compile`](super::Optimizer::compile) wraps a program so that each call runs
 /// a copy of it whose predictors hold the `k` nearest examples as demos.
 pub struct KnnFewShot {
     k: usize,
     embedder: Arc<dyn Embedder>,
 }
 
-/// A program with per-input nearest-neighbour demos (what [`KnnFewShot::compile`] returns).
+/// A program with per-input nearest-neighbour demos (what [`Optimizer::compile`](super::Optimizer::compile) returns).
 pub struct Knn<P> {
     program: P,
     k: usize,
@@ -65,7 +65,11 @@ impl KnnFewShot {
     }
 
     /// Embeds `trainset`'s inputs and wraps `program`.
-    pub async fn compile<P, I, L>(&self, program: P, trainset: &[Example<I, L>]) -> Result<Knn<P>>
+    pub(super) async fn wrap<P, I, L>(
+        &self,
+        program: P,
+        trainset: &[Example<I, L>],
+    ) -> Result<Knn<P>>
     where
         P: Module<Input = I> + Params + Clone,
         I: Serialize,

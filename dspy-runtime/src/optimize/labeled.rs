@@ -25,11 +25,7 @@ impl LabeledFewShot {
     }
 
     /// Gives `predictor` up to `k` demos from `trainset`; the same seed draws the same demos.
-    pub fn compile<P: Predictor + ?Sized>(
-        &self,
-        predictor: &mut P,
-        trainset: &[Demo],
-    ) -> Result<()> {
+    pub fn fill<P: Predictor + ?Sized>(&self, predictor: &mut P, trainset: &[Demo]) -> Result<()> {
         let mut idx: Vec<usize> = (0..trainset.len()).collect();
         let mut rng = fastrand::Rng::with_seed(self.seed);
         rng.shuffle(&mut idx);
@@ -46,7 +42,7 @@ impl LabeledFewShot {
     /// The program-level interface every optimizer shares: a copy of `program` whose every
     /// predictor holds up to `k` labelled examples of `trainset` (the same draw for each, as in
     /// DSPy).
-    pub fn compile_program<P, I, L>(
+    pub(super) fn compile_program<P, I, L>(
         &self,
         program: &P,
         trainset: &[crate::data::Example<I, L>],
@@ -63,7 +59,7 @@ impl LabeledFewShot {
             .collect::<Result<_>>()?;
         let mut compiled = program.clone();
         for (_, p) in compiled.named_predictors_mut() {
-            self.compile(p, &demos)?;
+            self.fill(p, &demos)?;
         }
         Ok(compiled)
     }
@@ -88,20 +84,18 @@ mod tests {
     fn draws_k_demos_reproducibly() {
         let mut a = DynPredict::parse("question -> answer").unwrap();
         let mut b = DynPredict::parse("question -> answer").unwrap();
-        LabeledFewShot::new(4).compile(&mut a, &trainset()).unwrap();
-        LabeledFewShot::new(4).compile(&mut b, &trainset()).unwrap();
+        LabeledFewShot::new(4).fill(&mut a, &trainset()).unwrap();
+        LabeledFewShot::new(4).fill(&mut b, &trainset()).unwrap();
         assert_eq!(a.demos().len(), 4);
         assert_eq!(a.demos(), b.demos());
         let mut c = DynPredict::parse("question -> answer").unwrap();
         LabeledFewShot::new(4)
             .seed(7)
-            .compile(&mut c, &trainset())
+            .fill(&mut c, &trainset())
             .unwrap();
         assert_ne!(a.demos(), c.demos());
         let mut all = DynPredict::parse("question -> answer").unwrap();
-        LabeledFewShot::new(50)
-            .compile(&mut all, &trainset())
-            .unwrap();
+        LabeledFewShot::new(50).fill(&mut all, &trainset()).unwrap();
         assert_eq!(all.demos().len(), 10);
     }
 }

@@ -108,7 +108,7 @@ impl RandomSearch {
     }
 
     /// Searches for the best program; `valset` defaults to the training set (as in DSPy).
-    pub async fn compile<P, I, L, F, S>(
+    pub(super) async fn search<P, I, L, F, S>(
         &self,
         student: &P,
         trainset: &[Example<I, L>],
@@ -220,12 +220,12 @@ impl RandomSearch {
                 for (_, pred) in p.named_predictors_mut() {
                     LabeledFewShot::new(boot.max_labeled_demos)
                         .seed(boot.seed)
-                        .compile(pred, &demos)?;
+                        .fill(pred, &demos)?;
                 }
                 ("labeled".to_string(), p)
             }
             -1 => {
-                let (p, _) = boot.compile(student, trainset, metric).await?;
+                let (p, _) = boot.bootstrap_compile(student, trainset, metric).await?;
                 ("bootstrap".to_string(), p)
             }
             _ => {
@@ -236,7 +236,7 @@ impl RandomSearch {
                 let (p, _) = boot
                     .clone()
                     .max_bootstrapped_demos(k)
-                    .compile(student, &shuffled, metric)
+                    .bootstrap_compile(student, &shuffled, metric)
                     .await?;
                 (format!("bootstrap seed {seed} ({k} demos)"), p)
             }

@@ -1,0 +1,112 @@
+//! What an optimizer spends: LM calls, tokens and cost per model, and the limit that stops a
+//! compilation cleanly once it is spent.
+
+use crate::context::{Call, Callback, LmEnd};
+use crate::lm::Usage;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// LM calls, cache hits, tokens and cost of one model.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ModelUsage {
+    /// Calls made, cache hits and failures included.
+    pub calls: u64,
+    /// Calls answered from a cache.
+    pub cache_hits: u64,
+    /// Calls that failed.
+    pub errors: u64,
+    /// Prompt tokens spent (cache hits spend none).
+    pub prompt_tokens: u64,
+    /// Completion tokens spent.
+    pub completion_tokens: u64,
+    /// Dollars, for models with a price.
+    pub cost: f64,
+}
+
+/// A limit on what a compilation may spend. Optimizers check it before each trial, so a run
+/// stops with the best program found so far, at most one trial past the limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Budget {
+    /// Most LM calls (every model, cache hits included).
+    pub max_lm_calls: Option<u64>,
+    /// Most dollars (for models with a price).
+    pub max_cost: Option<f64>,
+}
+
+impl Budget {
+    /// At most `n` LM calls.
+    pub fn lm_calls(n: u64) -> Budget {
+        Budget {
+            max_lm_calls: Some(n),
+            ..Budget::default()
+        }
+    }
+
+    /// At most `dollars`.
+    pub fn dollars(dollars: f64) -> Budget {
+        Budget {
+            max_cost: Some(dollars),
+            ..Budget::default()
+        }
+    }
+}
+
+/// Counts LM calls per model while a compilation runs (a [`Callback`] on its scope).
+#[derive(Debug, Default)]
+pub(crate) struct Spend(Mutex<BTreeMap<String, ModelUsage>>);
+
+impl Spend {
+    pub(crate) fn new() -> Arc<Spend> {
+        Arc::new(Spend::default())
+    }
+
+    /// Usage so far, by model.
+    pub(crate) fn by_model(&self) -> BTreeMap<String, ModelUsage> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Calls and dollars so far, over every model.
+    pub(crate) fn totals(&self) -> (u64, f64) {
+        let m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        m.values()
+            .fold((0, 0.0), |(n, c), u| (n + u.calls, c + u.cost))
+    }
+
+    /// Why `budget` is spent, if it is.
+    pub(crate) fn exceeded(&self, budget: &Budget) -> Option<String> {
+        let (calls, cost) = self.totals();
+        if let Some(max) = budget.max_lm_calls
+            && calls >= max
+        {
+            return Some(format!("budget spent: {calls} LM calls (limit {max})"));
+        }
+        if let Some(max) = budget.max_cost
+            && cost >= max
+        {
+            return Some(format!("budget spent: ${cost:.4} (limit ${max:.4})"));
+        }
+        None
+    }
+}
+
+impl Callback for Spend {
+    fn on_lm_end(&self, call: &Call<'_>, end: &LmEnd<'_>) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let u = m.entry(call.name.to_string()).or_default();
+        u.calls += 1;
+        match end.response {
+            Ok(r) => {
+                let Usage {
+                    prompt_tokens,
+                    completion_tokens,
+                } = r.usage;
+                u.prompt_tokens += prompt_tokens;
+                u.completion_tokens += completion_tokens;
+                u.cache_hits += u64::from(r.cache_hit);
+            }
+            Err(_) => u.errors += 1,
+        }
+        u.cost += end.cost.unwrap_or(0.0);
+    }
+}
