@@ -524,14 +524,87 @@ fn proposer_prompts_are_dspys() {
             json!({ "attempted_instructions": attempts }),
         ),
     ];
+    let mut cases: Vec<(&str, Value, DynPredict, Value)> = cases
+        .into_iter()
+        .map(|(name, program, inputs)| (name, json!({}), program, inputs))
+        .collect();
+    let text = json!("x");
+    for (name, inputs) in [
+        (
+            "DatasetDescriptor",
+            json!({"examples": "[Example({'a': 'b'}) (input_keys={'a'})]"}),
+        ),
+        (
+            "DatasetDescriptorWithPriorObservations",
+            json!({"examples": "e", "prior_observations": "p"}),
+        ),
+        ("ObservationSummarizer", json!({"observations": "o"})),
+        (
+            "DescribeProgram",
+            json!({"program_code": "c", "program_example": "e"}),
+        ),
+        (
+            "DescribeModule",
+            json!({"program_code": "c", "program_example": "e", "program_description": "d", "module": "Predict(a) -> b"}),
+        ),
+    ] {
+        let program = match name {
+            "DatasetDescriptor" => propose::dataset_descriptor(),
+            "DatasetDescriptorWithPriorObservations" => {
+                propose::dataset_descriptor_with_prior_observations()
+            }
+            "ObservationSummarizer" => propose::observation_summarizer(),
+            "DescribeProgram" => propose::describe_program(),
+            _ => propose::describe_module(),
+        };
+        cases.push((name, json!({}), program, inputs));
+    }
+    // The instruction generator with every combination of its optional inputs.
+    for bits in 0..16u8 {
+        let fields = propose::GeneratorFields {
+            dataset_summary: bits & 1 != 0,
+            program_aware: bits & 2 != 0,
+            instruct_history: bits & 4 != 0,
+            tip: bits & 8 != 0,
+        };
+        let mut inputs = serde_json::Map::new();
+        for k in [
+            "dataset_description",
+            "program_code",
+            "program_description",
+            "module",
+            "module_description",
+            "task_demos",
+            "previous_instructions",
+            "basic_instruction",
+            "tip",
+        ] {
+            inputs.insert(k.into(), text.clone());
+        }
+        let flags = json!({
+            "use_dataset_summary": fields.dataset_summary,
+            "program_aware": fields.program_aware,
+            "use_instruct_history": fields.instruct_history,
+            "use_tip": fields.tip,
+        });
+        let program = propose::generate_single_module_instruction(fields);
+        cases.push((
+            "GenerateSingleModuleInstruction",
+            flags,
+            program,
+            Value::Object(inputs),
+        ));
+    }
     let requests: Vec<Value> = cases
         .iter()
-        .map(|(name, _, inputs)| json!({"signature": name, "inputs": inputs}))
+        .map(
+            |(name, flags, _, inputs)| json!({"signature": name, "flags": flags, "inputs": inputs}),
+        )
         .collect();
     let expected = oracle("proposer", &requests);
-    for ((name, program, inputs), want) in cases.iter().zip(expected) {
+    for ((name, flags, program, inputs), want) in cases.iter().zip(expected) {
         let inputs = inputs.as_object().cloned().unwrap_or_default();
         let ours = as_json(&program.render(&inputs).unwrap());
-        assert_eq!(ours, want, "{name}");
+        assert_eq!(ours, want, "{name} {flags}");
     }
 }

@@ -395,7 +395,10 @@ impl Session {
         let mut completion_tokens = 0u64;
         for i in 0..n {
             let slot = self.prefill(ctx, &tokens, max_tokens)?;
-            let seed = config.seed.unwrap_or(0).wrapping_add(u64::from(i)) as u32;
+            // A rollout id gives a sampled call its own draw (as it gives it its own cache
+            // entry), so that rollouts at temperature > 0 differ and a rerun repeats them.
+            let base = config.seed.unwrap_or(0) ^ request.rollout_id.map_or(0, mix);
+            let seed = base.wrapping_add(u64::from(i)) as u32;
             let mut sampler = self.sampler(config, grammar.as_deref(), seed)?;
             let (text, generated) =
                 self.generate(ctx, slot, &mut sampler, &tokens, max_tokens, &config.stop)?;
@@ -514,8 +517,13 @@ impl Session {
             );
         }
         match config.temperature {
+            // llama-server's default chain (top-k 40, top-p 0.95, min-p 0.05, then the
+            // temperature): at temperatures above 1 a small model sampled from its whole
+            // vocabulary writes noise, and sorting the whole vocabulary per token is slow.
             Some(t) if t > 0.0 => {
-                chain.push(LlamaSampler::top_p(config.top_p.unwrap_or(1.0), 1));
+                chain.push(LlamaSampler::top_k(40));
+                chain.push(LlamaSampler::top_p(config.top_p.unwrap_or(0.95), 1));
+                chain.push(LlamaSampler::min_p(0.05, 1));
                 chain.push(LlamaSampler::temp(t));
                 chain.push(LlamaSampler::dist(seed));
             }
@@ -561,4 +569,11 @@ impl Session {
         }
         Ok((String::from_utf8_lossy(&bytes).into_owned(), generated))
     }
+}
+
+/// SplitMix64's finaliser: spreads a rollout id over the seed's bits.
+fn mix(x: u64) -> u64 {
+    let x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    let x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
 }

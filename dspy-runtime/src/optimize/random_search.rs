@@ -205,41 +205,61 @@ impl RandomSearch {
         F: Metric<I, L, P::Output, S> + Sync,
         S: Score,
     {
-        let boot = &self.bootstrap;
-        Ok(match seed {
-            -3 => {
-                let mut p = student.clone();
-                for (_, pred) in p.named_predictors_mut() {
-                    pred.set_demos(Vec::new())?;
-                }
-                ("zero-shot".to_string(), p)
-            }
-            -2 => {
-                let demos: Vec<Demo> = trainset.iter().map(Example::demo).collect::<Result<_>>()?;
-                let mut p = student.clone();
-                for (_, pred) in p.named_predictors_mut() {
-                    LabeledFewShot::new(boot.max_labeled_demos)
-                        .seed(boot.seed)
-                        .fill(pred, &demos)?;
-                }
-                ("labeled".to_string(), p)
-            }
-            -1 => {
-                let (p, _) = boot.bootstrap_compile(student, trainset, metric).await?;
-                ("bootstrap".to_string(), p)
-            }
-            _ => {
-                let mut shuffled = trainset.to_vec();
-                fastrand::Rng::with_seed(seed as u64).shuffle(&mut shuffled);
-                let max_k = boot.max_bootstrapped_demos.max(1);
-                let k = fastrand::Rng::with_seed(seed as u64).usize(1..=max_k);
-                let (p, _) = boot
-                    .clone()
-                    .max_bootstrapped_demos(k)
-                    .bootstrap_compile(student, &shuffled, metric)
-                    .await?;
-                (format!("bootstrap seed {seed} ({k} demos)"), p)
-            }
-        })
+        build_candidate(&self.bootstrap, seed, student, trainset, metric).await
     }
+}
+
+/// Candidate `seed` of DSPy's few-shot candidate sets (`create_n_fewshot_demo_sets`), built with
+/// `boot`'s settings: -3 zero-shot, -2 labelled only, -1 an unshuffled bootstrap, then
+/// bootstraps of the training set shuffled with `seed`, with 1 to `max_bootstrapped_demos`
+/// demos. Returns its label and the program with those demos.
+pub(super) async fn build_candidate<P, I, L, F, S>(
+    boot: &BootstrapFewShot,
+    seed: i64,
+    student: &P,
+    trainset: &[Example<I, L>],
+    metric: &F,
+) -> Result<(String, P)>
+where
+    P: Module<Input = I> + Params + Clone,
+    I: Clone + Serialize + Send + Sync,
+    L: Clone + Serialize + Send + Sync,
+    F: Metric<I, L, P::Output, S> + Sync,
+    S: Score,
+{
+    Ok(match seed {
+        -3 => {
+            let mut p = student.clone();
+            for (_, pred) in p.named_predictors_mut() {
+                pred.set_demos(Vec::new())?;
+            }
+            ("zero-shot".to_string(), p)
+        }
+        -2 => {
+            let demos: Vec<Demo> = trainset.iter().map(Example::demo).collect::<Result<_>>()?;
+            let mut p = student.clone();
+            for (_, pred) in p.named_predictors_mut() {
+                LabeledFewShot::new(boot.max_labeled_demos)
+                    .seed(boot.seed)
+                    .fill(pred, &demos)?;
+            }
+            ("labeled".to_string(), p)
+        }
+        -1 => {
+            let (p, _) = boot.bootstrap_compile(student, trainset, metric).await?;
+            ("bootstrap".to_string(), p)
+        }
+        _ => {
+            let mut shuffled = trainset.to_vec();
+            fastrand::Rng::with_seed(seed as u64).shuffle(&mut shuffled);
+            let max_k = boot.max_bootstrapped_demos.max(1);
+            let k = fastrand::Rng::with_seed(seed as u64).usize(1..=max_k);
+            let (p, _) = boot
+                .clone()
+                .max_bootstrapped_demos(k)
+                .bootstrap_compile(student, &shuffled, metric)
+                .await?;
+            (format!("bootstrap seed {seed} ({k} demos)"), p)
+        }
+    })
 }

@@ -43,8 +43,10 @@ pub struct Trial {
     pub prefix: Option<String>,
     /// How many demos each predictor holds, by path.
     pub demos: BTreeMap<String, usize>,
-    /// The demo set chosen, where the optimizer chooses among several.
-    pub demo_set: Option<usize>,
+    /// Which demo set each predictor got, by path, where the optimizer chooses among sets.
+    pub demo_sets: BTreeMap<String, usize>,
+    /// Which instruction candidate each predictor got, by path (MIPROv2; 0 is its own).
+    pub instruction_choices: BTreeMap<String, usize>,
     /// The score in percent (Evaluate's scale).
     pub score: f64,
     /// Examples it was scored on.
@@ -58,6 +60,9 @@ pub struct Trial {
 pub struct Report {
     /// The optimizer (`COPRO`, `MIPROv2`, `SIMBA`).
     pub optimizer: &'static str,
+    /// The instruction candidates proposed per predictor, by path (MIPROv2; the predictor's
+    /// own first).
+    pub proposals: BTreeMap<String, Vec<String>>,
     /// Every scored candidate, in the order scored.
     pub trials: Vec<Trial>,
     /// The index in `trials` of the program returned (`None` when it is the program given,
@@ -126,10 +131,12 @@ impl fmt::Display for Report {
                 .or_else(|| t.instructions.values().next())
                 .map(|s| one_line(s, 70))
                 .unwrap_or_default();
-            let demos = t
-                .demo_set
-                .map(|d| format!(" demos #{d}"))
-                .unwrap_or_default();
+            let demos = if t.demo_sets.is_empty() {
+                String::new()
+            } else {
+                let sets: Vec<String> = t.demo_sets.values().map(usize::to_string).collect();
+                format!(" demo sets {}", sets.join(","))
+            };
             writeln!(
                 f,
                 "  [{}] {what}{demos}: {:>6.2} on {} ({}) {text:?}{mark}",

@@ -1,56 +1,41 @@
 //! COPRO's two proposer signatures (DSPy's `BasicGenerateInstruction` and
 //! `GenerateInstructionGivenAttempts`).
 
+use super::build;
 use crate::module::DynPredict;
-use crate::signature::DynSignature;
 
 const PROPOSED_INSTRUCTION: &str = "The improved instructions for the language model";
 const PROPOSED_PREFIX: &str =
     "The string at the end of the prompt, which will help the model start solving the task";
 
-fn signature(src: &str) -> DynSignature {
-    match DynSignature::parse(src) {
-        Ok(s) => s,
-        // The sources are constants of this file, checked by its tests.
-        Err(e) => unreachable!("a proposer signature does not parse: {e}"),
-    }
-}
-
-fn described(sig: DynSignature, name: &str, desc: &str) -> DynSignature {
-    match sig.with_desc(name, desc) {
-        Ok(s) => s,
-        Err(e) => unreachable!("a proposer signature has no field `{name}`: {e}"),
-    }
-}
-
 /// `basic_instruction -> proposed_instruction, proposed_prefix_for_output_field`: proposes an
 /// instruction from the one a predictor has.
 pub fn basic_generate_instruction() -> DynPredict {
-    let sig =
-        signature("basic_instruction -> proposed_instruction, proposed_prefix_for_output_field");
-    let sig = described(
-        sig,
-        "basic_instruction",
-        "The initial instructions before optimization",
-    );
-    let sig = described(sig, "proposed_instruction", PROPOSED_INSTRUCTION);
-    let sig = described(sig, "proposed_prefix_for_output_field", PROPOSED_PREFIX);
-    DynPredict::new(sig.with_instructions(
+    build(
+        "basic_instruction -> proposed_instruction, proposed_prefix_for_output_field",
+        &[
+            (
+                "basic_instruction",
+                "The initial instructions before optimization",
+            ),
+            ("proposed_instruction", PROPOSED_INSTRUCTION),
+            ("proposed_prefix_for_output_field", PROPOSED_PREFIX),
+        ],
         "You are an instruction optimizer for large language models. I will give you a ``signature`` of fields (inputs and outputs) in English. Your task is to propose an instruction that will lead a good language model to perform the task well. Don't be afraid to be creative.",
-    ))
+    )
 }
 
 /// `attempted_instructions -> proposed_instruction, proposed_prefix_for_output_field`: proposes
 /// an instruction from earlier ones and their scores, listed worst first.
 pub fn generate_instruction_given_attempts() -> DynPredict {
-    let sig = signature(
+    build(
         "attempted_instructions -> proposed_instruction, proposed_prefix_for_output_field",
-    );
-    let sig = described(sig, "proposed_instruction", PROPOSED_INSTRUCTION);
-    let sig = described(sig, "proposed_prefix_for_output_field", PROPOSED_PREFIX);
-    DynPredict::new(sig.with_instructions(
+        &[
+            ("proposed_instruction", PROPOSED_INSTRUCTION),
+            ("proposed_prefix_for_output_field", PROPOSED_PREFIX),
+        ],
         "You are an instruction optimizer for large language models. I will give some task instructions I've tried, along with their corresponding validation scores. The instructions are arranged in increasing order based on their scores, where higher scores indicate better quality.\n\nYour task is to propose a new instruction that will lead a good language model to perform the task even better. Don't be afraid to be creative.",
-    ))
+    )
 }
 
 #[cfg(test)]

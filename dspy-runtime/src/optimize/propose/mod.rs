@@ -3,14 +3,39 @@
 //! (their snapshots are in `tests/snapshots`), and their text is DSPy 3.4.1's.
 
 mod copro;
+mod grounded;
+mod mipro;
+mod text;
 
 pub use copro::{basic_generate_instruction, generate_instruction_given_attempts};
+pub(crate) use grounded::{Grounded, Row, Target};
+pub use mipro::{
+    GeneratorFields, TIPS, dataset_descriptor, dataset_descriptor_with_prior_observations,
+    describe_module, describe_program, generate_single_module_instruction, observation_summarizer,
+};
 
 use crate::context;
 use crate::error::{Error, Result};
 use crate::lm::Lm;
 use crate::module::DynPredict;
+use crate::signature::DynSignature;
 use serde_json::{Map, Value};
+
+/// A proposer program: the string signature `src`, its fields' descriptions, its instructions.
+/// Every caller passes constants of this module, checked by its tests.
+pub(crate) fn build(src: &str, descs: &[(&str, &str)], instructions: &str) -> DynPredict {
+    let mut sig = match DynSignature::parse(src) {
+        Ok(s) => s,
+        Err(e) => unreachable!("a proposer signature does not parse: {e}"),
+    };
+    for (name, desc) in descs {
+        sig = match sig.with_desc(name, *desc) {
+            Ok(s) => s,
+            Err(e) => unreachable!("a proposer signature has no field `{name}`: {e}"),
+        };
+    }
+    DynPredict::new(sig.with_instructions(instructions))
+}
 
 /// One call of a proposer program: on `lm` (the prompt model; the context's LM when `None`),
 /// sampled at `temperature` with rollout `rollout_id` (so that proposals differ from each other,

