@@ -398,6 +398,7 @@ impl MiproV2 {
             fewshot_aware: self.fewshot_aware,
             view_data_batch_size: self.view_data_batch_size,
             demos_in_context: BOOTSTRAPPED_IN_CONTEXT,
+            concurrency: self.concurrency,
         };
         let proposed = context::scope()
             .max_in_flight(self.concurrency)

@@ -12,6 +12,7 @@ use crate::demo::Demo;
 use crate::error::Result;
 use crate::lm::Lm;
 use crate::signature::{Role, SignatureMeta};
+use futures_util::stream::{self, StreamExt};
 use serde_json::{Map, Value, json};
 
 /// Most examples the summary reads per call (DSPy's `view_data_batch_size` default is 10),
@@ -42,6 +43,8 @@ pub(crate) struct Grounded<'a> {
     pub view_data_batch_size: usize,
     /// Demos shown per proposal (DSPy: 3).
     pub demos_in_context: usize,
+    /// Proposals in flight at once.
+    pub concurrency: usize,
 }
 
 /// What the proposer produced, besides instructions.
@@ -247,8 +250,10 @@ impl Grounded<'_> {
         } else {
             n
         };
+        // Every random draw first, in DSPy's order; then the proposals, `concurrency` at a
+        // time, taken back in order.
+        let mut jobs = Vec::new();
         for (i, target) in targets.iter().enumerate() {
-            let mut candidates = vec![target.instructions.clone()];
             for j in 0..num_sets.min(n) {
                 let (_, tip) = TIPS[rng.usize(..TIPS.len())];
                 let use_tip = self.tip_aware && !tip.is_empty();
@@ -262,28 +267,36 @@ impl Grounded<'_> {
                 } else {
                     "No task demos provided.".to_string()
                 };
-                match self
-                    .propose_one(
-                        target,
-                        code.as_deref(),
-                        out.summary.as_deref().filter(|_| data_aware),
-                        &demos,
-                        use_tip.then_some(tip),
-                        rollout,
-                    )
-                    .await
-                {
-                    Ok(instruction) if !instruction.trim().is_empty() => {
-                        candidates.push(instruction)
-                    }
-                    Ok(_) => out.failed += 1,
-                    Err(e) => {
-                        tracing::warn!(predictor = %target.path, error = %e, "MIPROv2: skipping a proposal");
-                        out.failed += 1;
-                    }
+                jobs.push((i, demos, use_tip.then_some(tip), rollout));
+            }
+        }
+        let summary = out.summary.clone().filter(|_| data_aware);
+        let (code, summary) = (code.as_deref(), summary.as_deref());
+        let results: Vec<(usize, Result<String>)> = stream::iter(jobs)
+            .map(|(i, demos, tip, rollout)| async move {
+                let r = self
+                    .propose_one(&targets[i], code, summary, &demos, tip, rollout)
+                    .await;
+                (i, r)
+            })
+            .buffered(self.concurrency.max(1))
+            .collect()
+            .await;
+        out.instructions = targets
+            .iter()
+            .map(|t| vec![t.instructions.clone()])
+            .collect();
+        for (i, r) in results {
+            match r {
+                Ok(instruction) if !instruction.trim().is_empty() => {
+                    out.instructions[i].push(instruction)
+                }
+                Ok(_) => out.failed += 1,
+                Err(e) => {
+                    tracing::warn!(predictor = %targets[i].path, error = %e, "MIPROv2: skipping a proposal");
+                    out.failed += 1;
                 }
             }
-            out.instructions.push(candidates);
         }
         out
     }

@@ -1,0 +1,116 @@
+//! MIPROv2 (auto light) wall time and LM calls against mockserver.py at 50 ms, with Python DSPy
+//! 3.4.1's MIPROv2 (`examples/support/bench_mipro.py`) run in the same invocation on the same
+//! protocol: a 50-example training set ("What is i + i?"), a metric passing every 8th example,
+//! one LM as task and prompt model, caching off, 16 calls in flight.
+//!
+//! `cargo run --release --example bench_mipro [-- --no-python]` (Python DSPy needs `optuna`:
+//! `pip install optuna` in the venv of ../shared/bench/dspy-py/setup.sh)
+
+#[path = "../tests/common/dspy_py.rs"]
+#[allow(dead_code)]
+mod dspy_py;
+#[path = "support/mock.rs"]
+mod mock;
+
+use dspy::lm::HttpLm;
+use dspy::optimize::MiproV2;
+use dspy::prelude::*;
+use mock::{Mock, figure};
+use std::process::Command;
+use std::time::Instant;
+
+signature!(Qa = "question -> answer");
+
+type Ex = Example<QaInput, QaOutput>;
+
+fn sparse(ex: &Ex, _: &Prediction<QaOutput>) -> bool {
+    (ex.label.answer.parse::<u32>().unwrap_or(1) / 2).is_multiple_of(8)
+}
+
+/// The number after `key` on the first line holding `tag`.
+fn number(text: &str, tag: &str, key: &str) -> Option<f64> {
+    let line = text.lines().find(|l| l.contains(tag))?;
+    let rest = &line[line.find(key)? + key.len()..];
+    rest.trim_start()
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[tokio::main(worker_threads = 1)]
+async fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let with_python = !std::env::args().any(|a| a == "--no-python");
+    let mock = Mock::start(50).await;
+    let lm = HttpLm::builder("openai/mock")
+        .api_base(mock.base())
+        .api_key("x")
+        .cache(false)
+        .max_in_flight(64)
+        .build()
+        .expect("an HTTP LM");
+    let student = Predict::<Qa>::new().with_lm(lm.clone());
+    let train: Vec<Ex> = (0..50)
+        .map(|i| {
+            Example::new(
+                QaInput {
+                    question: format!("What is {i} + {i}?"),
+                },
+                QaOutput {
+                    answer: (2 * i).to_string(),
+                },
+            )
+        })
+        .collect();
+    let t = Instant::now();
+    let (_, report) = MiproV2::new()
+        .concurrency(16)
+        .progress(false)
+        .prompt_model(lm)
+        .compile(&student, &train, sparse)
+        .await
+        .expect("MIPROv2");
+    let wall = t.elapsed().as_secs_f64();
+    println!("{report}");
+    let calls = report.lm_calls();
+    println!("[dspy-rs MIPROv2 light] wall {wall:.3}s, LM calls {calls}");
+    drop(mock);
+
+    let theirs = if with_python {
+        let bench = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/bench/dspy-py/bench");
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/support/bench_mipro.py"
+        );
+        match dspy_py::python().and_then(|py| {
+            Command::new(py)
+                .args([script, bench, "--latency-ms", "50", "--threads", "16"])
+                .output()
+                .map_err(|e| e.to_string())
+        }) {
+            Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .filter(|l| l.starts_with("[MIPROv2"))
+                .map(|l| format!("{l}\n"))
+                .collect(),
+            Ok(o) => format!("failed: {}", String::from_utf8_lossy(&o.stderr)),
+            Err(e) => format!("not run: {e}"),
+        }
+    } else {
+        String::new()
+    };
+    print!("{theirs}");
+    let d_wall = number(&theirs, "[MIPROv2 light]", "wall");
+    let d_calls = number(&theirs, "[MIPROv2 light]", "LM calls");
+    figure(
+        "MIPROv2 light (50 examples, mockserver.py at 50 ms)",
+        &format!("{wall:.2} s, {calls} LM calls"),
+        &match (d_wall, d_calls) {
+            (Some(w), Some(c)) => format!("{w:.2} s, {c:.0} LM calls"),
+            _ => "–".into(),
+        },
+        &d_wall.map_or("–".into(), |w| format!("{:.1}× faster", w / wall)),
+        "≥ 10× faster, calls ±10%",
+    );
+}
