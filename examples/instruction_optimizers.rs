@@ -196,6 +196,13 @@ async fn main() -> dspy::Result<()> {
         dev_se(base.score, dev.len()),
         t.elapsed().as_secs_f64()
     );
+    let mut gold = std::collections::BTreeMap::new();
+    for ex in &dev {
+        *gold
+            .entry(format!("{:?}", ex.label.topic).to_lowercase())
+            .or_insert(0) += 1;
+    }
+    println!("  dev labels {gold:?}\n  answers    {:?}", base.answers());
 
     let mut rows = Vec::new();
     let name = a.optimizer.clone();
@@ -213,6 +220,11 @@ async fn main() -> dspy::Result<()> {
             after.score,
             dev_se(after.score, dev.len()),
             compiled.instructions()
+        );
+        println!(
+            "  answers {:?}; {} demos",
+            after.answers(),
+            compiled.demos().len()
         );
         let calls: Vec<String> = report
             .usage
