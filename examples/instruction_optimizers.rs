@@ -215,7 +215,7 @@ async fn main() -> dspy::Result<()> {
         let after = evaluate.run(&compiled, correct).await?;
         let eval_s = t.elapsed().as_secs_f64();
         println!(
-            "seed {seed}: train {:.1} → dev {:.1} ± {:.1}; instruction {:?}",
+            "seed {seed}: best {:.1} on its split → dev {:.1} ± {:.1}; instruction {:?}",
             report.best_score.unwrap_or(f64::NAN),
             after.score,
             dev_se(after.score, dev.len()),

@@ -18,21 +18,10 @@ use std::future::Future;
 /// The metric is a closure `|example, prediction| …` returning `bool` or `f64`; optimizers
 /// that fill demos without scoring ([`LabeledFewShot`], [`KnnFewShot`]) ignore it.
 ///
-/// ```no_run
-/// # use dspy::prelude::*;
-/// # use dspy::optimize::Copro;
-/// # #[derive(Signature)]
-/// # /// Classify.
-/// # struct Classify { #[input] text: String, #[output] label: String }
-/// # async fn run(train: Vec<Example<ClassifyInput, ClassifyOutput>>) -> dspy::Result<()> {
-/// let program = Predict::<Classify>::new();
-/// let (compiled, report) = Copro::new()
-///     .breadth(4)
-///     .compile(&program, &train, |ex, pred| ex.label.label == pred.label)
-///     .await?;
-/// println!("{report}");
-/// # Ok(()) }
-/// ```
+/// With `use dspy::prelude::*`:
+/// `let (compiled, report) = Copro::new().breadth(4).compile(&program, &train, |ex, pred|
+/// ex.label.label == pred.label).await?;` (the README's "Optimizers" section runs BootstrapFewShot
+/// and RandomSearch through this trait).
 pub trait Optimizer {
     /// What compiling a `P` gives: `P` itself for every optimizer but [`KnnFewShot`].
     type Compiled<P>;
