@@ -10,7 +10,6 @@ use super::steps::Steps;
 use crate::context;
 use crate::data::Example;
 use crate::error::{Error, Result};
-use crate::evaluate::Evaluate;
 use crate::evaluate::metrics::{Metric, Score};
 use crate::lm::Lm;
 use crate::module::Module;
@@ -18,7 +17,6 @@ use crate::program::{Params, ParamsExt};
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// DSPy's `COPRO`. For each predictor the prompt model proposes `breadth − 1` instructions
@@ -240,7 +238,7 @@ impl Copro {
                     })
                     .collect();
                 let scores = stream::iter(builds.iter())
-                    .map(|p| self.score(p, set, metric, spend))
+                    .map(|p| spend.score(p, set, metric, self.concurrency, &self.budget))
                     .buffered(self.concurrency)
                     .collect::<Vec<_>>();
                 let scores = context::scope()
@@ -317,34 +315,6 @@ impl Copro {
             None => Ok(program.clone()),
         }
     }
-
-    /// `program`'s score on `set`, or `None` when the budget is spent.
-    async fn score<P, I, L, F, S>(
-        &self,
-        program: &P,
-        set: &[Example<I, L>],
-        metric: &F,
-        spend: &Spend,
-    ) -> Result<Option<f64>>
-    where
-        P: Module<Input = I>,
-        P::Output: Serialize,
-        I: Clone + Serialize + Send + Sync,
-        L: Serialize + Sync,
-        F: Metric<I, L, P::Output, S> + Sync,
-        S: Score,
-    {
-        if spend.exceeded(&self.budget).is_some() {
-            return Ok(None);
-        }
-        let result = Evaluate::new(set)
-            .concurrency(self.concurrency)
-            .max_errors(None)
-            .progress(false)
-            .run(program, metric)
-            .await?;
-        Ok(Some(result.score))
-    }
 }
 
 /// The first entry of the highest score (Python's `max`).
@@ -389,23 +359,10 @@ fn trial<P: Params>(
     split: Split,
     examples: usize,
 ) -> Trial {
-    let mut instructions = BTreeMap::new();
-    let mut demos = BTreeMap::new();
-    for (p, pred) in program.named_predictors() {
-        instructions.insert(p.clone(), pred.instructions().to_string());
-        demos.insert(p, pred.demos().len());
-    }
     Trial {
-        round,
         predictor: Some(path.to_string()),
-        instructions,
         prefix: Some(prefix.to_string()),
-        demos,
-        demo_sets: BTreeMap::new(),
-        instruction_choices: BTreeMap::new(),
-        score,
-        split,
-        examples,
+        ..Trial::of(program, round, score, split, examples)
     }
 }
 

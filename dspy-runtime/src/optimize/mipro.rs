@@ -14,7 +14,6 @@ use crate::context;
 use crate::data::Example;
 use crate::demo::Demo;
 use crate::error::{Error, Result};
-use crate::evaluate::Evaluate;
 use crate::evaluate::metrics::{Metric, Score};
 use crate::lm::Lm;
 use crate::module::Module;
@@ -22,7 +21,7 @@ use crate::program::{Params, ParamsExt};
 use futures_util::stream::{self, StreamExt};
 use rand::SeedableRng;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::time::Instant;
 
 /// DSPy's `auto` run settings: how many candidates and how big a validation set.
@@ -518,7 +517,10 @@ impl MiproV2 {
         let mut steps = Steps::new(self.progress, "MIPROv2", adjusted);
 
         // The program as given, on the whole valset.
-        let Some(default_score) = self.score(program, val, metric, spend).await? else {
+        let Some(default_score) = spend
+            .score(program, val, metric, self.concurrency, &self.budget)
+            .await?
+        else {
             report.stopped = spend.exceeded(&self.budget);
             return Ok(program.clone());
         };
@@ -560,7 +562,10 @@ impl MiproV2 {
             } else {
                 (val.to_vec(), Split::Val)
             };
-            let Some(score) = self.score(&candidate, &set, metric, spend).await? else {
+            let Some(score) = spend
+                .score(&candidate, &set, metric, self.concurrency, &self.budget)
+                .await?
+            else {
                 report.stopped = spend.exceeded(&self.budget);
                 break;
             };
@@ -603,7 +608,10 @@ impl MiproV2 {
                     continue;
                 };
                 let candidate = apply(program, &pick, instructions, demo_sets)?;
-                let Some(score) = self.score(&candidate, val, metric, spend).await? else {
+                let Some(score) = spend
+                    .score(&candidate, val, metric, self.concurrency, &self.budget)
+                    .await?
+                else {
                     report.stopped = spend.exceeded(&self.budget);
                     break;
                 };
@@ -629,34 +637,6 @@ impl MiproV2 {
         }
         steps.finish();
         Ok(best.1)
-    }
-
-    /// `program`'s score on `set`, or `None` when the budget is spent.
-    async fn score<P, I, L, F, S>(
-        &self,
-        program: &P,
-        set: &[Example<I, L>],
-        metric: &F,
-        spend: &Spend,
-    ) -> Result<Option<f64>>
-    where
-        P: Module<Input = I>,
-        P::Output: Serialize,
-        I: Clone + Serialize + Send + Sync,
-        L: Serialize + Sync,
-        F: Metric<I, L, P::Output, S> + Sync,
-        S: Score,
-    {
-        if spend.exceeded(&self.budget).is_some() {
-            return Ok(None);
-        }
-        let result = Evaluate::new(set)
-            .concurrency(self.concurrency)
-            .max_errors(None)
-            .progress(false)
-            .run(program, metric)
-            .await?;
-        Ok(Some(result.score))
     }
 }
 
@@ -709,12 +689,6 @@ fn trial<P: Params>(
     split: Split,
     examples: usize,
 ) -> Trial {
-    let mut instructions = BTreeMap::new();
-    let mut demos = BTreeMap::new();
-    for (p, pred) in program.named_predictors() {
-        instructions.insert(p.clone(), pred.instructions().to_string());
-        demos.insert(p, pred.demos().len());
-    }
     let demo_sets = paths
         .iter()
         .zip(choice)
@@ -726,16 +700,9 @@ fn trial<P: Params>(
         .map(|(p, (i, _))| (p.clone(), *i))
         .collect();
     Trial {
-        round,
-        predictor: None,
-        instructions,
-        prefix: None,
-        demos,
         demo_sets,
         instruction_choices,
-        score,
-        split,
-        examples,
+        ..Trial::of(program, round, score, split, examples)
     }
 }
 

@@ -55,6 +55,38 @@ pub struct Trial {
     pub examples: usize,
 }
 
+impl Trial {
+    /// A trial of `program`: its instructions and demo counts by path, with nothing chosen or
+    /// proposed yet.
+    pub(crate) fn of<P: crate::program::Params>(
+        program: &P,
+        round: usize,
+        score: f64,
+        split: Split,
+        examples: usize,
+    ) -> Trial {
+        use crate::program::ParamsExt;
+        let mut instructions = BTreeMap::new();
+        let mut demos = BTreeMap::new();
+        for (p, pred) in program.named_predictors() {
+            instructions.insert(p.clone(), pred.instructions().to_string());
+            demos.insert(p, pred.demos().len());
+        }
+        Trial {
+            round,
+            predictor: None,
+            instructions,
+            prefix: None,
+            demos,
+            demo_sets: BTreeMap::new(),
+            instruction_choices: BTreeMap::new(),
+            score,
+            split,
+            examples,
+        }
+    }
+}
+
 /// What an instruction optimizer did.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Report {

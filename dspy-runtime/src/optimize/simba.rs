@@ -362,7 +362,7 @@ impl Simba {
             for (k, chunk) in outputs.chunks(batch.len().max(1)).enumerate() {
                 let s: Vec<f64> = chunk.iter().map(|o| o.score).collect();
                 let avg = 100.0 * s.iter().sum::<f64>() / s.len().max(1) as f64;
-                report.trials.push(trial(
+                report.trials.push(Trial::of(
                     &candidates[k],
                     step,
                     avg,
@@ -411,9 +411,13 @@ impl Simba {
                 break;
             };
             let avg = 100.0 * out.iter().map(|o| o.score).sum::<f64>() / out.len().max(1) as f64;
-            report
-                .trials
-                .push(trial(&winners[w], self.max_steps, avg, split, set.len()));
+            report.trials.push(Trial::of(
+                &winners[w],
+                self.max_steps,
+                avg,
+                split,
+                set.len(),
+            ));
             if best.is_none_or(|(b, _)| avg > b) {
                 best = Some((avg, w));
                 report.best = Some(report.trials.len() - 1);
@@ -699,27 +703,6 @@ fn poisson(rng: &mut fastrand::Rng, lambda: f64) -> usize {
         p *= rng.f64();
     }
     k
-}
-
-fn trial<P: Params>(program: &P, round: usize, score: f64, split: Split, examples: usize) -> Trial {
-    let mut instructions = BTreeMap::new();
-    let mut demos = BTreeMap::new();
-    for (p, pred) in program.named_predictors() {
-        instructions.insert(p.clone(), pred.instructions().to_string());
-        demos.insert(p, pred.demos().len());
-    }
-    Trial {
-        round,
-        predictor: None,
-        instructions,
-        prefix: None,
-        demos,
-        demo_sets: BTreeMap::new(),
-        instruction_choices: BTreeMap::new(),
-        score,
-        split,
-        examples,
-    }
 }
 
 impl Optimizer for Simba {

@@ -2,7 +2,11 @@
 //! compilation cleanly once it is spent.
 
 use crate::context::{Call, Callback, LmEnd};
+use crate::data::Example;
+use crate::evaluate::Evaluate;
+use crate::evaluate::metrics::{Metric, Score};
 use crate::lm::Usage;
+use crate::module::Module;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -87,6 +91,38 @@ impl Spend {
             return Some(format!("budget spent: ${cost:.4} (limit ${max:.4})"));
         }
         None
+    }
+}
+
+impl Spend {
+    /// `program`'s score on `set` (Evaluate's percent, `concurrency` calls in flight), or
+    /// `None` when `budget` is already spent: how every search scores a candidate.
+    pub(crate) async fn score<P, I, L, F, S>(
+        &self,
+        program: &P,
+        set: &[Example<I, L>],
+        metric: &F,
+        concurrency: usize,
+        budget: &Budget,
+    ) -> crate::Result<Option<f64>>
+    where
+        P: Module<Input = I>,
+        P::Output: Serialize,
+        I: Clone + Serialize + Send + Sync,
+        L: Serialize + Sync,
+        F: Metric<I, L, P::Output, S> + Sync,
+        S: Score,
+    {
+        if self.exceeded(budget).is_some() {
+            return Ok(None);
+        }
+        let result = Evaluate::new(set)
+            .concurrency(concurrency)
+            .max_errors(None)
+            .progress(false)
+            .run(program, metric)
+            .await?;
+        Ok(Some(result.score))
     }
 }
 
