@@ -15,7 +15,7 @@ mod mock;
 use dspy::lm::HttpLm;
 use dspy::optimize::MiproV2;
 use dspy::prelude::*;
-use mock::{Mock, figure};
+use mock::{Mock, figure, number};
 use std::process::Command;
 use std::time::Instant;
 
@@ -25,17 +25,6 @@ type Ex = Example<QaInput, QaOutput>;
 
 fn sparse(ex: &Ex, _: &Prediction<QaOutput>) -> bool {
     (ex.label.answer.parse::<u32>().unwrap_or(1) / 2).is_multiple_of(8)
-}
-
-/// The number after `key` on the first line holding `tag`.
-fn number(text: &str, tag: &str, key: &str) -> Option<f64> {
-    let line = text.lines().find(|l| l.contains(tag))?;
-    let rest = &line[line.find(key)? + key.len()..];
-    rest.trim_start()
-        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .next()?
-        .parse()
-        .ok()
 }
 
 #[tokio::main(worker_threads = 1)]

@@ -15,7 +15,7 @@ mod mock;
 use dspy::lm::HttpLm;
 use dspy::optimize::{BootstrapFewShot, RandomSearch};
 use dspy::prelude::*;
-use mock::{Mock, figure};
+use mock::{Mock, figure, number};
 use std::process::Command;
 use std::time::Instant;
 
@@ -48,17 +48,6 @@ fn sparse(ex: &Ex, _: &Prediction<QaOutput>) -> bool {
 
 fn never(_: &Ex, _: &Prediction<QaOutput>) -> bool {
     false
-}
-
-/// The number after `key` on the first line holding `tag` (`wall 1.234s`, `LM calls 25`).
-fn number(text: &str, tag: &str, key: &str) -> Option<f64> {
-    let line = text.lines().find(|l| l.contains(tag))?;
-    let rest = &line[line.find(key)? + key.len()..];
-    rest.trim_start()
-        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .next()?
-        .parse()
-        .ok()
 }
 
 #[tokio::main(worker_threads = 1)]

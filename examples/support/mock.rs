@@ -70,3 +70,16 @@ impl Drop for Mock {
 pub fn figure(name: &str, ours: &str, dspy: &str, ratio: &str, target: &str) {
     println!("FIGURE\t{name}\t{ours}\t{dspy}\t{ratio}\t{target}");
 }
+
+/// The number after `key` on the first line of `text` holding `tag` (`wall 1.234s`,
+/// `LM calls 25`): how the benches read Python DSPy's printed figures.
+#[allow(dead_code)]
+pub fn number(text: &str, tag: &str, key: &str) -> Option<f64> {
+    let line = text.lines().find(|l| l.contains(tag))?;
+    let rest = &line[line.find(key)? + key.len()..];
+    rest.trim_start()
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .next()?
+        .parse()
+        .ok()
+}

@@ -5,7 +5,7 @@
 use super::Optimizer;
 use super::propose::{self, basic_generate_instruction, generate_instruction_given_attempts};
 use super::report::{Report, Split, Trial};
-use super::spend::{Budget, Spend};
+use super::spend::{Budget, Spend, tracked};
 use super::steps::Steps;
 use crate::context;
 use crate::data::Example;
@@ -386,21 +386,14 @@ impl Optimizer for Copro {
         F: Metric<I, L, P::Output, S> + Sync + 'a,
         S: Score + 'a,
     {
-        let started = Instant::now();
         let (set, split) = match valset {
             Some(v) => (v, Split::Val),
             None => (trainset, Split::Train),
         };
-        let spend = Spend::new();
-        let mut report = Report::new("COPRO");
-        let run = self.run(program, set, split, &metric, &spend, &mut report);
-        let compiled = context::scope()
-            .callback_arc(spend.clone())
-            .run(run)
-            .await?;
-        report.usage = spend.by_model();
-        report.elapsed = started.elapsed();
-        Ok((compiled, report))
+        tracked("COPRO", async |spend, report| {
+            self.run(program, set, split, &metric, spend, report).await
+        })
+        .await
     }
 }
 

@@ -8,7 +8,7 @@ use super::bootstrap::BootstrapFewShot;
 use super::propose::{Grounded, Row, Target};
 use super::random_search::build_candidate;
 use super::report::{Report, Split, Trial};
-use super::spend::{Budget, Spend};
+use super::spend::{Budget, Spend, tracked};
 use super::steps::Steps;
 use crate::context;
 use crate::data::Example;
@@ -804,16 +804,10 @@ impl Optimizer for MiproV2 {
         F: Metric<I, L, P::Output, S> + Sync + 'a,
         S: Score + 'a,
     {
-        let started = Instant::now();
-        let spend = Spend::new();
-        let mut report = Report::new("MIPROv2");
-        let run = self.run(program, trainset, valset, &metric, &spend, &mut report);
-        let compiled = context::scope()
-            .callback_arc(spend.clone())
-            .run(run)
-            .await?;
-        report.usage = spend.by_model();
-        report.elapsed = started.elapsed();
-        Ok((compiled, report))
+        tracked("MIPROv2", async |spend, report| {
+            self.run(program, trainset, valset, &metric, spend, report)
+                .await
+        })
+        .await
     }
 }

@@ -7,7 +7,7 @@
 use super::Optimizer;
 use super::propose::{self, Target, inspect_modules, offer_feedback};
 use super::report::{Report, Split, Trial};
-use super::spend::{Budget, Spend};
+use super::spend::{Budget, Spend, tracked};
 use super::steps::Steps;
 use crate::context::{self, TraceEntry, traced};
 use crate::data::Example;
@@ -726,17 +726,11 @@ impl Optimizer for Simba {
         F: Metric<I, L, P::Output, S> + Sync + 'a,
         S: Score + 'a,
     {
-        let started = Instant::now();
-        let spend = Spend::new();
-        let mut report = Report::new("SIMBA");
-        let run = self.run(program, trainset, valset, &metric, &spend, &mut report);
-        let compiled = context::scope()
-            .callback_arc(spend.clone())
-            .run(run)
-            .await?;
-        report.usage = spend.by_model();
-        report.elapsed = started.elapsed();
-        Ok((compiled, report))
+        tracked("SIMBA", async |spend, report| {
+            self.run(program, trainset, valset, &metric, spend, report)
+                .await
+        })
+        .await
     }
 }
 

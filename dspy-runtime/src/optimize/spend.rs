@@ -1,6 +1,7 @@
 //! What an optimizer spends: LM calls, tokens and cost per model, and the limit that stops a
 //! compilation cleanly once it is spent.
 
+use super::report::Report;
 use crate::context::{Call, Callback, LmEnd};
 use crate::data::Example;
 use crate::evaluate::Evaluate;
@@ -124,6 +125,24 @@ impl Spend {
             .await?;
         Ok(Some(result.score))
     }
+}
+
+/// Runs an optimizer's body with a [`Spend`] observing its LM calls, then completes its
+/// [`Report`] (usage per model, wall time): what every instruction optimizer's `optimize` does.
+pub(crate) async fn tracked<T>(
+    optimizer: &'static str,
+    body: impl AsyncFnOnce(&Spend, &mut Report) -> crate::Result<T>,
+) -> crate::Result<(T, Report)> {
+    let started = std::time::Instant::now();
+    let spend = Spend::new();
+    let mut report = Report::new(optimizer);
+    let out = crate::context::scope()
+        .callback_arc(spend.clone())
+        .run(body(&spend, &mut report))
+        .await?;
+    report.usage = spend.by_model();
+    report.elapsed = started.elapsed();
+    Ok((out, report))
 }
 
 impl Callback for Spend {
