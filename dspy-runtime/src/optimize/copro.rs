@@ -93,35 +93,7 @@ impl Copro {
         self
     }
 
-    /// The LM that proposes instructions (DSPy's `prompt_model`); the context's LM when unset.
-    pub fn prompt_model(mut self, lm: impl Into<Lm>) -> Self {
-        self.prompt_model = Some(lm.into());
-        self
-    }
-
-    /// LM calls in flight at once.
-    pub fn concurrency(mut self, n: usize) -> Self {
-        self.concurrency = n.max(1);
-        self
-    }
-
-    /// The seed the proposals' rollout ids derive from.
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-
-    /// A limit on LM calls or dollars; once spent the run stops with the best program so far.
-    pub fn budget(mut self, budget: Budget) -> Self {
-        self.budget = budget;
-        self
-    }
-
-    /// A progress bar (a line per step when stderr is not a terminal).
-    pub fn progress(mut self, on: bool) -> Self {
-        self.progress = on;
-        self
-    }
+    super::search_builders!();
 
     /// `k` proposals from `program` on `inputs` for step `step`; unusable ones are skipped with
     /// a warning and counted.

@@ -182,12 +182,6 @@ impl MiproV2 {
         self
     }
 
-    /// The seed of every random choice (DSPy's default is 9).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-
     /// The prompt model's sampling temperature for proposals.
     pub fn init_temperature(mut self, t: f32) -> Self {
         self.init_temperature = t;
@@ -229,30 +223,7 @@ impl MiproV2 {
         self
     }
 
-    /// The LM that proposes instructions (DSPy's `prompt_model`); the context's LM when unset.
-    pub fn prompt_model(mut self, lm: impl Into<Lm>) -> Self {
-        self.prompt_model = Some(lm.into());
-        self
-    }
-
-    /// LM calls in flight at once.
-    pub fn concurrency(mut self, n: usize) -> Self {
-        self.concurrency = n.max(1);
-        self
-    }
-
-    /// A limit on LM calls or dollars; once spent the search stops with the best program so
-    /// far.
-    pub fn budget(mut self, budget: Budget) -> Self {
-        self.budget = budget;
-        self
-    }
-
-    /// A progress bar (a line per trial when stderr is not a terminal).
-    pub fn progress(mut self, on: bool) -> Self {
-        self.progress = on;
-        self
-    }
+    super::search_builders!();
 
     fn zero_shot_mode(&self) -> bool {
         self.max_bootstrapped_demos == 0 && self.max_labeled_demos == 0

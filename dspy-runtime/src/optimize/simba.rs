@@ -123,35 +123,7 @@ impl Simba {
         self
     }
 
-    /// The LM that writes rules (DSPy's `prompt_model`); the context's LM when unset.
-    pub fn prompt_model(mut self, lm: impl Into<Lm>) -> Self {
-        self.prompt_model = Some(lm.into());
-        self
-    }
-
-    /// The seed of every random choice.
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-
-    /// LM calls in flight at once.
-    pub fn concurrency(mut self, n: usize) -> Self {
-        self.concurrency = n.max(1);
-        self
-    }
-
-    /// A limit on LM calls or dollars; once spent the run stops with the best program so far.
-    pub fn budget(mut self, budget: Budget) -> Self {
-        self.budget = budget;
-        self
-    }
-
-    /// A progress bar (a line per step when stderr is not a terminal).
-    pub fn progress(mut self, on: bool) -> Self {
-        self.progress = on;
-        self
-    }
+    super::search_builders!();
 
     fn strategies(&self) -> &'static [Strategy] {
         if self.max_demos > 0 {
