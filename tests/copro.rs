@@ -4,7 +4,10 @@
 //! the best instruction wins; a garbled proposal is skipped; a budget stops the run with the
 //! best program so far; the proposer's prompts are snapshots.
 
-use dspy::lm::{BoxFuture, LanguageModel, LmError, LmRequest, LmResponse, Usage};
+mod common;
+
+use common::lm_reply as reply;
+use dspy::lm::{BoxFuture, LanguageModel, LmError, LmRequest, LmResponse};
 use dspy::optimize::{Budget, Copro, Split, propose};
 use dspy::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,19 +20,6 @@ struct Qa {
     question: String,
     #[output]
     answer: String,
-}
-
-fn reply(text: String) -> BoxFuture<'static, Result<LmResponse, LmError>> {
-    Box::pin(async move {
-        Ok(LmResponse {
-            outputs: vec![text],
-            usage: Usage {
-                prompt_tokens: 10,
-                completion_tokens: 3,
-            },
-            cache_hit: false,
-        })
-    })
 }
 
 /// Answers question `k` right when its instruction says `level N` with `k < N`.

@@ -5,7 +5,10 @@
 //! a budget stops it with the best so far; a garbled proposal is skipped; each stage of a
 //! program gets its own candidates.
 
-use dspy::lm::{BoxFuture, LanguageModel, LmError, LmRequest, LmResponse, Usage};
+mod common;
+
+use common::lm_reply as reply;
+use dspy::lm::{BoxFuture, LanguageModel, LmError, LmRequest, LmResponse};
 use dspy::optimize::{Auto, Budget, MiproV2, Split};
 use dspy::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,19 +21,6 @@ struct Qa {
     question: String,
     #[output]
     answer: String,
-}
-
-fn reply(text: String) -> BoxFuture<'static, Result<LmResponse, LmError>> {
-    Box::pin(async move {
-        Ok(LmResponse {
-            outputs: vec![text],
-            usage: Usage {
-                prompt_tokens: 10,
-                completion_tokens: 3,
-            },
-            cache_hit: false,
-        })
-    })
 }
 
 fn number_after(text: &str, marker: &str) -> Option<usize> {

@@ -4,7 +4,10 @@
 //! raises the level. The rule strategy lifts the program, the demo strategy adds demos, the
 //! run is reproducible, a budget and a garbled reply end or skip cleanly.
 
-use dspy::lm::{BoxFuture, LanguageModel, LmError, LmRequest, LmResponse, Usage};
+mod common;
+
+use common::lm_reply as reply;
+use dspy::lm::{BoxFuture, LanguageModel, LmError, LmRequest, LmResponse};
 use dspy::optimize::{Budget, Simba, Split};
 use dspy::prelude::*;
 use std::sync::Arc;
@@ -17,19 +20,6 @@ struct Qa {
     question: String,
     #[output]
     answer: String,
-}
-
-fn reply(text: String) -> BoxFuture<'static, Result<LmResponse, LmError>> {
-    Box::pin(async move {
-        Ok(LmResponse {
-            outputs: vec![text],
-            usage: Usage {
-                prompt_tokens: 10,
-                completion_tokens: 3,
-            },
-            cache_hit: false,
-        })
-    })
 }
 
 fn number_after(text: &str, marker: &str) -> Option<u64> {

@@ -26,3 +26,20 @@ pub fn reply(answer: &str) -> String {
 pub mod dspy_py;
 pub mod logs;
 pub mod server;
+
+/// An LM response of `text` with fixed token counts (10 prompt, 3 completion): what the scripted LMs of
+/// the optimizer tests answer.
+pub fn lm_reply(
+    text: String,
+) -> dspy::lm::BoxFuture<'static, Result<dspy::lm::LmResponse, dspy::lm::LmError>> {
+    Box::pin(async move {
+        Ok(dspy::lm::LmResponse {
+            outputs: vec![text],
+            usage: dspy::lm::Usage {
+                prompt_tokens: 10,
+                completion_tokens: 3,
+            },
+            cache_hit: false,
+        })
+    })
+}
