@@ -7,7 +7,11 @@
 //! `cargo run --release --features local --example instruction_optimizers -- \
 //!    [--optimizer copro|mipro|mipro0|simba|bootstrap] [--task qwen|qwen15] \
 //!    [--prompt qwen|qwen15] [--seeds 0,1,2] [--train 50] [--val 100] [--dev 100] \
-//!    [--breadth 4] [--depth 2]`
+//!    [--breadth 4] [--depth 2] [--bsize 16] [--candidates 4] [--steps 4]`
+//!
+//! `--breadth`/`--depth` are COPRO's; `--bsize`/`--candidates`/`--steps` are SIMBA's (its
+//! minibatch size, candidates per step and steps; DSPy's defaults are 32, 6 and 8, about
+//! 3,000 task calls, too many for two cores).
 //!
 //! Qwen2.5-Coder-1.5B-Instruct (the `qwen15` model) is Apache-2.0 upstream; the PyPI chunk
 //! packages it is fetched from carry no licence text.
@@ -44,6 +48,9 @@ struct Args {
     dev: usize,
     breadth: usize,
     depth: usize,
+    bsize: usize,
+    candidates: usize,
+    steps: usize,
 }
 
 fn args() -> Args {
@@ -57,6 +64,9 @@ fn args() -> Args {
         dev: 100,
         breadth: 4,
         depth: 2,
+        bsize: 16,
+        candidates: 4,
+        steps: 4,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -71,6 +81,9 @@ fn args() -> Args {
             "--dev" => a.dev = value.parse().unwrap_or(a.dev),
             "--breadth" => a.breadth = value.parse().unwrap_or(a.breadth),
             "--depth" => a.depth = value.parse().unwrap_or(a.depth),
+            "--bsize" => a.bsize = value.parse().unwrap_or(a.bsize),
+            "--candidates" => a.candidates = value.parse().unwrap_or(a.candidates),
+            "--steps" => a.steps = value.parse().unwrap_or(a.steps),
             other => eprintln!("ignoring unknown flag {other}"),
         }
     }
@@ -130,10 +143,13 @@ async fn compile(
         }
         "simba" => {
             Simba::new()
+                .bsize(a.bsize)
+                .num_candidates(a.candidates)
+                .max_steps(a.steps)
                 .seed(seed)
                 .concurrency(4)
                 .prompt_model(prompt.clone())
-                .compile(program, train, correct)
+                .compile_with_valset(program, train, val, correct)
                 .await
         }
         "bootstrap" => {
@@ -176,7 +192,7 @@ async fn main() -> dspy::Result<()> {
         .with_lm(task.clone())
         .with_config(LmConfig::default().temperature(0.0).max_tokens(32));
     println!(
-        "{}: task model {}, prompt model {}, train {}, val {}, dev {} (split seed 0); COPRO breadth {} depth {}",
+        "{}: task model {}, prompt model {}, train {}, val {}, dev {} (split seed 0); COPRO breadth {} depth {}; SIMBA bsize {} candidates {} steps {}",
         a.optimizer,
         a.task,
         a.prompt,
@@ -184,7 +200,10 @@ async fn main() -> dspy::Result<()> {
         val.len(),
         dev.len(),
         a.breadth,
-        a.depth
+        a.depth,
+        a.bsize,
+        a.candidates,
+        a.steps
     );
 
     let evaluate = Evaluate::new(&dev).concurrency(4).progress(false);

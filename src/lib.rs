@@ -36,12 +36,14 @@ pub use dspy_runtime::*;
 pub mod prelude {
     pub use dspy_macros::{Signature, program, signature};
     pub use dspy_runtime::optimize::{
-        Auto, BootstrapFewShot, Budget, Copro, KnnFewShot, MiproV2, Optimizer, RandomSearch, Simba,
+        Auto, BootstrapFewShot, Budget, Copro, Gepa, KnnFewShot, MiproV2, Optimizer, RandomSearch,
+        Simba,
     };
     pub use dspy_runtime::{
         Adapter, ChainOfThought, ChatAdapter, Demo, DynPredict, DynSignature, EvalResult, Evaluate,
-        Example, HttpLm, JsonAdapter, LabeledFewShot, LanguageModel, Lm, LmConfig, Module, Params,
-        ParamsExt, Predict, Prediction, Predictor, Program, Reasoned, ScriptedLm, Signature,
+        Example, Feedback, HttpLm, JsonAdapter, LabeledFewShot, LanguageModel, Lm, LmConfig,
+        Module, Params, ParamsExt, Predict, Prediction, Predictor, Program, Reasoned, ScriptedLm,
+        Signature,
     };
 }
 

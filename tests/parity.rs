@@ -619,3 +619,41 @@ fn proposer_prompts_are_dspys() {
         assert_eq!(ours, want, "{name} {flags}");
     }
 }
+
+// Rule: GEPA's reflection prompt is DSPy's.
+
+#[test]
+fn gepa_reflection_prompt_is_dspys() {
+    let program = dspy::optimize::propose::gepa::propose_instruction();
+    let cases = [
+        json!({
+            "current_instruction": "Classify the headline.",
+            "examples_with_feedback": [
+                {
+                    "Inputs": {"headline": "Rates rise «again»"},
+                    "Generated Outputs": {"topic": "politics"},
+                    "Feedback": "Wrong: the topic is business, not politics."
+                },
+                {
+                    "Inputs": {"headline": "Cup final tonight", "context": ["a", "b"]},
+                    "Generated Outputs": {"reasoning": "Sport.", "topic": "sports", "score": 0.5},
+                    "Feedback": "This trajectory got a score of 1.0."
+                }
+            ]
+        }),
+        json!({
+            "current_instruction": "Answer.\n\nBe brief.",
+            "examples_with_feedback": []
+        }),
+    ];
+    let requests: Vec<Value> = cases
+        .iter()
+        .map(|inputs| json!({ "inputs": inputs }))
+        .collect();
+    let expected = oracle("reflection", &requests);
+    for (inputs, want) in cases.iter().zip(expected) {
+        let inputs = inputs.as_object().cloned().unwrap_or_default();
+        let ours = as_json(&program.render(&inputs).unwrap());
+        assert_eq!(ours, want, "{inputs:?}");
+    }
+}

@@ -24,7 +24,7 @@ pub use context::{
 pub use data::Example;
 pub use demo::Demo;
 pub use error::{Error, ParseError, ParseErrorKind, Result};
-pub use evaluate::metrics::{Metric, Score};
+pub use evaluate::metrics::{Feedback, Metric, Score};
 pub use evaluate::{EvalResult, Evaluate};
 pub use lm::{
     HttpLm, LanguageModel, Lm, LmConfig, LmError, LmRequest, LmResponse, Message, ScriptedLm, Usage,

@@ -123,7 +123,14 @@ def proposer(case):
     return messages(sig, "chat", [], case["inputs"])
 
 
-OPS = {"proposer": proposer, "cleandoc": cleandoc, "render": render, "schema": schema, "parse": parse, "saved_program": saved_program}
+def reflection(case):
+    """GEPA's default reflection prompt (InstructionProposer's ProposeInstruction, JSON adapter)."""
+    from dspy.teleprompt.gepa.instruction_proposal import ProposeInstruction
+
+    return messages(ProposeInstruction, "json", [], case["inputs"])
+
+
+OPS = {"proposer": proposer, "reflection": reflection, "cleandoc": cleandoc, "render": render, "schema": schema, "parse": parse, "saved_program": saved_program}
 
 request = json.load(sys.stdin)
 json.dump([OPS[request["op"]](case) for case in request["cases"]], sys.stdout, ensure_ascii=False)

@@ -1,9 +1,9 @@
-//! What a metric is ([`Metric`], [`Score`]), and DSPy's answer metrics: normalisation, exact
+//! What a metric is ([`Metric`], [`Score`], [`Feedback`]), and DSPy's answer metrics: normalisation, exact
 //! match, token F1, passage match, and GSM8K's integer answer. Each matches
 //! `dspy.evaluate.metrics` (checked against Python DSPy in `tests/metrics_oracle.rs`).
 
 use crate::data::Example;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
@@ -28,12 +28,77 @@ impl<I, L, O, S, F> Metric<I, L, O, S> for F where F: Fn(&Example<I, L>, &O) -> 
     label = "this metric returns `{Self}`",
     note = "a metric is `|example: &Example<…>, prediction: &…| -> bool or f64`"
 )]
-pub trait Score: Into<f64> {}
+pub trait Score: Into<f64> {
+    /// The score with its feedback: only [`Feedback`] has text; every other score gets none.
+    fn into_feedback(self) -> Feedback
+    where
+        Self: Sized,
+    {
+        Feedback {
+            score: self.into(),
+            feedback: None,
+            objectives: BTreeMap::new(),
+        }
+    }
+}
 
 macro_rules! scores {
     ($($t:ty),*) => { $(impl Score for $t {})* };
 }
 scores!(bool, f64, f32, i8, i16, i32, u8, u16, u32);
+
+/// A score with text that says what was wrong and how to do better (DSPy's
+/// `dspy.Prediction(score=…, feedback=…)` from a GEPA metric), and optionally named objectives
+/// beside the aggregate score. Every optimizer and [`Evaluate`](crate::Evaluate) read the
+/// score; GEPA also shows the feedback to its reflection LM.
+///
+/// `Feedback::new(pred.topic == ex.label.topic, format!("The right topic is {}.", …))`
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Feedback {
+    /// The score, as a plain metric returns it.
+    pub score: f64,
+    /// What the reflection LM is told about this run; `None` says only the score.
+    pub feedback: Option<String>,
+    /// Named objectives (each higher is better), for GEPA's objective frontier.
+    pub objectives: BTreeMap<String, f64>,
+}
+
+impl Feedback {
+    /// A score (`bool` or a number) with its feedback text.
+    pub fn new(score: impl Into<f64>, feedback: impl Into<String>) -> Feedback {
+        Feedback {
+            score: score.into(),
+            feedback: Some(feedback.into()),
+            objectives: BTreeMap::new(),
+        }
+    }
+
+    /// A score without text (the reflective dataset then says only the score, as DSPy's does).
+    pub fn score(score: impl Into<f64>) -> Feedback {
+        Feedback {
+            score: score.into(),
+            ..Feedback::default()
+        }
+    }
+
+    /// The same feedback with objective `name` scored `value`.
+    pub fn objective(mut self, name: impl Into<String>, value: f64) -> Feedback {
+        self.objectives.insert(name.into(), value);
+        self
+    }
+}
+
+impl From<Feedback> for f64 {
+    fn from(f: Feedback) -> f64 {
+        f.score
+    }
+}
+
+impl Score for Feedback {
+    fn into_feedback(self) -> Feedback {
+        self
+    }
+}
 
 /// DSPy's `normalize_text`: Unicode NFD, lowercase, ASCII punctuation removed, the articles
 /// "a", "an", "the" removed, whitespace collapsed. `"The,  Eiffel  Tower!"` → `"eiffel tower"`.

@@ -36,7 +36,7 @@ pub enum Auto {
 }
 
 impl Auto {
-    fn settings(self) -> (usize, usize) {
+    pub(crate) fn settings(self) -> (usize, usize) {
         match self {
             Auto::Light => (6, 100),
             Auto::Medium => (12, 300),

@@ -204,7 +204,7 @@ impl fmt::Display for Report {
 }
 
 /// `s` on one line, cut to `max` characters.
-fn one_line(s: &str, max: usize) -> String {
+pub(crate) fn one_line(s: &str, max: usize) -> String {
     let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
     if flat.chars().count() <= max {
         flat

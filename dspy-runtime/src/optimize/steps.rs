@@ -37,14 +37,19 @@ impl Steps {
 
     /// One more step done; `msg` says what it was.
     pub(crate) fn step(&mut self, msg: &str) {
+        self.advance(1, msg);
+    }
+
+    /// `n` more steps done; `msg` says what they were.
+    pub(crate) fn advance(&mut self, n: usize, msg: &str) {
         match self {
             Steps::Off => {}
             Steps::Bar(bar) => {
                 bar.set_message(msg.to_string());
-                bar.inc(1);
+                bar.inc(n as u64);
             }
             Steps::Lines { name, total, done } => {
-                *done += 1;
+                *done += n;
                 eprintln!("{name} [{done}/{total}] {msg}");
             }
         }

@@ -125,6 +125,7 @@ fn expr_schema(ty: &TypeExpr) -> std::result::Result<Value, String> {
         TypeExpr::Map(_, t) => json!({"type": "object", "additionalProperties": expr_schema(t)?}),
         TypeExpr::Optional(t) => json!({"anyOf": [expr_schema(t)?, {"type": "null"}]}),
         TypeExpr::Literal(values) => json!({"type": "string", "enum": values}),
+        TypeExpr::Named(path) if path == "Any" => json!({}),
         TypeExpr::Named(path) => return Err(path.clone()),
     })
 }
@@ -136,7 +137,7 @@ mod tests {
     #[test]
     fn python_spellings_get_dspy_type_names() {
         let s = DynSignature::parse(
-            "q, ctx: list[str] -> a: bool, n: Optional[int], d: dict[str, int], l: Literal['x', 'y']",
+            "q, ctx: list[str] -> a: bool, n: Optional[int], d: dict[str, int], l: Literal['x', 'y'], r: list[dict[str, Any]]",
         )
         .unwrap();
         let names: Vec<&str> = s.meta().fields().map(|f| f.type_name()).collect();
@@ -148,12 +149,13 @@ mod tests {
                 "bool",
                 "Union[int, NoneType]",
                 "dict[str, int]",
-                "Literal['x', 'y']"
+                "Literal['x', 'y']",
+                "list[dict[str, Any]]"
             ]
         );
         assert_eq!(
             s.meta().instructions(),
-            "Given the fields `q`, `ctx`, produce the fields `a`, `n`, `d`, `l`."
+            "Given the fields `q`, `ctx`, produce the fields `a`, `n`, `d`, `l`, `r`."
         );
         assert!(s.meta().field("n").unwrap().is_nullable());
     }

@@ -3,6 +3,7 @@
 //! (their snapshots are in `tests/snapshots`), and their text is DSPy 3.4.1's.
 
 mod copro;
+pub mod gepa;
 mod grounded;
 mod mipro;
 mod simba;

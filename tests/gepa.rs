@@ -1,0 +1,442 @@
+//! GEPA against in-process LMs. The task LM answers question `k` right only when its
+//! instruction holds the rule of the question's category (`rule cN`); the feedback metric names
+//! the missing rule; the reflection LM (answering DSPy's `ProposeInstruction` through the JSON
+//! adapter) writes the current instruction plus every rule the feedback names. So a child
+//! beats its parent exactly when the minibatch had a question whose rule was missing, and the
+//! run's course is fixed by the seed.
+
+mod common;
+
+use common::lm_reply as reply;
+use dspy::lm::{BoxFuture, LanguageModel, LmError, LmRequest, LmResponse, Usage};
+use dspy::optimize::gepa::{self, Components, Selection, Step};
+use dspy::optimize::{Budget, Gepa};
+use dspy::prelude::*;
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Answer the question.
+#[derive(Signature)]
+struct Qa {
+    #[input]
+    question: String,
+    #[output]
+    answer: String,
+}
+
+/// The category `N` of a question `… (cN) …`.
+fn category(text: &str) -> Option<usize> {
+    text.split("(c")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .and_then(|n| n.parse().ok())
+}
+
+/// Answers `yes` when the system prompt holds the question's rule, else `no`.
+#[derive(Default)]
+struct Task {
+    calls: AtomicUsize,
+    delay: Option<Duration>,
+}
+
+impl LanguageModel for Task {
+    fn model(&self) -> &str {
+        "test/task"
+    }
+    fn complete(&self, request: LmRequest) -> BoxFuture<'_, Result<LmResponse, LmError>> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let system = request.messages[0].content.to_string();
+        let user = request
+            .messages
+            .last()
+            .map(|m| m.content.to_string())
+            .unwrap_or_default();
+        let right = category(&user).is_some_and(|c| system.contains(&format!("rule c{c}.")));
+        let answer = if right { "yes" } else { "no" };
+        let text = format!("[[ ## answer ## ]]\n{answer}\n\n[[ ## completed ## ]]");
+        match self.delay {
+            Some(d) => Box::pin(async move {
+                tokio::time::sleep(d).await;
+                reply(text).await
+            }),
+            None => reply(text),
+        }
+    }
+}
+
+/// How the reflection LM answers.
+#[derive(Clone, Copy, Default, PartialEq)]
+enum Mode {
+    /// The current instruction plus every rule the feedback names.
+    #[default]
+    Learn,
+    /// The current instruction unchanged.
+    Same,
+    /// Text with no JSON object the first time, then as `Learn`.
+    GarbleFirst,
+}
+
+#[derive(Default)]
+struct Reflector {
+    mode: Mode,
+    calls: AtomicUsize,
+    prompts: Mutex<Vec<String>>,
+    cost: Option<f64>,
+}
+
+impl Reflector {
+    fn with(mode: Mode) -> Arc<Reflector> {
+        Arc::new(Reflector {
+            mode,
+            ..Reflector::default()
+        })
+    }
+}
+
+impl LanguageModel for Reflector {
+    fn model(&self) -> &str {
+        "test/reflector"
+    }
+    fn cost(&self, _usage: Usage) -> Option<f64> {
+        self.cost
+    }
+    fn complete(&self, request: LmRequest) -> BoxFuture<'_, Result<LmResponse, LmError>> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        let user = request
+            .messages
+            .last()
+            .map(|m| m.content.to_string())
+            .unwrap_or_default();
+        self.prompts
+            .lock()
+            .unwrap()
+            .push(dspy::module::render_messages(&request.messages));
+        if self.mode == Mode::GarbleFirst && n == 0 {
+            return reply("I cannot help with that.".into());
+        }
+        let current = user
+            .split("[[ ## current_instruction ## ]]\n")
+            .nth(1)
+            .and_then(|s| s.split("\n\n[[ ## examples_with_feedback ## ]]").next())
+            .unwrap_or("")
+            .to_string();
+        let new = if self.mode == Mode::Same {
+            current
+        } else {
+            let rules: BTreeSet<String> = user
+                .match_indices("rule c")
+                .filter_map(|(i, _)| user[i..].split('.').next().map(str::to_string))
+                .filter(|r| !current.contains(&format!("{r}.")))
+                .collect();
+            let mut new = current;
+            for r in rules {
+                new.push_str(&format!(" {r}."));
+            }
+            new
+        };
+        reply(serde_json::json!({ "new_instruction": new }).to_string())
+    }
+}
+
+type Labelled = Example<QaInput, QaOutput>;
+
+/// `n` questions from `from`, of categories `k % 4`, all answered `yes`.
+fn questions(from: usize, n: usize) -> Vec<Labelled> {
+    (from..from + n)
+        .map(|k| {
+            Example::new(
+                QaInput {
+                    question: format!("Question {k} (c{}): is it so?", k % 4),
+                },
+                QaOutput {
+                    answer: "yes".into(),
+                },
+            )
+        })
+        .collect()
+}
+
+fn feedback(ex: &Labelled, pred: &Prediction<QaOutput>) -> Feedback {
+    if pred.answer == ex.label.answer {
+        Feedback::new(true, "Correct.")
+    } else {
+        let c = category(&ex.input.question).unwrap_or(0);
+        Feedback::new(
+            false,
+            format!("Wrong: the answer is yes; the instruction needs rule c{c}."),
+        )
+    }
+}
+
+fn gepa(reflector: &Arc<Reflector>) -> Gepa {
+    Gepa::new()
+        .max_metric_calls(150)
+        .reflection_lm(Lm::from_arc(reflector.clone()))
+        .concurrency(2)
+        .progress(false)
+        .seed(1)
+}
+
+fn student(task: &Arc<Task>) -> Predict<Qa> {
+    Predict::<Qa>::new().with_lm(Lm::from_arc(task.clone()))
+}
+
+#[tokio::test]
+async fn reflection_on_feedback_evolves_a_better_instruction() {
+    let (task, reflector) = (Arc::new(Task::default()), Reflector::with(Mode::Learn));
+    let (train, val) = (questions(0, 12), questions(100, 8));
+    let (compiled, report) = gepa(&reflector)
+        .compile_with_valset(&student(&task), &train, &val, feedback)
+        .await
+        .unwrap();
+    let seed = &report.candidates[0];
+    assert_eq!(seed.score, 0.0, "{report}");
+    let best = report.best_candidate().unwrap();
+    assert!(best.score > seed.score, "{report}");
+    assert_eq!(compiled.instructions(), best.instructions["self"]);
+    assert!(compiled.instructions().contains("rule c"), "{report}");
+    // Every child has one parent (or two, merged) among the earlier candidates.
+    for c in &report.candidates[1..] {
+        assert!(!c.parents.is_empty() && c.parents.iter().all(|&p| p < c.index));
+        assert_eq!(c.val_scores.len(), val.len());
+    }
+    // The reflection LM saw the feedback, and the budget held to one iteration's overshoot.
+    let prompts = reflector.prompts.lock().unwrap();
+    assert!(
+        prompts[0].contains("the instruction needs rule c"),
+        "{}",
+        prompts[0]
+    );
+    // The first reflection prompt as GEPA sent it (DSPy's `ProposeInstruction`, JSON adapter).
+    insta::assert_snapshot!("gepa_reflection_prompt", prompts[0]);
+    assert!(report.metric_calls >= 150 && report.metric_calls <= 150 + 3 + 3 + 8);
+    assert!(report.stopped.as_deref().unwrap_or("").contains("budget"));
+    // The tree, the Mermaid chart and the JSON show the lineage.
+    assert!(report.tree().contains("#1"), "{}", report.tree());
+    assert!(
+        report.mermaid().contains("c0 --> c1"),
+        "{}",
+        report.mermaid()
+    );
+    let json: serde_json::Value = serde_json::from_str(&report.to_json().unwrap()).unwrap();
+    assert_eq!(json["candidates"][1]["parents"][0], 0);
+    // The frontier holds, for each instance, its best score.
+    for (k, (s, progs)) in report.frontier.iter().enumerate() {
+        let top = report
+            .candidates
+            .iter()
+            .map(|c| c.val_scores[k])
+            .fold(f64::NEG_INFINITY, f64::max);
+        assert_eq!(*s, top);
+        assert!(
+            progs
+                .iter()
+                .all(|&p| report.candidates[p].val_scores[k] == top)
+        );
+    }
+    // The summary has the usage of both LMs and a trial per scored candidate.
+    assert!(report.usage.contains_key("test/reflector") && report.usage.contains_key("test/task"));
+    assert!(
+        report
+            .trials
+            .iter()
+            .any(|t| t.split == dspy::optimize::Split::Minibatch)
+    );
+}
+
+#[tokio::test]
+async fn a_child_no_better_than_its_parent_is_rejected() {
+    let (task, reflector) = (Arc::new(Task::default()), Reflector::with(Mode::Same));
+    let (train, val) = (questions(0, 12), questions(100, 8));
+    let (compiled, report) = gepa(&reflector)
+        .max_metric_calls(60)
+        .compile_with_valset(&student(&task), &train, &val, feedback)
+        .await
+        .unwrap();
+    assert_eq!(report.candidates.len(), 1, "{report}");
+    assert_eq!(compiled.instructions(), "Answer the question.");
+    let reflections = report
+        .steps
+        .iter()
+        .filter(|s| matches!(s, Step::Reflection { child: None, .. }))
+        .count();
+    assert!(reflections >= 5, "{report}");
+}
+
+#[tokio::test]
+async fn without_feedback_the_reflection_lm_is_told_the_score() {
+    let (task, reflector) = (Arc::new(Task::default()), Reflector::with(Mode::Same));
+    let (train, val) = (questions(0, 6), questions(100, 4));
+    gepa(&reflector)
+        .max_metric_calls(20)
+        .compile_with_valset(&student(&task), &train, &val, |ex, pred| {
+            ex.label.answer == pred.answer
+        })
+        .await
+        .unwrap();
+    let prompts = reflector.prompts.lock().unwrap();
+    assert!(
+        prompts[0].contains("This trajectory got a score of 0.0."),
+        "{}",
+        prompts[0]
+    );
+}
+
+#[tokio::test]
+async fn a_garbled_reflection_is_skipped_and_the_run_goes_on() {
+    let (task, reflector) = (
+        Arc::new(Task::default()),
+        Reflector::with(Mode::GarbleFirst),
+    );
+    let (train, val) = (questions(0, 12), questions(100, 8));
+    let (_, report) = gepa(&reflector)
+        .compile_with_valset(&student(&task), &train, &val, feedback)
+        .await
+        .unwrap();
+    assert_eq!(report.failed_proposals, 1, "{report}");
+    assert!(
+        matches!(&report.steps[0], Step::Skipped { reason, .. } if reason.contains("proposal failed"))
+    );
+    assert!(report.candidates.len() > 1, "{report}");
+}
+
+#[tokio::test]
+async fn stoppers_end_the_run_with_the_best_so_far() {
+    let (train, val) = (questions(0, 12), questions(100, 8));
+    let run = async |g: Gepa| {
+        let task = Arc::new(Task::default());
+        g.compile_with_valset(&student(&task), &train, &val, feedback)
+            .await
+            .unwrap()
+            .1
+    };
+    let learn = Reflector::with(Mode::Learn);
+    let r = run(gepa(&learn).max_metric_calls(10_000).stop_at_score(0.5)).await;
+    assert!(
+        r.stopped.as_deref().unwrap_or("").contains("threshold"),
+        "{r}"
+    );
+    assert!(r.best_candidate().unwrap().score >= 0.5);
+
+    let same = Reflector::with(Mode::Same);
+    let r = run(gepa(&same)
+        .max_metric_calls(10_000)
+        .stop_without_improvement(3))
+    .await;
+    assert_eq!(r.iterations, 3, "{r}");
+    assert!(
+        r.stopped
+            .as_deref()
+            .unwrap_or("")
+            .contains("no better candidate in 3")
+    );
+
+    let r = run(gepa(&learn).timeout(Duration::ZERO)).await;
+    assert_eq!((r.iterations, r.candidates.len()), (0, 1), "{r}");
+    assert!(r.stopped.as_deref().unwrap_or("").contains("wall time"));
+
+    let paid = Arc::new(Reflector {
+        mode: Mode::Same,
+        cost: Some(0.01),
+        ..Reflector::default()
+    });
+    let r = run(gepa(&paid)
+        .max_metric_calls(10_000)
+        .max_reflection_cost(0.025))
+    .await;
+    assert_eq!(paid.calls.load(Ordering::SeqCst), 3, "{r}");
+    assert!(
+        r.stopped
+            .as_deref()
+            .unwrap_or("")
+            .contains("reflection cost")
+    );
+
+    let r = run(gepa(&learn)
+        .max_metric_calls(10_000)
+        .budget(Budget::lm_calls(40)))
+    .await;
+    assert!(r.stopped.as_deref().unwrap_or("").contains("40"), "{r}");
+    assert!(r.lm_calls() < 40 + 3 + 3 + 8 + 1, "{r}");
+}
+
+#[tokio::test]
+async fn the_feedback_call_names_the_stage_and_its_trace() {
+    program! {
+        /// Two stages: a draft, then the answer.
+        struct Two {
+            draft: Predict<Qa>,
+            answer: Predict<Qa>,
+        }
+        async fn forward(&self, question: String) -> dspy::Result<QaOutput> {
+            let d = self.draft(question: question.clone()).await?;
+            let a = self.answer(question: format!("{question} draft: {}", d.answer)).await?;
+            Ok(a.into_output())
+        }
+    }
+    let task = Arc::new(Task::default());
+    let program = Two {
+        draft: Predict::new().with_lm(Lm::from_arc(task.clone())),
+        answer: Predict::new().with_lm(Lm::from_arc(task.clone())),
+    };
+    let train: Vec<Example<TwoInput, QaOutput>> = questions(0, 8)
+        .into_iter()
+        .map(|ex| {
+            Example::new(
+                TwoInput {
+                    question: ex.input.question,
+                },
+                ex.label,
+            )
+        })
+        .collect();
+    let seen: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+    let reflector = Reflector::with(Mode::Learn);
+    let (compiled, report) = gepa(&reflector)
+        .max_metric_calls(40)
+        .component_selector(Components::All)
+        .candidate_selection(Selection::CurrentBest)
+        .compile(
+            &program,
+            &train,
+            |ex: &Example<TwoInput, QaOutput>, pred: &QaOutput| {
+                if let (Some(name), Some(call)) = (gepa::pred_name(), gepa::pred_trace()) {
+                    let q = call.inputs["question"].as_str().unwrap_or("").to_string();
+                    seen.lock().unwrap().push((name, q));
+                }
+                // Blame the stage that answers.
+                match gepa::pred_name().as_deref() {
+                    Some("answer") | None if pred.answer != ex.label.answer => Feedback::new(
+                        false,
+                        format!(
+                            "Wrong; the instruction needs rule c{}.",
+                            category(&ex.input.question).unwrap_or(0)
+                        ),
+                    ),
+                    _ => Feedback::new(pred.answer == ex.label.answer, "Fine."),
+                }
+            },
+        )
+        .await
+        .unwrap();
+    let seen = seen.lock().unwrap();
+    assert!(
+        seen.iter()
+            .any(|(n, q)| n == "draft" && !q.contains("draft:"))
+    );
+    assert!(
+        seen.iter()
+            .any(|(n, q)| n == "answer" && q.contains("draft:"))
+    );
+    // Feedback blamed only `answer`: the draft's instruction never gained a rule.
+    assert!(
+        !compiled.draft.instructions().contains("rule c"),
+        "{report}"
+    );
+    assert!(
+        compiled.answer.instructions().contains("rule c"),
+        "{report}"
+    );
+}

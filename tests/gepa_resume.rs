@@ -1,0 +1,223 @@
+//! A GEPA run killed with SIGKILL mid-way resumes from its checkpoint to the same result as an
+//! uninterrupted run, without redoing the evaluations it had finished. The test binary runs
+//! itself as the child (with `GEPA_CHILD_CHECKPOINT` set), whose task LM is slowed so that the
+//! parent can kill it after a few iterations.
+
+use dspy::lm::{BoxFuture, LanguageModel, LmError, LmRequest, LmResponse, Usage};
+use dspy::optimize::{Gepa, GepaReport};
+use dspy::prelude::*;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Answer the question.
+#[derive(Signature)]
+struct Qa {
+    #[input]
+    question: String,
+    #[output]
+    answer: String,
+}
+
+fn category(text: &str) -> Option<usize> {
+    text.split("(c")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .and_then(|n| n.parse().ok())
+}
+
+fn response(text: String) -> LmResponse {
+    LmResponse {
+        outputs: vec![text],
+        usage: Usage {
+            prompt_tokens: 10,
+            completion_tokens: 3,
+        },
+        cache_hit: false,
+    }
+}
+
+/// Right on question `k` when the instruction holds its category's rule.
+struct Task {
+    calls: AtomicUsize,
+    delay: Duration,
+}
+
+impl LanguageModel for Task {
+    fn model(&self) -> &str {
+        "test/task"
+    }
+    fn complete(&self, request: LmRequest) -> BoxFuture<'_, Result<LmResponse, LmError>> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let system = request.messages[0].content.to_string();
+        let user = request
+            .messages
+            .last()
+            .map(|m| m.content.to_string())
+            .unwrap_or_default();
+        let right = category(&user).is_some_and(|c| system.contains(&format!("rule c{c}.")));
+        let text = format!(
+            "[[ ## answer ## ]]\n{}\n\n[[ ## completed ## ]]",
+            if right { "yes" } else { "no" }
+        );
+        let delay = self.delay;
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            Ok(response(text))
+        })
+    }
+}
+
+/// Adds one rule the feedback names (the smallest missing), so the run takes many steps.
+struct Reflector;
+
+impl LanguageModel for Reflector {
+    fn model(&self) -> &str {
+        "test/reflector"
+    }
+    fn complete(&self, request: LmRequest) -> BoxFuture<'_, Result<LmResponse, LmError>> {
+        let user = request
+            .messages
+            .last()
+            .map(|m| m.content.to_string())
+            .unwrap_or_default();
+        let current = user
+            .split("[[ ## current_instruction ## ]]\n")
+            .nth(1)
+            .and_then(|s| s.split("\n\n[[ ## examples_with_feedback ## ]]").next())
+            .unwrap_or("")
+            .to_string();
+        let missing: BTreeSet<String> = user
+            .match_indices("rule c")
+            .filter_map(|(i, _)| user[i..].split('.').next().map(str::to_string))
+            .filter(|r| !current.contains(&format!("{r}.")))
+            .collect();
+        let new = match missing.into_iter().next() {
+            Some(r) => format!("{current} {r}."),
+            None => current,
+        };
+        let text = serde_json::json!({ "new_instruction": new }).to_string();
+        Box::pin(async move { Ok(response(text)) })
+    }
+}
+
+type Labelled = Example<QaInput, QaOutput>;
+
+fn questions(from: usize, n: usize) -> Vec<Labelled> {
+    (from..from + n)
+        .map(|k| {
+            Example::new(
+                QaInput {
+                    question: format!("Question {k} (c{}): is it so?", k % 6),
+                },
+                QaOutput {
+                    answer: "yes".into(),
+                },
+            )
+        })
+        .collect()
+}
+
+fn feedback(ex: &Labelled, pred: &Prediction<QaOutput>) -> Feedback {
+    let c = category(&ex.input.question).unwrap_or(0);
+    if pred.answer == ex.label.answer {
+        Feedback::new(true, "Correct.")
+    } else {
+        Feedback::new(false, format!("Wrong; the instruction needs rule c{c}."))
+    }
+}
+
+/// The run, with the task LM slowed by `delay`; returns its report and the task LM's calls.
+async fn run(checkpoint: Option<&Path>, delay: Duration) -> (GepaReport, usize) {
+    let task = Arc::new(Task {
+        calls: AtomicUsize::new(0),
+        delay,
+    });
+    let student = Predict::<Qa>::new().with_lm(Lm::from_arc(task.clone()));
+    let mut gepa = Gepa::new()
+        .max_metric_calls(260)
+        .reflection_lm(Lm::new(Reflector))
+        .concurrency(2)
+        .progress(false)
+        .seed(5);
+    if let Some(path) = checkpoint {
+        gepa = gepa.checkpoint(path);
+    }
+    let (train, val) = (questions(0, 18), questions(100, 12));
+    let (_, report) = gepa
+        .compile_with_valset(&student, &train, &val, feedback)
+        .await
+        .unwrap();
+    (report, task.calls.load(Ordering::SeqCst))
+}
+
+fn iteration_of(path: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["iteration"].as_u64()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_killed_mid_way_resumes_to_the_same_result() {
+    if let Ok(path) = std::env::var("GEPA_CHILD_CHECKPOINT") {
+        // The child: run slowly until killed.
+        run(Some(Path::new(&path)), Duration::from_millis(15)).await;
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("gepa-resume-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let checkpoint = dir.join("run.json");
+    std::fs::remove_file(&checkpoint).ok();
+
+    let exe = std::env::current_exe().unwrap();
+    let mut child = std::process::Command::new(exe)
+        .args([
+            "a_run_killed_mid_way_resumes_to_the_same_result",
+            "--exact",
+            "--nocapture",
+        ])
+        .env("GEPA_CHILD_CHECKPOINT", &checkpoint)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while iteration_of(&checkpoint).is_none_or(|i| i < 4) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the child ended before it was killed"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the child wrote no checkpoint past iteration 3 in 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let killed_at = iteration_of(&checkpoint).unwrap();
+
+    let (resumed, resumed_calls) = run(Some(&checkpoint), Duration::ZERO).await;
+    let (whole, whole_calls) = run(None, Duration::ZERO).await;
+    eprintln!(
+        "killed after iteration {killed_at}; resumed: {resumed_calls} task calls, uninterrupted: {whole_calls}; {} candidates, {} iterations",
+        whole.candidates.len(),
+        whole.iterations
+    );
+    assert!(resumed.resumed && !whole.resumed);
+    assert!(whole.candidates.len() > 2, "{whole}");
+    assert_eq!(resumed.candidates, whole.candidates, "{resumed}\n{whole}");
+    assert_eq!(resumed.steps, whole.steps);
+    assert_eq!(
+        (resumed.best, resumed.metric_calls, resumed.iterations),
+        (whole.best, whole.metric_calls, whole.iterations)
+    );
+    // The finished evaluations (the seed's and those of the iterations before the kill) were
+    // not run again.
+    assert!(
+        resumed_calls < whole_calls,
+        "resumed after iteration {killed_at}: {resumed_calls} task calls, uninterrupted {whole_calls}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
