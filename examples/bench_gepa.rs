@@ -1,0 +1,118 @@
+//! GEPA wall time, metric calls and LM calls against mockserver.py at 50 ms, with Python DSPy
+//! 3.4.1's GEPA (`examples/support/bench_gepa.py`) run in the same invocation on the same
+//! protocol: a 50-example training set ("What is i + i?") that is also the valset, a metric
+//! passing every 8th example, `max_metric_calls` 300, one LM as task and reflection LM,
+//! caching off, 16 calls in flight.
+//!
+//! `cargo run --release --example bench_gepa [-- --no-python]`
+
+#[path = "../tests/common/dspy_py.rs"]
+#[allow(dead_code)]
+mod dspy_py;
+#[path = "support/mock.rs"]
+mod mock;
+
+use dspy::lm::HttpLm;
+use dspy::optimize::gepa;
+use dspy::prelude::*;
+use mock::{Mock, figure, number};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+signature!(Qa = "question -> answer");
+
+type Ex = Example<QaInput, QaOutput>;
+
+const CALLS: u64 = 300;
+
+#[tokio::main(worker_threads = 1)]
+async fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let with_python = !std::env::args().any(|a| a == "--no-python");
+    let mock = Mock::start(50).await;
+    let lm = HttpLm::builder("openai/mock")
+        .api_base(mock.base())
+        .api_key("x")
+        .cache(false)
+        .max_in_flight(64)
+        .build()
+        .expect("an HTTP LM");
+    let student = Predict::<Qa>::new().with_lm(lm.clone());
+    let train: Vec<Ex> = (0..50)
+        .map(|i| {
+            Example::new(
+                QaInput {
+                    question: format!("What is {i} + {i}?"),
+                },
+                QaOutput {
+                    answer: (2 * i).to_string(),
+                },
+            )
+        })
+        .collect();
+    let scored = AtomicU64::new(0);
+    let t = Instant::now();
+    let (_, report) = Gepa::new()
+        .max_metric_calls(CALLS)
+        .concurrency(16)
+        .progress(false)
+        .reflection_lm(lm)
+        .compile(&student, &train, |ex: &Ex, _: &Prediction<QaOutput>| {
+            if gepa::pred_name().is_none() {
+                scored.fetch_add(1, Ordering::Relaxed);
+            }
+            (ex.label.answer.parse::<u32>().unwrap_or(1) / 2).is_multiple_of(8)
+        })
+        .await
+        .expect("GEPA");
+    let wall = t.elapsed().as_secs_f64();
+    let (metric, calls) = (scored.load(Ordering::Relaxed), report.lm_calls());
+    println!(
+        "GEPA: {} iterations, {} candidates",
+        report.iterations,
+        report.candidates.len()
+    );
+    println!("[dspy-rs GEPA] wall {wall:.3}s, metric calls {metric}, LM calls {calls}");
+    drop(mock);
+
+    let theirs = if with_python {
+        let bench = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/bench/dspy-py/bench");
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/support/bench_gepa.py"
+        );
+        match dspy_py::python().and_then(|py| {
+            Command::new(py)
+                .args([script, bench, "--latency-ms", "50", "--threads", "16"])
+                .output()
+                .map_err(|e| e.to_string())
+        }) {
+            Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .filter(|l| l.starts_with("[GEPA"))
+                .map(|l| format!("{l}\n"))
+                .collect(),
+            Ok(o) => format!("failed: {}", String::from_utf8_lossy(&o.stderr)),
+            Err(e) => format!("not run: {e}"),
+        }
+    } else {
+        String::new()
+    };
+    print!("{theirs}");
+    let d_wall = number(&theirs, "[GEPA]", "wall");
+    let d_metric = number(&theirs, "[GEPA]", "metric calls");
+    let d_calls = number(&theirs, "[GEPA]", "LM calls");
+    figure(
+        "GEPA, 300 metric calls (50 examples, mockserver.py at 50 ms)",
+        &format!("{wall:.2} s, {metric} metric calls, {calls} LM calls"),
+        &match (d_wall, d_metric, d_calls) {
+            (Some(w), Some(m), Some(c)) => {
+                format!("{w:.2} s, {m:.0} metric calls, {c:.0} LM calls")
+            }
+            _ => "–".into(),
+        },
+        &d_wall.map_or("–".into(), |w| format!("{:.1}× faster", w / wall)),
+        "≥ 10× faster at equal metric calls",
+    );
+}
