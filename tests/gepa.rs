@@ -453,7 +453,7 @@ program! {
             .nth(1)
             .and_then(|n| n.parse().ok())
             .unwrap_or(0);
-        let stage = if k % 2 == 0 { &self.even } else { &self.odd };
+        let stage = if k.is_multiple_of(2) { &self.even } else { &self.odd };
         Ok(stage.call(QaInput { question }).await?.into_output())
     }
 }
