@@ -73,7 +73,14 @@ async fn main() {
         report.iterations,
         report.candidates.len()
     );
+    // GEPA is sequential: each iteration waits for the parent's minibatch, the reflection and
+    // the child's minibatch (three round trips), after the seed's valset in rounds of 16.
+    let floor = (3.0 * report.iterations as f64 + (50.0f64 / 16.0).ceil()) * 0.05;
     println!("[dspy-rs GEPA] wall {wall:.3}s, metric calls {metric}, LM calls {calls}");
+    println!(
+        "sequential floor {floor:.2}s ({} iterations × 3 round trips + the seed's valset)",
+        report.iterations
+    );
     drop(mock);
 
     let theirs = if with_python {
