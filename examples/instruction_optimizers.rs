@@ -8,13 +8,14 @@
 //!    [--optimizer copro|mipro|mipro0|simba|gepa|bootstrap] [--task qwen|qwen15] \
 //!    [--prompt qwen|qwen15] [--seeds 0,1,2] [--train 50] [--val 100] [--dev 100] \
 //!    [--breadth 4] [--depth 2] [--bsize 16] [--candidates 4] [--steps 4] \
-//!    [--metric-calls 500]`
+//!    [--metric-calls 500] [--budget N]`
 //!
 //! `--breadth`/`--depth` are COPRO's; `--bsize`/`--candidates`/`--steps` are SIMBA's (its
 //! minibatch size, candidates per step and steps; DSPy's defaults are 32, 6 and 8, about
 //! 3,000 task calls, too many for two cores). `--metric-calls` is GEPA's budget; GEPA's metric
 //! gives feedback naming the right topic and the one answered, and the prompt model is its
-//! reflection LM; it prints the candidate tree.
+//! reflection LM; it prints the candidate tree. `--budget` caps MIPROv2's LM calls (both
+//! models), to compare it with GEPA at an equal number of program runs.
 //!
 //! Qwen2.5-Coder-1.5B-Instruct (the `qwen15` model) is Apache-2.0 upstream; the PyPI chunk
 //! packages it is fetched from carry no licence text.
@@ -71,6 +72,7 @@ struct Args {
     candidates: usize,
     steps: usize,
     metric_calls: u64,
+    budget: Option<u64>,
 }
 
 fn args() -> Args {
@@ -88,6 +90,7 @@ fn args() -> Args {
         candidates: 4,
         steps: 4,
         metric_calls: 500,
+        budget: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -106,6 +109,7 @@ fn args() -> Args {
             "--candidates" => a.candidates = value.parse().unwrap_or(a.candidates),
             "--steps" => a.steps = value.parse().unwrap_or(a.steps),
             "--metric-calls" => a.metric_calls = value.parse().unwrap_or(a.metric_calls),
+            "--budget" => a.budget = value.parse().ok(),
             other => eprintln!("ignoring unknown flag {other}"),
         }
     }
@@ -160,6 +164,9 @@ async fn compile(
                 .prompt_model(prompt.clone());
             if a.optimizer == "mipro0" {
                 m = m.zero_shot();
+            }
+            if let Some(n) = a.budget {
+                m = m.budget(dspy::optimize::Budget::lm_calls(n));
             }
             m.compile_with_valset(program, train, val, correct).await
         }

@@ -22,11 +22,12 @@ pub trait Metric<I, L, O, S>: Fn(&Example<I, L>, &O) -> S {}
 
 impl<I, L, O, S, F> Metric<I, L, O, S> for F where F: Fn(&Example<I, L>, &O) -> S + ?Sized {}
 
-/// What a [`Metric`] returns: `bool` (1.0 or 0.0) or a number, as DSPy's metrics do.
+/// What a [`Metric`] returns: `bool` (1.0 or 0.0) or a number, as DSPy's metrics do, or a
+/// [`Feedback`] (a score with text, for GEPA).
 #[diagnostic::on_unimplemented(
-    message = "a metric returns `bool` or `f64`, not `{Self}`",
+    message = "a metric returns `bool`, `f64` or `Feedback`, not `{Self}`",
     label = "this metric returns `{Self}`",
-    note = "a metric is `|example: &Example<…>, prediction: &…| -> bool or f64`"
+    note = "a metric is `|example: &Example<…>, prediction: &…| -> bool`, `f64` or `Feedback` (a score with text)"
 )]
 pub trait Score: Into<f64> {
     /// The score with its feedback: only [`Feedback`] has text; every other score gets none.
