@@ -588,7 +588,7 @@ where
     let fingerprint = fingerprint(gepa, &seed_candidate, trainset, val, max_calls)?;
     let started = Instant::now();
     let loaded = match &gepa.checkpoint {
-        Some(path) => State::load(path, &fingerprint)?,
+        Some(path) => State::load(path, &fingerprint, trainset.len(), val.len())?,
         None => None,
     };
     let resumed = loaded.is_some();

@@ -265,6 +265,61 @@ impl State {
         idx
     }
 
+    /// Whether every count and index agrees, for a training set of `train` and a valset of
+    /// `val` examples (a checkpoint is read from a file, so nothing in it is trusted).
+    fn consistent(&self, train: usize, val: usize) -> bool {
+        let n = self.candidates.len();
+        let idx = |p: &usize| *p < n;
+        let step_ok = |s: &Step| match s {
+            Step::Reflection {
+                parent,
+                child,
+                minibatch,
+                ..
+            } => {
+                idx(parent)
+                    && child.as_ref().is_none_or(idx)
+                    && minibatch.iter().all(|&k| k < train)
+            }
+            Step::Merge {
+                parents,
+                ancestor,
+                child,
+                subsample,
+                ..
+            } => {
+                parents.iter().all(idx)
+                    && idx(ancestor)
+                    && child.as_ref().is_none_or(idx)
+                    && subsample.iter().all(|&k| k < val)
+            }
+            Step::Skipped { parent, .. } => parent.as_ref().is_none_or(idx),
+        };
+        n > 0
+            && [
+                self.parents.len(),
+                self.val_scores.len(),
+                self.objectives.len(),
+                self.discovered_at.len(),
+                self.found_in.len(),
+                self.next_component.len(),
+            ]
+            .iter()
+            .all(|&len| len == n)
+            && self.val_scores.iter().all(|s| s.len() == val)
+            && self.best_per_instance.len() == val
+            && self.front_per_instance.len() == val
+            && self.parents.iter().flatten().all(idx)
+            && self.front_per_instance.iter().flatten().all(idx)
+            && self.objective_front.values().flat_map(|(_, f)| f).all(idx)
+            && self
+                .best_outputs
+                .as_ref()
+                .is_none_or(|b| b.len() == val && b.iter().flatten().all(|(p, _)| idx(p)))
+            && self.sampler.shuffled.iter().all(|&k| k < train)
+            && self.steps.iter().all(step_ok)
+    }
+
     /// Writes the state to `path` (a temporary file renamed over it, so a kill mid-write leaves
     /// the previous checkpoint).
     pub(crate) fn save(&self, path: &Path) -> Result<()> {
@@ -276,7 +331,12 @@ impl State {
     }
 
     /// The state saved at `path`, if there is one, checked to be of this run.
-    pub(crate) fn load(path: &Path, fingerprint: &str) -> Result<Option<State>> {
+    pub(crate) fn load(
+        path: &Path,
+        fingerprint: &str,
+        train: usize,
+        val: usize,
+    ) -> Result<Option<State>> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -301,15 +361,9 @@ impl State {
                 path.display()
             )));
         }
-        let n = state.candidates.len();
-        let consistent = state.val_scores.len() == n
-            && state.parents.len() == n
-            && state.next_component.len() == n
-            && state.parents.iter().flatten().all(|&p| p < n)
-            && state.front_per_instance.iter().flatten().all(|&p| p < n);
-        if !consistent {
+        if !state.consistent(train, val) {
             return Err(Error::Optimize(format!(
-                "GEPA: the checkpoint {} is inconsistent (candidates, scores and parents disagree); remove it to start afresh",
+                "GEPA: the checkpoint {} is inconsistent (candidates, scores, parents or indices disagree with each other or with the data); remove it to start afresh",
                 path.display()
             )));
         }
@@ -372,16 +426,33 @@ mod tests {
         let mut st = State::new("mine".into(), cand("seed"), 0);
         st.add(None, vec![0.5, 1.0], BTreeMap::new(), None, 2);
         st.save(&path).map_err(|e| e.to_string()).ok();
-        assert_eq!(State::load(&path, "mine").ok().flatten(), Some(st));
-        let other = State::load(&path, "theirs").err().map(|e| e.to_string());
+        assert_eq!(
+            State::load(&path, "mine", 4, 2).ok().flatten(),
+            Some(st.clone())
+        );
+        let other = State::load(&path, "theirs", 4, 2)
+            .err()
+            .map(|e| e.to_string());
         assert!(other.is_some_and(|m| m.contains("another run")));
+        // Scores for another valset size, or a parent that does not exist.
+        let wrong = State::load(&path, "mine", 4, 3)
+            .err()
+            .map(|e| e.to_string());
+        assert!(wrong.is_some_and(|m| m.contains("inconsistent")));
+        let mut bad = st;
+        bad.parents[0] = vec![7];
+        bad.save(&path).map_err(|e| e.to_string()).ok();
+        let bad = State::load(&path, "mine", 4, 2)
+            .err()
+            .map(|e| e.to_string());
+        assert!(bad.is_some_and(|m| m.contains("inconsistent")));
         std::fs::write(&path, "{ not json").ok();
-        let corrupt = State::load(&path, "mine").err().map(|e| e.to_string());
+        let corrupt = State::load(&path, "mine", 4, 2)
+            .err()
+            .map(|e| e.to_string());
         assert!(corrupt.is_some_and(|m| m.contains("not a GEPA run state")));
-        assert!(matches!(
-            State::load(&dir.join("none.json"), "mine"),
-            Ok(None)
-        ));
+        let none = State::load(&dir.join("none.json"), "mine", 4, 2);
+        assert!(matches!(none, Ok(None)));
         std::fs::remove_dir_all(&dir).ok();
     }
 }
