@@ -54,6 +54,7 @@ mod report;
 mod simba;
 mod spend;
 mod steps;
+mod traced_run;
 
 pub use crate::context::trace::{self, TraceEntry, trace, traced};
 pub use bootstrap::{BootstrapFewShot, CompileReport};

@@ -9,7 +9,8 @@ use super::propose::{self, Target, inspect_modules, offer_feedback};
 use super::report::{Report, Split, Trial};
 use super::spend::{Budget, Spend, tracked};
 use super::steps::Steps;
-use crate::context::{self, TraceEntry, traced};
+use super::traced_run;
+use crate::context::{self, TraceEntry};
 use crate::data::Example;
 use crate::demo::Demo;
 use crate::error::{Error, Result};
@@ -20,7 +21,7 @@ use crate::program::{Params, ParamsExt};
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// DSPy's `SIMBA`. Needs a training set of at least `bsize` examples. The final choice among
@@ -150,20 +151,11 @@ impl Simba {
         S: Score,
     {
         let ex = &set[index];
-        let run = traced(program.forward(ex.input.clone()));
+        let run = traced_run::by_path(program, program.forward(ex.input.clone()));
         let (out, trace) = match rollout {
             Some(id) => context::with_rollout(1.0, id, run).await,
             None => run.await,
         };
-        let paths: HashMap<usize, String> = program
-            .named_predictors()
-            .into_iter()
-            .map(|(path, p)| (p.core_id(), path))
-            .collect();
-        let trace = trace
-            .into_iter()
-            .filter_map(|e| paths.get(&e.predictor).map(|p| (p.clone(), e)))
-            .collect();
         let (prediction, score) = match &out {
             Ok(o) => (crate::context::to_fields(o).ok(), metric(ex, o).into()),
             Err(e) => {

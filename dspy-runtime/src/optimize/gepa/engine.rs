@@ -8,7 +8,7 @@ use super::pareto::{self, Fronts};
 use super::reflect::{Reflection, ReflectiveDataset, ReflectiveExample, score_only};
 use super::state::{State, Step};
 use super::{Components, Frontier, Gepa, Selection};
-use crate::context::{self, TraceEntry, traced};
+use crate::context::{self, TraceEntry};
 use crate::data::Example;
 use crate::error::{Error, Result};
 use crate::evaluate::metrics::{Feedback, Metric, Score};
@@ -17,6 +17,7 @@ use crate::optimize::propose::rollout_id;
 use crate::optimize::report::{Report, Split, Trial};
 use crate::optimize::spend::Spend;
 use crate::optimize::steps::Steps;
+use crate::optimize::traced_run;
 use crate::program::{Params, ParamsExt};
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
@@ -80,16 +81,7 @@ where
     S: Score,
 {
     async fn run_one(&self, program: &P, ex: &Example<I, L>) -> Run<P::Output> {
-        let (out, trace) = traced(program.forward(ex.input.clone())).await;
-        let paths: HashMap<usize, String> = program
-            .named_predictors()
-            .into_iter()
-            .map(|(path, p)| (p.core_id(), path))
-            .collect();
-        let trace = trace
-            .into_iter()
-            .filter_map(|e| paths.get(&e.predictor).map(|p| (p.clone(), e)))
-            .collect();
+        let (out, trace) = traced_run::by_path(program, program.forward(ex.input.clone())).await;
         match out {
             Ok(o) => {
                 let feedback = (self.metric)(ex, &o).into_feedback();

@@ -1,0 +1,29 @@
+//! A program's run with its predictor calls named by path, as SIMBA and GEPA read them.
+
+use crate::context::{TraceEntry, traced};
+use crate::error::Result;
+use crate::program::{Params, ParamsExt};
+use std::collections::HashMap;
+use std::future::Future;
+
+/// Awaits `run` (a call of `program`), recording its predictor calls, each with its path in
+/// `program`; calls of predictors outside `program` are left out.
+pub(crate) async fn by_path<P, O>(
+    program: &P,
+    run: impl Future<Output = Result<O>>,
+) -> (Result<O>, Vec<(String, TraceEntry)>)
+where
+    P: Params,
+{
+    let (out, trace) = traced(run).await;
+    let paths: HashMap<usize, String> = program
+        .named_predictors()
+        .into_iter()
+        .map(|(path, p)| (p.core_id(), path))
+        .collect();
+    let trace = trace
+        .into_iter()
+        .filter_map(|e| paths.get(&e.predictor).map(|p| (p.clone(), e)))
+        .collect();
+    (out, trace)
+}
