@@ -16,7 +16,6 @@ use dspy::lm::HttpLm;
 use dspy::optimize::MiproV2;
 use dspy::prelude::*;
 use mock::{Mock, figure, number};
-use std::process::Command;
 use std::time::Instant;
 
 signature!(Qa = "question -> answer");
@@ -67,25 +66,11 @@ async fn main() {
     drop(mock);
 
     let theirs = if with_python {
-        let bench = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/bench/dspy-py/bench");
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/examples/support/bench_mipro.py"
-        );
-        match dspy_py::python().and_then(|py| {
-            Command::new(py)
-                .args([script, bench, "--latency-ms", "50", "--threads", "16"])
-                .output()
-                .map_err(|e| e.to_string())
-        }) {
-            Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .filter(|l| l.starts_with("[MIPROv2"))
-                .map(|l| format!("{l}\n"))
-                .collect(),
-            Ok(o) => format!("failed: {}", String::from_utf8_lossy(&o.stderr)),
-            Err(e) => format!("not run: {e}"),
-        }
+        mock::python_lines(
+            "bench_mipro.py",
+            &["--latency-ms", "50", "--threads", "16"],
+            "[MIPROv2",
+        )
     } else {
         String::new()
     };

@@ -83,3 +83,26 @@ pub fn number(text: &str, tag: &str, key: &str) -> Option<f64> {
         .parse()
         .ok()
 }
+
+/// Runs the DSPy-side script `examples/support/{script}` with the shared bench directory and
+/// `args`; returns its output lines that start with `prefix`, or why it did not run.
+pub fn python_lines(script: &str, args: &[&str], prefix: &str) -> String {
+    let bench = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/bench/dspy-py/bench");
+    let script = format!("{}/examples/support/{script}", env!("CARGO_MANIFEST_DIR"));
+    match crate::dspy_py::python().and_then(|py| {
+        Command::new(py)
+            .arg(&script)
+            .arg(bench)
+            .args(args)
+            .output()
+            .map_err(|e| e.to_string())
+    }) {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .map(|l| format!("{l}\n"))
+            .collect(),
+        Ok(o) => format!("failed: {}", String::from_utf8_lossy(&o.stderr)),
+        Err(e) => format!("not run: {e}"),
+    }
+}
