@@ -119,8 +119,8 @@ fn args() -> Args {
 fn model(name: &str) -> dspy::Result<LocalLm> {
     let dir = std::env::var("DSPY_MODEL_DIR").unwrap_or_else(|_| "models".into());
     let file = match name {
-        "qwen15" => "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
-        _ => "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+        "qwen15" => dspy::lm::local::QWEN15_FILE,
+        _ => dspy::lm::local::QWEN_FILE,
     };
     let config = LocalConfig {
         n_ctx: 4096,

@@ -29,12 +29,12 @@
 //! # }
 //! ```
 
-pub use dspy_macros::{Signature, program, signature};
+pub use dspy_macros::{Signature, program, signature, tool};
 pub use dspy_runtime::*;
 
 /// The usual imports: `use dspy::prelude::*;`.
 pub mod prelude {
-    pub use dspy_macros::{Signature, program, signature};
+    pub use dspy_macros::{Signature, program, signature, tool};
     pub use dspy_runtime::optimize::{
         Auto, BootstrapFewShot, Budget, Copro, Gepa, KnnFewShot, MiproV2, Optimizer, RandomSearch,
         Simba,
@@ -43,7 +43,7 @@ pub mod prelude {
         Adapter, ChainOfThought, ChatAdapter, Demo, DynPredict, DynSignature, EvalResult, Evaluate,
         Example, Feedback, HttpLm, JsonAdapter, LabeledFewShot, LanguageModel, Lm, LmConfig,
         Module, Params, ParamsExt, Predict, Prediction, Predictor, Program, Reasoned, ScriptedLm,
-        Signature,
+        Signature, Tool,
     };
 }
 

@@ -657,3 +657,58 @@ fn gepa_reflection_prompt_is_dspys() {
         assert_eq!(ours, want, "{inputs:?}");
     }
 }
+
+// Rule: a tool prints as DSPy's `str(Tool)` (ReAct's tool list) and sends the same
+// function definition for native tool calling.
+
+/// Looks up the weather.
+#[dspy::tool]
+fn weather(
+    /// The city.
+    city: String,
+    #[serde(default = "three")] days: i64,
+) -> String {
+    format!("{city}: {days}")
+}
+
+/// Searches the notes.
+#[dspy::tool]
+async fn search(
+    query: String,
+    k: i64,
+    tags: Vec<String>,
+    #[serde(default)] exact: bool,
+) -> Vec<String> {
+    let _ = (k, tags, exact);
+    vec![query]
+}
+
+/// Weighted mean.
+#[dspy::tool]
+fn mean(xs: Vec<f64>, #[serde(default)] weights: Option<Vec<f64>>) -> f64 {
+    let _ = weights;
+    xs.iter().sum::<f64>() / xs.len().max(1) as f64
+}
+
+/// The time.
+#[dspy::tool]
+fn now() -> String {
+    String::new()
+}
+
+#[test]
+fn tools_print_as_dspys() {
+    let tools = [weather_tool(), search_tool(), mean_tool(), now_tool()];
+    let cases: Vec<Value> = tools
+        .iter()
+        .map(|t| match t.name() {
+            "weather" => json!({"name": "weather", "arg_desc": {"city": "The city."}}),
+            name => json!({ "name": name }),
+        })
+        .collect();
+    let expected = oracle("tool", &cases);
+    for (tool, want) in tools.iter().zip(expected) {
+        assert_eq!(tool.to_string(), want["str"], "{}", tool.name());
+        assert_eq!(tool.to_openai(), want["openai"], "{}", tool.name());
+    }
+}

@@ -1,4 +1,4 @@
-//! Procedural macros for dspy: `#[derive(Signature)]`, `signature!` and `program!`.
+//! Procedural macros for dspy: `#[derive(Signature)]`, `signature!`, `program!` and `#[tool]`.
 //!
 //! A thin shim: each entry point parses its input into a `model::SignatureModel`, collecting
 //! every error with its span, and `expand` turns the model into code. Use the macros through
@@ -9,6 +9,7 @@ mod expand;
 mod model;
 mod program;
 mod string_sig;
+mod tool;
 
 use proc_macro::TokenStream;
 
@@ -81,4 +82,31 @@ pub fn program(input: TokenStream) -> TokenStream {
         }
     });
     program::expand(input.into(), base.as_deref()).into()
+}
+
+/// Makes a function a tool for agents: alongside the function (left as written), generates
+/// `<name>_tool() -> dspy::Tool`.
+///
+/// ```ignore
+/// /// Adds two integers.
+/// #[tool]
+/// fn add(
+///     /// The first.
+///     a: i64,
+///     b: i64,
+/// ) -> i64 {
+///     a + b
+/// }
+/// let tools = vec![add_tool()];
+/// ```
+///
+/// The doc comment is the tool's description and each argument's doc comment the argument's;
+/// the argument types (owned, deserializable, `schemars::JsonSchema`) give the JSON schema;
+/// `#[serde(…)]` and `#[schemars(…)]` on an argument carry over. The function may be `async`,
+/// and may return any serializable value or a `Result` whose error is the tool's error. A
+/// sync function runs on tokio's blocking threads. `#[tool(name = "…", desc = "…")]` overrides
+/// the name and the description.
+#[proc_macro_attribute]
+pub fn tool(attr: TokenStream, item: TokenStream) -> TokenStream {
+    tool::expand(attr.into(), item.into()).into()
 }

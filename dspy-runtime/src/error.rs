@@ -46,6 +46,10 @@ pub enum Error {
     /// Reading or writing a file failed (an evaluation's output, say).
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// A tool call did not give a result (bad arguments, the tool's error, a panic, a
+    /// timeout).
+    #[error(transparent)]
+    Tool(#[from] crate::tool::ToolError),
     /// A value could not be read from or written as JSON (in user code, with `?`).
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),

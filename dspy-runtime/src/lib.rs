@@ -16,6 +16,7 @@ pub mod program;
 pub mod settings;
 pub mod signature;
 pub mod state;
+pub mod tool;
 
 pub use adapter::{Adapter, ChatAdapter, JsonAdapter};
 pub use context::{
@@ -38,6 +39,7 @@ pub use settings::{configure, configure_adapter};
 pub use signature::{
     CotCompatible, DynSignature, FieldMeta, InputFields, Signature, SignatureMeta,
 };
+pub use tool::{Tool, ToolError};
 
 /// What the macros' generated code refers to. Not a stable API.
 #[doc(hidden)]

@@ -36,10 +36,15 @@ impl LlamaServer {
     /// Starts llama-server on the Qwen model with these extra arguments (`--embeddings`, …)
     /// and waits until it is healthy.
     pub fn qwen(extra: &[&str]) -> Result<LlamaServer, Box<dyn std::error::Error>> {
+        LlamaServer::start(dspy::lm::local::QWEN_FILE, extra)
+    }
+
+    /// Starts llama-server on the GGUF `file` of the model directory with these extra
+    /// arguments and waits until it is healthy.
+    pub fn start(file: &str, extra: &[&str]) -> Result<LlamaServer, Box<dyn std::error::Error>> {
         let bin =
             std::env::var("DSPY_TOOLS_DIR").unwrap_or_else(|_| "tools".into()) + "/llama-server";
-        let model =
-            dspy::lm::local::locate_in(&dspy::lm::local::model_dir(), dspy::lm::local::QWEN_FILE)?;
+        let model = dspy::lm::local::locate_in(&dspy::lm::local::model_dir(), file)?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();

@@ -130,7 +130,32 @@ def reflection(case):
     return messages(ProposeInstruction, "json", [], case["inputs"])
 
 
-OPS = {"proposer": proposer, "reflection": reflection, "cleandoc": cleandoc, "render": render, "schema": schema, "parse": parse, "saved_program": saved_program}
+def weather(city: str, days: int = 3) -> str:
+    """Looks up the weather."""
+
+
+def search(query: str, k: int, tags: list[str], exact: bool = False) -> list[str]:
+    """Searches the notes."""
+
+
+def mean(xs: list[float], weights: Optional[list[float]] = None) -> float:
+    """Weighted mean."""
+
+
+def now() -> str:
+    """The time."""
+
+
+TOOLS = {"weather": weather, "search": search, "mean": mean, "now": now}
+
+
+def tool(case):
+    """A tool as ReAct lists it (`str(Tool)`) and as native tool calling sends it."""
+    t = dspy.Tool(TOOLS[case["name"]], arg_desc=case.get("arg_desc"))
+    return {"str": str(t), "openai": t.format_as_litellm_function_call()}
+
+
+OPS = {"tool": tool, "proposer": proposer, "reflection": reflection, "cleandoc": cleandoc, "render": render, "schema": schema, "parse": parse, "saved_program": saved_program}
 
 request = json.load(sys.stdin)
 json.dump([OPS[request["op"]](case) for case in request["cases"]], sys.stdout, ensure_ascii=False)

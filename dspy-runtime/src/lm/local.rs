@@ -27,6 +27,9 @@ use tokio::sync::{mpsc, oneshot};
 pub const SMOLLM2_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 /// The main job's model (Qwen2.5-Coder-0.5B-Instruct Q4_K_M).
 pub const QWEN_FILE: &str = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
+/// The prompt model of the instruction optimizers' runs, Qwen2.5-Coder-1.5B-Instruct
+/// (`scripts/fetch-models qwen15`).
+pub const QWEN15_FILE: &str = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";
 
 /// Sizes and threads of a local model.
 #[derive(Clone, Debug)]
@@ -131,7 +134,11 @@ pub fn locate_in(dir: &Path, file: &str) -> Result<PathBuf, LmError> {
     if path.exists() {
         return Ok(path);
     }
-    let which = if file == QWEN_FILE { "qwen" } else { "smollm2" };
+    let which = match file {
+        QWEN_FILE => "qwen",
+        QWEN15_FILE => "qwen15",
+        _ => "smollm2",
+    };
     Err(LmError::Config(format!(
         "local model {} not found: run `scripts/fetch-models {which}` (or set DSPY_MODEL_DIR)",
         path.display()

@@ -1,0 +1,9 @@
+use dspy::tool;
+
+/// Not a function.
+#[tool]
+struct Weather {
+    city: String,
+}
+
+fn main() {}
