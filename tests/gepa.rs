@@ -7,64 +7,17 @@
 
 mod common;
 
-use common::lm_reply as reply;
+use common::gepa_task::{
+    Labelled, Qa, QaInput, QaOutput, Task, category, current_instruction, last_message,
+    missing_rules, reply,
+};
 use dspy::lm::{BoxFuture, LanguageModel, LmError, LmRequest, LmResponse, Usage};
 use dspy::optimize::gepa::{self, Components, Selection, Step};
 use dspy::optimize::{Budget, Gepa};
 use dspy::prelude::*;
-use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// Answer the question.
-#[derive(Signature)]
-struct Qa {
-    #[input]
-    question: String,
-    #[output]
-    answer: String,
-}
-
-/// The category `N` of a question `… (cN) …`.
-fn category(text: &str) -> Option<usize> {
-    text.split("(c")
-        .nth(1)
-        .and_then(|s| s.split(')').next())
-        .and_then(|n| n.parse().ok())
-}
-
-/// Answers `yes` when the system prompt holds the question's rule, else `no`.
-#[derive(Default)]
-struct Task {
-    calls: AtomicUsize,
-    delay: Option<Duration>,
-}
-
-impl LanguageModel for Task {
-    fn model(&self) -> &str {
-        "test/task"
-    }
-    fn complete(&self, request: LmRequest) -> BoxFuture<'_, Result<LmResponse, LmError>> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        let system = request.messages[0].content.to_string();
-        let user = request
-            .messages
-            .last()
-            .map(|m| m.content.to_string())
-            .unwrap_or_default();
-        let right = category(&user).is_some_and(|c| system.contains(&format!("rule c{c}.")));
-        let answer = if right { "yes" } else { "no" };
-        let text = format!("[[ ## answer ## ]]\n{answer}\n\n[[ ## completed ## ]]");
-        match self.delay {
-            Some(d) => Box::pin(async move {
-                tokio::time::sleep(d).await;
-                reply(text).await
-            }),
-            None => reply(text),
-        }
-    }
-}
 
 /// How the reflection LM answers.
 #[derive(Clone, Copy, Default, PartialEq)]
@@ -104,11 +57,7 @@ impl LanguageModel for Reflector {
     }
     fn complete(&self, request: LmRequest) -> BoxFuture<'_, Result<LmResponse, LmError>> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
-        let user = request
-            .messages
-            .last()
-            .map(|m| m.content.to_string())
-            .unwrap_or_default();
+        let user = last_message(&request);
         self.prompts
             .lock()
             .unwrap()
@@ -116,22 +65,12 @@ impl LanguageModel for Reflector {
         if self.mode == Mode::GarbleFirst && n == 0 {
             return reply("I cannot help with that.".into());
         }
-        let current = user
-            .split("[[ ## current_instruction ## ]]\n")
-            .nth(1)
-            .and_then(|s| s.split("\n\n[[ ## examples_with_feedback ## ]]").next())
-            .unwrap_or("")
-            .to_string();
+        let current = current_instruction(&user);
         let new = if self.mode == Mode::Same {
             current
         } else {
-            let rules: BTreeSet<String> = user
-                .match_indices("rule c")
-                .filter_map(|(i, _)| user[i..].split('.').next().map(str::to_string))
-                .filter(|r| !current.contains(&format!("{r}.")))
-                .collect();
-            let mut new = current;
-            for r in rules {
+            let mut new = current.clone();
+            for r in missing_rules(&user, &current) {
                 new.push_str(&format!(" {r}."));
             }
             new
@@ -140,22 +79,9 @@ impl LanguageModel for Reflector {
     }
 }
 
-type Labelled = Example<QaInput, QaOutput>;
-
 /// `n` questions from `from`, of categories `k % 4`, all answered `yes`.
 fn questions(from: usize, n: usize) -> Vec<Labelled> {
-    (from..from + n)
-        .map(|k| {
-            Example::new(
-                QaInput {
-                    question: format!("Question {k} (c{}): is it so?", k % 4),
-                },
-                QaOutput {
-                    answer: "yes".into(),
-                },
-            )
-        })
-        .collect()
+    common::gepa_task::questions(from, n, 4)
 }
 
 fn feedback(ex: &Labelled, pred: &Prediction<QaOutput>) -> Feedback {

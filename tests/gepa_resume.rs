@@ -3,72 +3,18 @@
 //! itself as the child (with `GEPA_CHILD_CHECKPOINT` set), whose task LM is slowed so that the
 //! parent can kill it after a few iterations.
 
-use dspy::lm::{BoxFuture, LanguageModel, LmError, LmRequest, LmResponse, Usage};
+mod common;
+
+use common::gepa_task::{
+    Labelled, Qa, QaOutput, Task, category, current_instruction, last_message, missing_rules, reply,
+};
+use dspy::lm::{BoxFuture, LanguageModel, LmError, LmRequest, LmResponse};
 use dspy::optimize::{Gepa, GepaReport};
 use dspy::prelude::*;
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-
-/// Answer the question.
-#[derive(Signature)]
-struct Qa {
-    #[input]
-    question: String,
-    #[output]
-    answer: String,
-}
-
-fn category(text: &str) -> Option<usize> {
-    text.split("(c")
-        .nth(1)
-        .and_then(|s| s.split(')').next())
-        .and_then(|n| n.parse().ok())
-}
-
-fn response(text: String) -> LmResponse {
-    LmResponse {
-        outputs: vec![text],
-        usage: Usage {
-            prompt_tokens: 10,
-            completion_tokens: 3,
-        },
-        cache_hit: false,
-    }
-}
-
-/// Right on question `k` when the instruction holds its category's rule.
-struct Task {
-    calls: AtomicUsize,
-    delay: Duration,
-}
-
-impl LanguageModel for Task {
-    fn model(&self) -> &str {
-        "test/task"
-    }
-    fn complete(&self, request: LmRequest) -> BoxFuture<'_, Result<LmResponse, LmError>> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        let system = request.messages[0].content.to_string();
-        let user = request
-            .messages
-            .last()
-            .map(|m| m.content.to_string())
-            .unwrap_or_default();
-        let right = category(&user).is_some_and(|c| system.contains(&format!("rule c{c}.")));
-        let text = format!(
-            "[[ ## answer ## ]]\n{}\n\n[[ ## completed ## ]]",
-            if right { "yes" } else { "no" }
-        );
-        let delay = self.delay;
-        Box::pin(async move {
-            tokio::time::sleep(delay).await;
-            Ok(response(text))
-        })
-    }
-}
 
 /// Adds one rule the feedback names (the smallest missing), so the run takes many steps.
 struct Reflector;
@@ -78,46 +24,19 @@ impl LanguageModel for Reflector {
         "test/reflector"
     }
     fn complete(&self, request: LmRequest) -> BoxFuture<'_, Result<LmResponse, LmError>> {
-        let user = request
-            .messages
-            .last()
-            .map(|m| m.content.to_string())
-            .unwrap_or_default();
-        let current = user
-            .split("[[ ## current_instruction ## ]]\n")
-            .nth(1)
-            .and_then(|s| s.split("\n\n[[ ## examples_with_feedback ## ]]").next())
-            .unwrap_or("")
-            .to_string();
-        let missing: BTreeSet<String> = user
-            .match_indices("rule c")
-            .filter_map(|(i, _)| user[i..].split('.').next().map(str::to_string))
-            .filter(|r| !current.contains(&format!("{r}.")))
-            .collect();
-        let new = match missing.into_iter().next() {
+        let user = last_message(&request);
+        let current = current_instruction(&user);
+        let new = match missing_rules(&user, &current).into_iter().next() {
             Some(r) => format!("{current} {r}."),
             None => current,
         };
-        let text = serde_json::json!({ "new_instruction": new }).to_string();
-        Box::pin(async move { Ok(response(text)) })
+        reply(serde_json::json!({ "new_instruction": new }).to_string())
     }
 }
 
-type Labelled = Example<QaInput, QaOutput>;
-
+/// `n` questions from `from`, of categories `k % 6`, all answered `yes`.
 fn questions(from: usize, n: usize) -> Vec<Labelled> {
-    (from..from + n)
-        .map(|k| {
-            Example::new(
-                QaInput {
-                    question: format!("Question {k} (c{}): is it so?", k % 6),
-                },
-                QaOutput {
-                    answer: "yes".into(),
-                },
-            )
-        })
-        .collect()
+    common::gepa_task::questions(from, n, 6)
 }
 
 fn feedback(ex: &Labelled, pred: &Prediction<QaOutput>) -> Feedback {
@@ -133,7 +52,7 @@ fn feedback(ex: &Labelled, pred: &Prediction<QaOutput>) -> Feedback {
 async fn run(checkpoint: Option<&Path>, delay: Duration) -> (GepaReport, usize) {
     let task = Arc::new(Task {
         calls: AtomicUsize::new(0),
-        delay,
+        delay: Some(delay),
     });
     let student = Predict::<Qa>::new().with_lm(Lm::from_arc(task.clone()));
     let mut gepa = Gepa::new()
