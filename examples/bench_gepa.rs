@@ -6,22 +6,20 @@
 //!
 //! `cargo run --release --example bench_gepa [-- --no-python]`
 
+#[path = "support/arith.rs"]
+mod arith;
 #[path = "../tests/common/dspy_py.rs"]
 #[allow(dead_code)]
 mod dspy_py;
 #[path = "support/mock.rs"]
 mod mock;
 
-use dspy::lm::HttpLm;
+use arith::{Ex, Qa, QaOutput, mock_lm, sparse, trainset};
 use dspy::optimize::gepa;
 use dspy::prelude::*;
 use mock::{Mock, figure, number};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
-
-signature!(Qa = "question -> answer");
-
-type Ex = Example<QaInput, QaOutput>;
 
 const CALLS: u64 = 300;
 
@@ -30,26 +28,9 @@ async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let with_python = !std::env::args().any(|a| a == "--no-python");
     let mock = Mock::start(50).await;
-    let lm = HttpLm::builder("openai/mock")
-        .api_base(mock.base())
-        .api_key("x")
-        .cache(false)
-        .max_in_flight(64)
-        .build()
-        .expect("an HTTP LM");
+    let lm = mock_lm(mock.base());
     let student = Predict::<Qa>::new().with_lm(lm.clone());
-    let train: Vec<Ex> = (0..50)
-        .map(|i| {
-            Example::new(
-                QaInput {
-                    question: format!("What is {i} + {i}?"),
-                },
-                QaOutput {
-                    answer: (2 * i).to_string(),
-                },
-            )
-        })
-        .collect();
+    let train = trainset();
     let scored = AtomicU64::new(0);
     let t = Instant::now();
     let (_, report) = Gepa::new()
@@ -57,11 +38,11 @@ async fn main() {
         .concurrency(16)
         .progress(false)
         .reflection_lm(lm)
-        .compile(&student, &train, |ex: &Ex, _: &Prediction<QaOutput>| {
+        .compile(&student, &train, |ex: &Ex, pred: &Prediction<QaOutput>| {
             if gepa::pred_name().is_none() {
                 scored.fetch_add(1, Ordering::Relaxed);
             }
-            (ex.label.answer.parse::<u32>().unwrap_or(1) / 2).is_multiple_of(8)
+            sparse(ex, pred)
         })
         .await
         .expect("GEPA");

@@ -6,51 +6,28 @@
 //! `cargo run --release --example bench_mipro [-- --no-python]` (Python DSPy needs `optuna`:
 //! `pip install optuna` in the venv of ../shared/bench/dspy-py/setup.sh)
 
+#[path = "support/arith.rs"]
+mod arith;
 #[path = "../tests/common/dspy_py.rs"]
 #[allow(dead_code)]
 mod dspy_py;
 #[path = "support/mock.rs"]
 mod mock;
 
-use dspy::lm::HttpLm;
+use arith::{Qa, mock_lm, sparse, trainset};
 use dspy::optimize::MiproV2;
 use dspy::prelude::*;
 use mock::{Mock, figure, number};
 use std::time::Instant;
-
-signature!(Qa = "question -> answer");
-
-type Ex = Example<QaInput, QaOutput>;
-
-fn sparse(ex: &Ex, _: &Prediction<QaOutput>) -> bool {
-    (ex.label.answer.parse::<u32>().unwrap_or(1) / 2).is_multiple_of(8)
-}
 
 #[tokio::main(worker_threads = 1)]
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let with_python = !std::env::args().any(|a| a == "--no-python");
     let mock = Mock::start(50).await;
-    let lm = HttpLm::builder("openai/mock")
-        .api_base(mock.base())
-        .api_key("x")
-        .cache(false)
-        .max_in_flight(64)
-        .build()
-        .expect("an HTTP LM");
+    let lm = mock_lm(mock.base());
     let student = Predict::<Qa>::new().with_lm(lm.clone());
-    let train: Vec<Ex> = (0..50)
-        .map(|i| {
-            Example::new(
-                QaInput {
-                    question: format!("What is {i} + {i}?"),
-                },
-                QaOutput {
-                    answer: (2 * i).to_string(),
-                },
-            )
-        })
-        .collect();
+    let train = trainset();
     let t = Instant::now();
     let (_, report) = MiproV2::new()
         .concurrency(16)

@@ -6,45 +6,20 @@
 //!
 //! `cargo run --release --example bench_optimize [-- --no-python]`
 
+#[path = "support/arith.rs"]
+mod arith;
 #[path = "../tests/common/dspy_py.rs"]
 #[allow(dead_code)]
 mod dspy_py;
 #[path = "support/mock.rs"]
 mod mock;
 
-use dspy::lm::HttpLm;
+use arith::{Ex, Qa, QaInput, QaOutput, mock_lm, sparse, trainset};
 use dspy::optimize::{BootstrapFewShot, RandomSearch};
 use dspy::prelude::*;
 use mock::{Mock, figure, number};
 use std::process::Command;
 use std::time::Instant;
-
-signature!(Qa = "question -> answer");
-
-type Ex = Example<QaInput, QaOutput>;
-
-fn trainset() -> Vec<Ex> {
-    (0..50)
-        .map(|i| {
-            Example::new(
-                QaInput {
-                    question: format!("What is {i} + {i}?"),
-                },
-                QaOutput {
-                    answer: (2 * i).to_string(),
-                },
-            )
-        })
-        .collect()
-}
-
-fn id(ex: &Ex) -> u32 {
-    ex.label.answer.parse::<u32>().unwrap_or(1) / 2
-}
-
-fn sparse(ex: &Ex, _: &Prediction<QaOutput>) -> bool {
-    id(ex).is_multiple_of(8)
-}
 
 fn never(_: &Ex, _: &Prediction<QaOutput>) -> bool {
     false
@@ -55,13 +30,7 @@ async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let with_python = !std::env::args().any(|a| a == "--no-python");
     let mock = Mock::start(50).await;
-    let lm = HttpLm::builder("openai/mock")
-        .api_base(mock.base())
-        .api_key("x")
-        .cache(false)
-        .max_in_flight(64)
-        .build()
-        .expect("an HTTP LM");
+    let lm = mock_lm(mock.base());
     let student = Predict::<Qa>::new().with_lm(lm);
     let train = trainset();
     let _ = student
