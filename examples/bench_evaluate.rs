@@ -9,6 +9,8 @@
 //!
 //! `cargo run --release --example bench_evaluate [-- --no-python]`
 
+#[path = "support/arith.rs"]
+mod arith;
 #[path = "../tests/common/dspy_py.rs"]
 #[allow(dead_code)]
 mod dspy_py;
@@ -18,38 +20,15 @@ mod mock;
 #[allow(dead_code)]
 mod server;
 
-use dspy::lm::HttpLm;
 use dspy::prelude::*;
 use mock::{Mock, figure};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-signature!(Qa = "question -> answer");
-
-fn devset(n: usize) -> Vec<Example<QaInput, QaOutput>> {
-    (0..n)
-        .map(|i| {
-            Example::new(
-                QaInput {
-                    question: format!("What is {i} + {i}?"),
-                },
-                QaOutput {
-                    answer: (2 * i).to_string(),
-                },
-            )
-        })
-        .collect()
-}
+use arith::{Qa, QaInput, QaOutput, examples as devset, mock_lm_with};
 
 fn program(base: &str, in_flight: usize) -> Predict<Qa> {
-    let lm = HttpLm::builder("openai/mock")
-        .api_base(base)
-        .api_key("x")
-        .cache(false)
-        .max_in_flight(in_flight)
-        .build()
-        .expect("an HTTP LM");
-    Predict::<Qa>::new().with_lm(lm)
+    Predict::<Qa>::new().with_lm(mock_lm_with(base, in_flight))
 }
 
 /// Wall seconds of each of `runs` evaluations (after one warm-up over the first `in_flight`).

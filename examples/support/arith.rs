@@ -13,7 +13,12 @@ pub type Ex = Example<QaInput, QaOutput>;
 
 /// "What is i + i?" → `2i`, for i in 0..50.
 pub fn trainset() -> Vec<Ex> {
-    (0..50)
+    examples(50)
+}
+
+/// "What is i + i?" → `2i`, for i in 0..n.
+pub fn examples(n: usize) -> Vec<Ex> {
+    (0..n)
         .map(|i| {
             Example::new(
                 QaInput {
@@ -39,11 +44,16 @@ pub fn sparse(ex: &Ex, _: &Prediction<QaOutput>) -> bool {
 
 /// The LM on the mock at `base`: caching off, 64 calls in flight at most.
 pub fn mock_lm(base: String) -> HttpLm {
+    mock_lm_with(&base, 64)
+}
+
+/// The LM on the mock at `base`: caching off, `in_flight` calls in flight at most.
+pub fn mock_lm_with(base: &str, in_flight: usize) -> HttpLm {
     HttpLm::builder("openai/mock")
         .api_base(base)
         .api_key("x")
         .cache(false)
-        .max_in_flight(64)
+        .max_in_flight(in_flight)
         .build()
         .expect("an HTTP LM")
 }
