@@ -11,11 +11,14 @@
 //!    [--prompt qwen|qwen15] [--seeds 0,1,2] [--train 50] [--val 30] [--dev 100] \
 //!    [--metric-calls 150]`
 
+#[path = "support/qwen.rs"]
+mod qwen;
+
 use dspy::data::datasets::{Topic, bbc_headlines};
 use dspy::data::split;
-use dspy::lm::{LocalConfig, LocalLm};
 use dspy::optimize::{Gepa, gepa};
 use dspy::prelude::*;
+use qwen::model;
 use std::time::Instant;
 
 /// Classify the topic of a BBC News headline.
@@ -149,19 +152,6 @@ fn args() -> Args {
         }
     }
     a
-}
-
-fn model(name: &str) -> dspy::Result<LocalLm> {
-    let dir = std::env::var("DSPY_MODEL_DIR").unwrap_or_else(|_| "models".into());
-    let file = match name {
-        "qwen15" => dspy::lm::local::QWEN15_FILE,
-        _ => dspy::lm::local::QWEN_FILE,
-    };
-    let config = LocalConfig {
-        n_ctx: 4096,
-        ..LocalConfig::default()
-    };
-    Ok(LocalLm::load(format!("{dir}/{file}"), config)?)
 }
 
 fn examples(rows: &[dspy::data::datasets::Headline]) -> Vec<Ex> {

