@@ -390,19 +390,28 @@ fn write_repr(value: &Value, out: &mut String) {
             }
             out.push(']');
         }
-        Value::Object(m) => {
-            out.push('{');
-            for (i, (k, v)) in m.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_str_repr(k, out);
-                out.push_str(": ");
-                write_repr(v, out);
-            }
-            out.push('}');
-        }
+        Value::Object(m) => write_map_repr(m, out),
     }
+}
+
+/// Python's `repr` of a `dict` of JSON values.
+pub fn python_repr_map(m: &serde_json::Map<String, Value>) -> String {
+    let mut out = String::new();
+    write_map_repr(m, &mut out);
+    out
+}
+
+fn write_map_repr(m: &serde_json::Map<String, Value>, out: &mut String) {
+    out.push('{');
+    for (i, (k, v)) in m.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        write_str_repr(k, out);
+        out.push_str(": ");
+        write_repr(v, out);
+    }
+    out.push('}');
 }
 
 /// Python's `repr` of a `str`: single quotes unless the text has one and no double quote.

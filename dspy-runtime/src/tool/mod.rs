@@ -31,9 +31,10 @@ mod schema;
 pub use error::ToolError;
 
 use crate::error::Error;
-use crate::format::python_repr;
+use crate::format::python_repr_map;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
+use schema::ANNOTATIONS;
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -440,9 +441,6 @@ fn failed(tool: &str, message: String) -> ToolError {
     }
 }
 
-/// Schema keys that do not constrain a value.
-const ANNOTATIONS: &[&str] = &["description", "title", "default", "examples"];
-
 fn typed_args<A: JsonSchema>() -> (Map<String, Value>, Vec<String>) {
     let generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
     let root = generator.into_root_schema_for::<A>();
@@ -474,7 +472,7 @@ impl fmt::Display for Tool {
         write!(
             f,
             " It takes arguments {}.",
-            python_repr(&Value::Object(self.inner.args.clone()))
+            python_repr_map(&self.inner.args)
         )
     }
 }

@@ -5,8 +5,8 @@
 use crate::signature::schema::{pydantic_sorted, to_pydantic};
 use serde_json::{Map, Value};
 
-/// Keys of a property that describe it rather than its type.
-const ANNOTATIONS: &[&str] = &["description", "title", "default", "examples"];
+/// Keys of a property that describe it rather than constrain its value.
+pub(crate) const ANNOTATIONS: &[&str] = &["description", "title", "default", "examples"];
 
 /// Deepest nesting of references inlined (a recursive type stops there).
 const MAX_DEPTH: usize = 16;
