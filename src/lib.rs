@@ -42,8 +42,8 @@ pub mod prelude {
     pub use dspy_runtime::{
         Adapter, ChainOfThought, ChatAdapter, Demo, DynPredict, DynSignature, EvalResult, Evaluate,
         Example, Feedback, HttpLm, JsonAdapter, LabeledFewShot, LanguageModel, Lm, LmConfig,
-        Module, Params, ParamsExt, Predict, Prediction, Predictor, Program, Reasoned, ScriptedLm,
-        Signature, Tool,
+        Module, Params, ParamsExt, Predict, Prediction, Predictor, Program, ReAct, Reasoned,
+        ScriptedLm, Signature, Tool,
     };
 }
 

@@ -712,3 +712,107 @@ fn tools_print_as_dspys() {
         assert_eq!(tool.to_openai(), want["openai"], "{}", tool.name());
     }
 }
+
+// Rule: ReAct builds DSPy's step and extraction signatures, lists the tools as DSPy does, and
+// formats the trajectory as DSPy does, so both prompts are DSPy's byte for byte.
+
+/// Answer the question from the notes.
+///
+/// Cite the notes you used.
+#[derive(Signature)]
+struct Research {
+    #[input]
+    question: String,
+    #[input(desc = "notes found so far")]
+    context: Vec<String>,
+    #[output(desc = "a short answer")]
+    answer: String,
+    #[output]
+    confidence: f64,
+}
+
+#[test]
+fn react_prompts_are_dspys() {
+    use dspy::module::react::{Step, Trajectory};
+    let steps = [
+        json!({"thought": "Check the weather first.", "tool_name": "weather",
+               "tool_args": {"city": "Zürich", "days": 2}, "observation": "Zürich: 2"}),
+        json!({"thought": "Now the notes.", "tool_name": "search",
+               "tool_args": {"query": "rain", "k": 2, "tags": ["a", "b"]},
+               "observation": ["rain on Monday", "sun\non Tuesday"]}),
+        json!({"thought": "Average them.", "tool_name": "mean",
+               "tool_args": {"xs": [1.5, 2.0]}, "observation": 1.75}),
+    ];
+    let inputs = json!({"question": "Will it rain?", "context": ["note one", "note «two»"]});
+    let trajectory = Trajectory {
+        steps: steps
+            .iter()
+            .enumerate()
+            .map(|(index, s)| Step {
+                index,
+                thought: s["thought"].as_str().unwrap().into(),
+                tool_name: s["tool_name"].as_str().unwrap().into(),
+                tool_args: s["tool_args"].clone(),
+                observation: s["observation"].clone(),
+            })
+            .collect(),
+        ..Trajectory::default()
+    };
+    let input: ResearchInput = serde_json::from_value(inputs.clone()).unwrap();
+    let mut cases = Vec::new();
+    for adapter in ["chat", "json"] {
+        for n in [0, 1, 3] {
+            cases.push(json!({
+                "tools": ["weather", "search", "mean", "now"],
+                "adapter": adapter,
+                "inputs": inputs,
+                "steps": steps[..n],
+            }));
+        }
+    }
+    cases.push(json!({"tools": [], "adapter": "chat", "inputs": inputs, "steps": []}));
+    let expected = oracle("react", &cases);
+    for (case, want) in cases.iter().zip(expected) {
+        let names: Vec<&str> = case["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let tools = [weather_tool(), search_tool(), mean_tool(), now_tool()]
+            .into_iter()
+            .filter(|t| names.contains(&t.name()));
+        let agent = ReAct::<Research>::new(tools);
+        let agent = if case["adapter"] == "json" {
+            agent.with_adapter(JsonAdapter::default())
+        } else {
+            agent
+        };
+        let n = case["steps"].as_array().unwrap().len();
+        let t = Trajectory {
+            steps: trajectory.steps[..n].to_vec(),
+            ..Trajectory::default()
+        };
+        let label = format!(
+            "{} adapter, {n} steps, {} tools",
+            case["adapter"],
+            names.len()
+        );
+        assert_eq!(
+            as_json(&agent.render_step(&input, &t).unwrap()),
+            want["react"],
+            "step prompt, {label}"
+        );
+        assert_eq!(
+            as_json(&agent.render_extract(&input, &t).unwrap()),
+            want["extract"],
+            "extraction prompt, {label}"
+        );
+        let paths: Vec<String> = agent
+            .named_predictors()
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
+        assert_eq!(json!(paths), want["paths"]);
+    }
+}

@@ -31,7 +31,8 @@ pub use lm::{
     HttpLm, LanguageModel, Lm, LmConfig, LmError, LmRequest, LmResponse, Message, ScriptedLm, Usage,
 };
 pub use module::{
-    ChainOfThought, DynPredict, Module, Predict, Prediction, Predictor, Reasoned, render_messages,
+    ChainOfThought, DynPredict, Module, Predict, Prediction, Predictor, ReAct, ReActOutput,
+    Reasoned, render_messages,
 };
 pub use optimize::LabeledFewShot;
 pub use program::{Params, ParamsExt, Program, render_prompts};

@@ -155,7 +155,36 @@ def tool(case):
     return {"str": str(t), "openai": t.format_as_litellm_function_call()}
 
 
-OPS = {"tool": tool, "proposer": proposer, "reflection": reflection, "cleandoc": cleandoc, "render": render, "schema": schema, "parse": parse, "saved_program": saved_program}
+class Research(dspy.Signature):
+    """Answer the question from the notes.
+
+    Cite the notes you used."""
+
+    question: str = dspy.InputField()
+    context: list[str] = dspy.InputField(desc="notes found so far")
+    answer: str = dspy.OutputField(desc="a short answer")
+    confidence: float = dspy.OutputField()
+
+
+def react(case):
+    """ReAct's step and extraction prompts after a trajectory (its own formatting of it)."""
+    tools = [dspy.Tool(TOOLS[n], arg_desc={"city": "The city."} if n == "weather" else None) for n in case["tools"]]
+    agent = dspy.ReAct(Research, tools=tools)
+    trajectory = {}
+    for i, step in enumerate(case["steps"]):
+        for key in ("thought", "tool_name", "tool_args", "observation"):
+            trajectory[f"{key}_{i}"] = step[key]
+    adapter = dspy.JSONAdapter() if case["adapter"] == "json" else dspy.ChatAdapter()
+    with dspy.context(adapter=adapter):
+        inputs = {**case["inputs"], "trajectory": agent._format_trajectory(trajectory)}
+    return {
+        "react": messages(agent.react.signature, case["adapter"], [], inputs),
+        "extract": messages(agent.extract.predict.signature, case["adapter"], [], inputs),
+        "paths": [name for name, _ in agent.named_predictors()],
+    }
+
+
+OPS = {"react": react, "tool": tool, "proposer": proposer, "reflection": reflection, "cleandoc": cleandoc, "render": render, "schema": schema, "parse": parse, "saved_program": saved_program}
 
 request = json.load(sys.stdin)
 json.dump([OPS[request["op"]](case) for case in request["cases"]], sys.stdout, ensure_ascii=False)

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 /// Predict over a [`DynSignature`]: inputs and outputs are maps of field name to JSON value.
 #[derive(Clone)]
 pub struct DynPredict {
-    core: PredictCore,
+    pub(crate) core: PredictCore,
 }
 
 impl DynPredict {
@@ -20,6 +20,16 @@ impl DynPredict {
     pub fn new(signature: DynSignature) -> Self {
         DynPredict {
             core: PredictCore::new(signature.meta_ref(), "DynPredict"),
+        }
+    }
+
+    /// A predictor for `meta`, named `module` in events (modules that build signatures).
+    pub(crate) fn from_meta(meta: crate::signature::SignatureMeta, module: &'static str) -> Self {
+        DynPredict {
+            core: PredictCore::new(
+                crate::signature::MetaRef::Shared(std::sync::Arc::new(meta)),
+                module,
+            ),
         }
     }
 

@@ -87,6 +87,7 @@ mod core;
 mod dyn_predict;
 mod predict;
 mod prediction;
+pub mod react;
 
 pub use batch::DEFAULT_CONCURRENCY;
 pub(crate) use batch::run_bounded;
@@ -94,6 +95,7 @@ pub use chain_of_thought::{ChainOfThought, Reasoned, WithReasoning};
 pub use dyn_predict::DynPredict;
 pub use predict::Predict;
 pub use prediction::Prediction;
+pub use react::{ReAct, ReActOutput};
 
 use crate::demo::Demo;
 use crate::error::Result;

@@ -1,7 +1,7 @@
 //! Walking a program's predictors by path.
 
 use crate::demo::Demo;
-use crate::module::{ChainOfThought, DynPredict, Predict, Predictor};
+use crate::module::{ChainOfThought, DynPredict, Predict, Predictor, ReAct};
 use crate::signature::Signature;
 
 /// Something that holds predictors: a predictor, a program, or a collection of them.
@@ -134,6 +134,29 @@ impl<S: Signature> Params for ChainOfThought<S> {
         f: &mut dyn FnMut(String, &'a mut dyn Predictor),
     ) {
         f(join_path(path, COT_PREDICTOR), self);
+    }
+}
+
+/// DSPy's ReAct holds `react` (a Predict) and `extract` (a ChainOfThought).
+impl<S: Signature> Params for ReAct<S> {
+    fn visit_params<'a>(&'a self, path: &str, f: &mut dyn FnMut(String, &'a dyn Predictor)) {
+        f(join_path(path, "react"), self.react());
+        f(
+            join_path(&join_path(path, "extract"), COT_PREDICTOR),
+            self.extract(),
+        );
+    }
+    fn visit_params_mut<'a>(
+        &'a mut self,
+        path: &str,
+        f: &mut dyn FnMut(String, &'a mut dyn Predictor),
+    ) {
+        let (react, extract) = self.parts_mut();
+        f(join_path(path, "react"), react);
+        f(
+            join_path(&join_path(path, "extract"), COT_PREDICTOR),
+            extract,
+        );
     }
 }
 

@@ -122,6 +122,10 @@ fn expr_schema(ty: &TypeExpr) -> std::result::Result<Value, String> {
         TypeExpr::Int(_) => json!({"type": "integer"}),
         TypeExpr::Float(FloatKind::F32 | FloatKind::F64) => json!({"type": "number"}),
         TypeExpr::List(t) => json!({"type": "array", "items": expr_schema(t)?}),
+        // pydantic writes `dict[str, Any]` as `additionalProperties: true`.
+        TypeExpr::Map(_, t) if matches!(&**t, TypeExpr::Named(p) if p == "Any") => {
+            json!({"type": "object", "additionalProperties": true})
+        }
         TypeExpr::Map(_, t) => json!({"type": "object", "additionalProperties": expr_schema(t)?}),
         TypeExpr::Optional(t) => json!({"anyOf": [expr_schema(t)?, {"type": "null"}]}),
         TypeExpr::Literal(values) => json!({"type": "string", "enum": values}),

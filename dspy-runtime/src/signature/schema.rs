@@ -337,6 +337,7 @@ pub(crate) fn dspy_type_name(schema: &Value) -> String {
             }
             match schema.get("additionalProperties") {
                 Some(v @ Value::Object(_)) => format!("dict[str, {}]", dspy_type_name(v)),
+                Some(Value::Bool(true)) => "dict[str, Any]".into(),
                 _ => schema
                     .get("title")
                     .and_then(Value::as_str)

@@ -85,6 +85,31 @@ pub enum ToolError {
     },
 }
 
+impl ToolError {
+    /// What went wrong, without the tool's name (an agent's observation names the tool).
+    pub fn detail(&self) -> String {
+        match self {
+            ToolError::Unknown { tool, available } => {
+                format!("there is no tool named `{tool}`; the tools are: {available}")
+            }
+            ToolError::Schema { message, .. } => format!("invalid argument schema: {message}"),
+            ToolError::NotAnObject { got, .. } => {
+                format!("arguments must be a JSON object of argument names to values, got {got}")
+            }
+            ToolError::UnexpectedArg { arg, .. } => format!("Arg {arg} is not in the tool's args."),
+            ToolError::MissingArg { arg, .. } => format!("Arg {arg} is missing."),
+            ToolError::InvalidArg { arg, message, .. } => {
+                format!("Arg {arg} is invalid: {message}")
+            }
+            ToolError::Failed { message, .. } => message.clone(),
+            ToolError::Panicked { message, .. } => format!("the tool panicked: {message}"),
+            ToolError::TimedOut { after, .. } => {
+                format!("the tool did not finish within {after:?}")
+            }
+        }
+    }
+}
+
 /// The text of a panic payload.
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {

@@ -127,6 +127,15 @@ impl Tool {
         Tool::build(name, desc.into(), args, None, run)
     }
 
+    /// A tool without arguments that always answers `value` (ReAct's `finish`).
+    pub(crate) fn constant(name: impl Into<String>, desc: impl Into<String>, value: Value) -> Tool {
+        let run = Run::Async(Arc::new(move |_| {
+            let value = value.clone();
+            async move { Ok(value) }.boxed()
+        }));
+        Tool::assemble(name.into(), desc.into(), Map::new(), None, Vec::new(), run)
+    }
+
     /// A blocking tool (run on tokio's blocking threads); otherwise as [`Tool::new`].
     pub fn new_blocking<F, R, E>(
         name: impl Into<String>,
