@@ -42,12 +42,13 @@ pub mod prelude {
     pub use dspy_runtime::{
         Adapter, ChainOfThought, ChatAdapter, Demo, DynPredict, DynSignature, EvalResult, Evaluate,
         Example, Feedback, HttpLm, JsonAdapter, LabeledFewShot, LanguageModel, Lm, LmConfig,
-        Module, Params, ParamsExt, Predict, Prediction, Predictor, Program, ReAct, Reasoned,
-        ScriptedLm, Signature, Tool,
+        Module, Params, ParamsExt, Predict, Prediction, Predictor, Program, ReAct, ReActV2,
+        Reasoned, ScriptedLm, Signature, Tool,
     };
 }
 
-/// The README's example, compiled and run as a doctest.
+/// The README's examples, compiled and run as doctests (with every feature: the MCP example
+/// needs `mcp`).
 #[doc = include_str!("../README.md")]
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "mcp"))]
 pub struct ReadmeDoctests;

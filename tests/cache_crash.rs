@@ -20,6 +20,7 @@ fn response(i: u64) -> LmResponse {
             completion_tokens: 2 * i,
         },
         cache_hit: false,
+        ..Default::default()
     }
 }
 

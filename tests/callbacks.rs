@@ -300,6 +300,7 @@ impl LanguageModel for Silent {
                     completion_tokens: 3,
                 },
                 cache_hit: false,
+                ..Default::default()
             })
         })
     }

@@ -210,3 +210,49 @@ async fn predict_agrees_in_process_and_over_http() {
         "greedy outputs differ between llama-server and in-process"
     );
 }
+
+/// Native tool-calling bodies as llama-server (`--jinja`) reads them: tools with `required`
+/// and `none` choices, and a conversation holding an assistant's call (its arguments a JSON
+/// string) and the tool's result under the call's id. The server renders them through the
+/// model's chat template and answers; a malformed body would be a 400 or 500. (Whether a
+/// model's reply comes back as parsed `tool_calls` depends on the model and llama.cpp's
+/// parser for its template: neither SmolLM2 nor Qwen2.5-Coder-0.5B gets parsed calls from
+/// this build, so the calls' round trip is tested on tests/agent.rs's server.)
+#[tokio::test]
+async fn native_tool_call_bodies_are_accepted_by_llama_server() {
+    use dspy::lm::{ToolCall, ToolChoice};
+    let s = server().await;
+    let lm = client(&s);
+    let add = Tool::new_blocking(
+        "add",
+        "Adds two integers.",
+        json!({"a": {"type": "integer"}, "b": {"type": "integer"}}),
+        |args| {
+            let n = |k: &str| args.get(k).and_then(serde_json::Value::as_i64).unwrap_or(0);
+            Ok::<_, String>(n("a") + n("b"))
+        },
+    )
+    .unwrap();
+    let mut req = ask("What is 2 + 3? Use the add tool.", 32);
+    req.tools = Some(vec![add.to_openai()].into());
+    req.tool_choice = Some(ToolChoice::Required);
+    let first = lm.complete(req.clone()).await;
+    assert!(first.is_ok(), "tools and a required choice: {first:?}");
+
+    let call = ToolCall {
+        id: Some("call_0".into()),
+        name: "add".into(),
+        args: json!({"a": 2, "b": 3}),
+    };
+    let result = add.call(call.args.clone()).await.unwrap();
+    req.messages.push(Message::assistant_calls("", vec![call]));
+    req.messages
+        .push(Message::tool_result("call_0", result.to_string()));
+    req.tool_choice = Some(ToolChoice::None);
+    let r = lm.complete(req).await;
+    let r = r.unwrap_or_else(|e| panic!("a conversation with a call and its result: {e}"));
+    assert!(
+        r.tool_calls.iter().all(Vec::is_empty),
+        "told to call none: {r:?}"
+    );
+}

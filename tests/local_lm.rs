@@ -222,3 +222,65 @@ async fn seeded_sampling_is_reproducible() {
     );
     assert!(!a.outputs[0].is_empty());
 }
+
+/// Native tool calls on the embedded model: the tools go into the system message in the
+/// Hermes form, a required call is grammar-constrained (so it parses and its arguments fit the
+/// tool's schema), and ReActV2 runs natively on it to outputs that fit the signature.
+#[tokio::test]
+async fn native_tool_calls_on_the_embedded_model() {
+    use dspy::agent::Termination;
+    use dspy::lm::ToolChoice;
+    let lm = model();
+    assert!(lm.capabilities().tool_calls);
+    let add = Tool::new_blocking(
+        "add",
+        "Adds two integers.",
+        json!({"a": {"type": "integer"}, "b": {"type": "integer"}}),
+        |args| {
+            let n = |k: &str| args.get(k).and_then(serde_json::Value::as_i64).unwrap_or(0);
+            Ok::<_, String>(n("a") + n("b"))
+        },
+    )
+    .unwrap();
+    let mut req = ask("You are a calculator.", "What is 2 + 3?", 48);
+    req.tools = Some(vec![add.to_openai()].into());
+    req.tool_choice = Some(ToolChoice::Required);
+    let r = lm.complete(req).await.unwrap();
+    let calls = &r.tool_calls[0];
+    assert_eq!(calls.len(), 1, "{r:?}");
+    assert_eq!(calls[0].name, "add");
+    add.check(&calls[0].args)
+        .unwrap_or_else(|e| panic!("constrained arguments fit: {e}"));
+    assert!(calls[0].id.as_deref().is_some_and(|id| !id.is_empty()));
+
+    /// Answer questions about arithmetic.
+    #[derive(Signature)]
+    struct Sum {
+        #[input]
+        question: String,
+        #[output]
+        answer: i64,
+    }
+    let agent = ReActV2::<Sum>::new([add])
+        .unwrap()
+        .max_iters(2)
+        .with_lm(lm)
+        .with_config(LmConfig::default().temperature(0.0).max_tokens(96))
+        .with_adapter(JsonAdapter::new());
+    let p = agent
+        .call(SumInput {
+            question: "What is 2 + 3?".into(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("the episode ends in outputs: {e}"));
+    println!(
+        "answer {} ({:?}): {:#?}",
+        p.answer, p.termination, p.history
+    );
+    assert!(matches!(
+        p.termination,
+        Termination::Submit | Termination::ForcedSubmit { .. }
+    ));
+    let last = p.history.last().expect("the submit turn");
+    assert!(last.calls.iter().any(|c| c.name == "submit"));
+}

@@ -74,6 +74,7 @@ impl LanguageModel for Doubler {
                 outputs: vec![text],
                 usage,
                 cache_hit: false,
+                ..Default::default()
             })
         })
     }
@@ -268,6 +269,7 @@ impl LanguageModel for Learner {
                 outputs: vec![text],
                 usage,
                 cache_hit: false,
+                ..Default::default()
             })
         })
     }

@@ -34,6 +34,9 @@ pub enum Error {
     /// proposal from the prompt model).
     #[error("optimizer: {0}")]
     Optimize(String),
+    /// An agent ended without outputs (e.g. its forced `submit` failed).
+    #[error("agent: {0}")]
+    Agent(String),
     /// A value could not be serialized (an input, an output for a callback).
     #[error("cannot serialize: {0}")]
     Serialize(String),

@@ -3,6 +3,7 @@
 //! Use it through the `dspy` crate, which adds the macros and a prelude.
 
 pub mod adapter;
+pub mod agent;
 pub mod context;
 pub mod data;
 pub mod demo;
@@ -19,6 +20,7 @@ pub mod state;
 pub mod tool;
 
 pub use adapter::{Adapter, ChatAdapter, JsonAdapter};
+pub use agent::{AgentOutput, ReActV2};
 pub use context::{
     Callback, current_adapter, current_lm, track_usage, with_adapter, with_callbacks, with_lm,
 };

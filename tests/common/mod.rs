@@ -41,6 +41,7 @@ pub fn lm_reply(
                 completion_tokens: 3,
             },
             cache_hit: false,
+            ..Default::default()
         })
     })
 }

@@ -439,6 +439,12 @@ fn reply(req: &Request) -> Value {
             .collect();
         return json!({"data": data, "usage": {"prompt_tokens": prompt_tokens}});
     }
+    if body
+        .get("tools")
+        .is_some_and(|t| t.as_array().is_some_and(|a| !a.is_empty()))
+    {
+        return tool_reply(body, req.path.ends_with("/messages"), prompt_tokens);
+    }
     let text = answer_text(body);
     let completion_tokens = text.len() as u64 / 4;
     if req.path.ends_with("/messages") {
@@ -528,4 +534,71 @@ pub fn lean_on_thread(latency: Duration) -> String {
         })
     });
     rx.recv().expect("the server thread starts")
+}
+
+/// A reply to a request that offers tools: with no tool result in the conversation yet, a
+/// call of the first tool with `{"a": 2, "b": 3}`; after one, a call of `submit` (when
+/// offered) whose `answer` is the last result read as a number. OpenAI's `tool_calls` (with
+/// `arguments` a JSON string) or Anthropic's `tool_use` blocks.
+fn tool_reply(body: &Value, anthropic: bool, prompt_tokens: u64) -> Value {
+    let tools = body["tools"].as_array().cloned().unwrap_or_default();
+    let name_of = |t: &Value| {
+        t.get("name")
+            .or_else(|| t["function"].get("name"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    let results: Vec<String> = messages
+        .iter()
+        .flat_map(|m| {
+            if m["role"] == "tool" {
+                vec![m["content"].as_str().unwrap_or("").to_string()]
+            } else {
+                m["content"]
+                    .as_array()
+                    .map(|blocks| {
+                        blocks
+                            .iter()
+                            .filter(|b| b["type"] == "tool_result")
+                            .map(|b| b["content"].as_str().unwrap_or("").to_string())
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            }
+        })
+        .collect();
+    let submit = tools.iter().any(|t| name_of(t) == "submit");
+    let (name, args) = match results.last() {
+        Some(last) if submit => {
+            let answer: i64 = last.trim().parse().unwrap_or(-1);
+            ("submit".to_string(), json!({ "answer": answer }))
+        }
+        _ => (
+            tools.first().map(name_of).unwrap_or_default(),
+            json!({"a": 2, "b": 3}),
+        ),
+    };
+    let id = format!("call_fake_{}", results.len());
+    let thought = "[[ ## next_thought ## ]]\nCalling a tool.\n\n[[ ## completed ## ]]";
+    let usage_out = 20;
+    if anthropic {
+        return json!({
+            "content": [
+                {"type": "text", "text": thought},
+                {"type": "tool_use", "id": id, "name": name, "input": args},
+            ],
+            "usage": {"input_tokens": prompt_tokens, "output_tokens": usage_out},
+        });
+    }
+    json!({
+        "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+            "role": "assistant",
+            "content": thought,
+            "tool_calls": [{"id": id, "type": "function",
+                "function": {"name": name, "arguments": args.to_string()}}],
+        }}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": usage_out},
+    })
 }

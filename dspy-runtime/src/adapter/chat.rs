@@ -20,12 +20,14 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct ChatAdapter {
     fallback: Option<Arc<dyn Adapter>>,
+    native_tools: bool,
 }
 
 impl Default for ChatAdapter {
     fn default() -> Self {
         ChatAdapter {
             fallback: Some(Arc::new(JsonAdapter::default())),
+            native_tools: false,
         }
     }
 }
@@ -34,6 +36,7 @@ impl std::fmt::Debug for ChatAdapter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChatAdapter")
             .field("json_fallback", &self.fallback.is_some())
+            .field("native_tools", &self.native_tools)
             .finish()
     }
 }
@@ -46,14 +49,25 @@ impl ChatAdapter {
 
     /// A ChatAdapter that reports parse failures without a second try.
     pub fn without_fallback() -> Self {
-        ChatAdapter { fallback: None }
+        ChatAdapter {
+            fallback: None,
+            native_tools: false,
+        }
     }
 
     /// A ChatAdapter that falls back to `adapter` on a parse failure.
     pub fn with_fallback(adapter: impl Adapter) -> Self {
         ChatAdapter {
             fallback: Some(Arc::new(adapter)),
+            native_tools: false,
         }
+    }
+
+    /// The same adapter, sending an agent's tools natively when the LM supports it (DSPy's
+    /// `ChatAdapter(use_native_function_calling=True)`); off by default, as in DSPy.
+    pub fn native_function_calling(mut self, on: bool) -> Self {
+        self.native_tools = on;
+        self
     }
 }
 
@@ -83,9 +97,17 @@ impl Adapter for ChatAdapter {
     fn fallback(&self) -> Option<&Arc<dyn Adapter>> {
         self.fallback.as_ref()
     }
+
+    fn format_assistant(&self, sig: &SignatureMeta, outputs: &Demo) -> String {
+        assistant_content(sig, outputs)
+    }
+
+    fn native_tool_calls(&self) -> bool {
+        self.native_tools
+    }
 }
 
-fn assistant_content(sig: &SignatureMeta, demo: &Demo) -> String {
+pub(crate) fn assistant_content(sig: &SignatureMeta, demo: &Demo) -> String {
     let mut out = String::new();
     for (i, f) in sig.outputs().iter().enumerate() {
         if i > 0 {

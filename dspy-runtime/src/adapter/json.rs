@@ -91,6 +91,14 @@ impl Adapter for JsonAdapter {
     fn parse(&self, sig: &SignatureMeta, completion: &str) -> Result<ParsedOutput, ParseError> {
         parse_object(sig, completion).map_err(|kind| ParseError::new(self.name(), kind, completion))
     }
+
+    fn format_assistant(&self, sig: &SignatureMeta, outputs: &Demo) -> String {
+        assistant_content(sig, outputs)
+    }
+
+    fn native_tool_calls(&self) -> bool {
+        true
+    }
 }
 
 /// A demo's outputs as DSPy's JSONAdapter writes them: an indented JSON object.

@@ -86,6 +86,20 @@ pub trait Adapter: Send + Sync + 'static {
         None
     }
 
+    /// An assistant message answering with `outputs` (as demos are written); a conversation's
+    /// earlier turns use it. An output missing from `outputs` is written as DSPy's
+    /// "Not supplied for this particular example." Defaults to ChatAdapter's form.
+    fn format_assistant(&self, sig: &SignatureMeta, outputs: &Demo) -> String {
+        chat::assistant_content(sig, outputs)
+    }
+
+    /// Whether tools go to the LM natively (OpenAI `tools`, Anthropic tool use) when the LM
+    /// supports it, rather than as a text field (DSPy's `use_native_function_calling`:
+    /// off for ChatAdapter unless asked, on for JSONAdapter).
+    fn native_tool_calls(&self) -> bool {
+        false
+    }
+
     /// All messages for one call: `prepare` followed by `format_request`.
     fn format(
         &self,

@@ -1,9 +1,9 @@
 //! Anthropic's Messages API: the system prompt goes apart, `max_tokens` is required.
 
 use super::openai::{decode, snippet};
-use super::{LmConfig, LmError, LmRequest, LmResponse, MessageRole, Usage};
+use super::{LmConfig, LmError, LmRequest, LmResponse, MessageRole, ToolCall, Usage};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// Anthropic requires `max_tokens`; DSPy's default for it is 4,000 (we use 4,096).
 pub(crate) const DEFAULT_MAX_TOKENS: u32 = 4096;
@@ -21,6 +21,10 @@ pub(crate) struct MessagesBody<'a> {
     top_p: Option<f32>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     stop_sequences: &'a [String],
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<Value>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     stream: bool,
 }
@@ -28,7 +32,29 @@ pub(crate) struct MessagesBody<'a> {
 #[derive(Serialize)]
 struct WireMessage<'a> {
     role: &'static str,
-    content: &'a str,
+    content: Content<'a>,
+}
+
+/// Plain text, or content blocks (tool use and tool results).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Content<'a> {
+    Text(&'a str),
+    Blocks(Vec<Value>),
+}
+
+/// An OpenAI function definition as an Anthropic tool (`name`, `description`,
+/// `input_schema`).
+fn anthropic_tool(openai: &Value) -> Value {
+    let f = openai.get("function").unwrap_or(openai);
+    let mut tool = json!({
+        "name": f.get("name").cloned().unwrap_or(Value::Null),
+        "input_schema": f.get("parameters").cloned().unwrap_or_else(|| json!({"type": "object"})),
+    });
+    if let Some(d) = f.get("description") {
+        tool["description"] = d.clone();
+    }
+    tool
 }
 
 impl<'a> MessagesBody<'a> {
@@ -46,14 +72,55 @@ impl<'a> MessagesBody<'a> {
                 }
                 MessageRole::User => messages.push(WireMessage {
                     role: "user",
-                    content: &m.content,
+                    content: Content::Text(&m.content),
                 }),
-                MessageRole::Assistant => messages.push(WireMessage {
-                    role: "assistant",
-                    content: &m.content,
-                }),
+                MessageRole::Assistant => match &m.tool_calls {
+                    None => messages.push(WireMessage {
+                        role: "assistant",
+                        content: Content::Text(&m.content),
+                    }),
+                    Some(calls) => {
+                        let mut blocks = Vec::with_capacity(calls.len() + 1);
+                        if !m.content.is_empty() {
+                            blocks.push(json!({"type": "text", "text": &*m.content}));
+                        }
+                        blocks.extend(calls.iter().map(|c| {
+                            json!({"type": "tool_use", "id": c.id.as_deref().unwrap_or(""),
+                                   "name": c.name, "input": c.args})
+                        }));
+                        messages.push(WireMessage {
+                            role: "assistant",
+                            content: Content::Blocks(blocks),
+                        });
+                    }
+                },
+                // Anthropic takes tool results as user blocks; consecutive ones share a message.
+                MessageRole::Tool => {
+                    let block = json!({"type": "tool_result",
+                        "tool_use_id": m.tool_call_id.as_deref().unwrap_or(""),
+                        "content": &*m.content});
+                    match messages.last_mut() {
+                        Some(WireMessage {
+                            role: "user",
+                            content: Content::Blocks(blocks),
+                        }) => blocks.push(block),
+                        _ => messages.push(WireMessage {
+                            role: "user",
+                            content: Content::Blocks(vec![block]),
+                        }),
+                    }
+                }
             }
         }
+        let offered = request.tool_choice != Some(super::ToolChoice::None);
+        let tools = match (&request.tools, offered) {
+            (Some(tools), true) => tools.iter().map(anthropic_tool).collect(),
+            _ => Vec::new(),
+        };
+        let tool_choice = match tools.is_empty() {
+            true => None,
+            false => request.tool_choice.as_ref().and_then(|c| c.to_anthropic()),
+        };
         MessagesBody {
             model,
             system,
@@ -62,6 +129,8 @@ impl<'a> MessagesBody<'a> {
             temperature: config.temperature,
             top_p: config.top_p,
             stop_sequences: &config.stop,
+            tools,
+            tool_choice,
             stream,
         }
     }
@@ -81,6 +150,12 @@ struct Block {
     kind: String,
     #[serde(default)]
     text: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    input: Option<Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -106,6 +181,16 @@ pub(crate) fn parse_response(body: &[u8]) -> Result<LmResponse, LmError> {
             snippet(body)
         )));
     }
+    let calls: Vec<ToolCall> = parsed
+        .content
+        .into_iter()
+        .filter(|b| b.kind == "tool_use")
+        .map(|b| ToolCall {
+            id: b.id,
+            name: b.name.unwrap_or_default(),
+            args: b.input.unwrap_or_else(|| json!({})),
+        })
+        .collect();
     let usage = parsed.usage.unwrap_or_default();
     Ok(LmResponse {
         outputs: vec![text],
@@ -114,6 +199,11 @@ pub(crate) fn parse_response(body: &[u8]) -> Result<LmResponse, LmError> {
             completion_tokens: usage.output_tokens,
         },
         cache_hit: false,
+        tool_calls: if calls.is_empty() {
+            Vec::new()
+        } else {
+            vec![calls]
+        },
     })
 }
 
@@ -181,6 +271,75 @@ mod tests {
         assert_eq!(body["system"], "be brief");
         assert_eq!(body["messages"].as_array().unwrap().len(), 3);
         assert_eq!(body["max_tokens"], DEFAULT_MAX_TOKENS);
+    }
+
+    #[test]
+    fn tools_calls_and_results_use_anthropics_blocks() {
+        let tool = json!({"type": "function", "function": {"name": "add", "description": "Adds.",
+            "parameters": {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}}});
+        let call = ToolCall {
+            id: Some("t1".into()),
+            name: "add".into(),
+            args: json!({"a": 1}),
+        };
+        let req = LmRequest {
+            messages: vec![
+                Message::user("add 1"),
+                Message::assistant_calls(
+                    "",
+                    vec![
+                        call.clone(),
+                        ToolCall {
+                            id: Some("t2".into()),
+                            ..call
+                        },
+                    ],
+                ),
+                Message::tool_result("t1", "1"),
+                Message::tool_result("t2", "1"),
+            ],
+            tools: Some(vec![tool].into()),
+            tool_choice: Some(super::super::ToolChoice::Required),
+            ..Default::default()
+        };
+        let body = serde_json::to_value(MessagesBody::new(
+            "claude",
+            &req,
+            &LmConfig::default(),
+            false,
+        ))
+        .unwrap();
+        assert_eq!(
+            body["tools"],
+            json!([{"name": "add", "description": "Adds.",
+            "input_schema": {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}}])
+        );
+        assert_eq!(body["tool_choice"], json!({"type": "any"}));
+        let messages = body["messages"].as_array().unwrap();
+        assert_eq!(
+            messages.len(),
+            3,
+            "both results in one user message: {body}"
+        );
+        assert_eq!(
+            messages[1]["content"][0],
+            json!({"type": "tool_use", "id": "t1", "name": "add", "input": {"a": 1}})
+        );
+        assert_eq!(
+            messages[2]["content"][1],
+            json!({"type": "tool_result", "tool_use_id": "t2", "content": "1"})
+        );
+
+        let r = parse_response(br#"{"content":[{"type":"text","text":"Adding."},{"type":"tool_use","id":"t9","name":"add","input":{"a":2}}]}"#).unwrap();
+        assert_eq!(r.outputs, ["Adding."]);
+        assert_eq!(
+            r.tool_calls,
+            vec![vec![ToolCall {
+                id: Some("t9".into()),
+                name: "add".into(),
+                args: json!({"a": 2})
+            }]]
+        );
     }
 
     #[test]

@@ -54,6 +54,8 @@ struct Stored {
     outputs: Vec<String>,
     prompt_tokens: u64,
     completion_tokens: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<Vec<super::ToolCall>>,
 }
 
 /// One fetch that identical concurrent requests wait on together.
@@ -264,6 +266,7 @@ impl Cache {
                 outputs: response.outputs.clone(),
                 prompt_tokens: response.usage.prompt_tokens,
                 completion_tokens: response.usage.completion_tokens,
+                tool_calls: response.tool_calls.clone(),
             };
             let mut bytes = vec![FORMAT];
             if serde_json::to_writer(&mut bytes, &stored).is_ok() {
@@ -417,6 +420,7 @@ fn read_disk(db: &Database, key: &CacheKey) -> Option<LmResponse> {
                 completion_tokens: s.completion_tokens,
             },
             cache_hit: true,
+            tool_calls: s.tool_calls,
         }),
         None => {
             tracing::warn!(key = %hex(key), "corrupt cache entry; treating as a miss");
@@ -590,6 +594,7 @@ mod tests {
                 completion_tokens: 2,
             },
             cache_hit: false,
+            tool_calls: Vec::new(),
         }
     }
 

@@ -237,7 +237,8 @@ impl LanguageModel for LocalLm {
     }
 
     fn capabilities(&self) -> Capabilities {
-        // JSON schemas become grammars, so structured output is exact.
+        // JSON schemas become grammars, so structured output is exact; tools go in the
+        // Hermes form of ChatML models, a required call constrained by a grammar.
         Capabilities::structured()
     }
 
@@ -298,6 +299,7 @@ fn worker(
         n_ctx: config.n_ctx as usize,
         reuse_prefix: config.reuse_prefix,
         stats,
+        calls: 0,
     };
     while let Some(job) = rx.blocking_recv() {
         let result = session.complete(&mut ctx, &job.request);
@@ -328,6 +330,8 @@ struct Session {
     n_ctx: usize,
     reuse_prefix: bool,
     stats: Arc<LocalStats>,
+    /// Completions that offered tools so far (tags their call ids).
+    calls: u64,
 }
 
 fn fail(what: &str, e: impl std::fmt::Display) -> LmError {
@@ -337,10 +341,11 @@ fn fail(what: &str, e: impl std::fmt::Display) -> LmError {
 impl Session {
     fn prompt(&self, request: &LmRequest) -> Result<String, LmError> {
         let role = |r: MessageRole| r.as_str().to_string();
+        let with_tools = super::local_tools::messages_with_tools(request);
+        let messages = with_tools.as_deref().unwrap_or(&request.messages);
         match &self.template {
             Some(t) => {
-                let chat = request
-                    .messages
+                let chat = messages
                     .iter()
                     .map(|m| LlamaChatMessage::new(role(m.role), m.content.to_string()))
                     .collect::<Result<Vec<_>, _>>()
@@ -354,7 +359,7 @@ impl Session {
             }
             None => {
                 let mut p = String::new();
-                for m in &request.messages {
+                for m in messages {
                     p.push_str(&format!("{}: {}\n", m.role.as_str(), m.content));
                 }
                 p.push_str("assistant: ");
@@ -387,10 +392,23 @@ impl Session {
                 ),
             });
         }
-        let grammar = match request.response_format.as_deref() {
-            Some(super::ResponseFormat::JsonSchema { schema, .. }) => Some(schema.to_string()),
-            Some(super::ResponseFormat::JsonObject) => Some(r#"{"type": "object"}"#.to_string()),
-            None => None,
+        // Offered tools: a required call is constrained to one of them; otherwise the reply
+        // is free (it may be a call), so the response format's grammar does not apply.
+        let tools = request
+            .tools
+            .as_deref()
+            .filter(|t| !t.is_empty() && request.tool_choice != Some(super::ToolChoice::None));
+        let grammar = match (tools, request.response_format.as_deref()) {
+            (Some(_), _) => {
+                super::local_tools::required_call_schema(request).map(|s| s.to_string())
+            }
+            (None, Some(super::ResponseFormat::JsonSchema { schema, .. })) => {
+                Some(schema.to_string())
+            }
+            (None, Some(super::ResponseFormat::JsonObject)) => {
+                Some(r#"{"type": "object"}"#.to_string())
+            }
+            (None, None) => None,
         }
         .map(|schema| {
             llama_cpp_2::json_schema_to_grammar(&schema)
@@ -399,6 +417,7 @@ impl Session {
         .transpose()?;
         let n = config.n.unwrap_or(1).max(1);
         let mut outputs = Vec::with_capacity(n as usize);
+        let mut tool_calls = Vec::new();
         let mut completion_tokens = 0u64;
         for i in 0..n {
             let slot = self.prefill(ctx, &tokens, max_tokens)?;
@@ -410,7 +429,16 @@ impl Session {
             let (text, generated) =
                 self.generate(ctx, slot, &mut sampler, &tokens, max_tokens, &config.stop)?;
             completion_tokens += generated;
-            outputs.push(text);
+            match tools {
+                Some(tools) => {
+                    self.calls += 1;
+                    let (content, calls) =
+                        super::local_tools::split_reply(&text, tools, self.calls);
+                    outputs.push(content);
+                    tool_calls.push(calls);
+                }
+                None => outputs.push(text),
+            }
         }
         self.stats
             .prompt_tokens
@@ -425,6 +453,7 @@ impl Session {
                 completion_tokens,
             },
             cache_hit: false,
+            tool_calls,
         })
     }
 

@@ -10,12 +10,15 @@ pub mod history;
 pub(crate) mod http;
 #[cfg(feature = "local")]
 pub mod local;
+#[cfg(feature = "local")]
+mod local_tools;
 pub(crate) mod openai;
 mod request;
 mod retry;
 mod scripted;
 mod secret;
 pub(crate) mod sse;
+mod tool_call;
 mod transport;
 pub mod usage;
 
@@ -27,7 +30,8 @@ pub use http::{Delta, HttpLm, HttpLmBuilder, Provider, TextStream, set_cache_ena
 #[cfg(feature = "local")]
 pub use local::{LocalConfig, LocalLm};
 pub use request::{
-    Capabilities, LmConfig, LmRequest, LmResponse, Message, MessageRole, ResponseFormat, Usage,
+    Capabilities, LmConfig, LmRequest, LmResponse, Message, MessageRole, ResponseFormat, ToolCall,
+    ToolChoice, Usage,
 };
 pub use retry::RetryPolicy;
 pub use scripted::ScriptedLm;

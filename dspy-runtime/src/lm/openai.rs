@@ -1,15 +1,16 @@
 //! The OpenAI chat-completions wire format (also spoken by vLLM, SGLang, Ollama, llama.cpp's
 //! llama-server and LiteLLM proxies).
 
-use super::{LmConfig, LmError, LmRequest, LmResponse, Message, ResponseFormat, Usage};
+use super::{LmConfig, LmError, LmRequest, LmResponse, Message, ResponseFormat, ToolCall, Usage};
+use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The request body, serialized straight from the request (no JSON tree in between).
 #[derive(Serialize)]
 pub(crate) struct ChatBody<'a> {
     pub model: &'a str,
-    pub messages: &'a [Message],
+    pub messages: WireMessages<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -24,8 +25,46 @@ pub(crate) struct ChatBody<'a> {
     pub seed: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_format: Option<&'a ResponseFormat>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tools: Option<&'a [Value]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<Value>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub stream: bool,
+}
+
+/// Messages in OpenAI's wire shape: `role` and `content`, and an assistant's `tool_calls` or
+/// a tool result's `tool_call_id` when there are any.
+pub(crate) struct WireMessages<'a>(pub &'a [Message]);
+
+impl Serialize for WireMessages<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(Wire))
+    }
+}
+
+struct Wire<'a>(&'a Message);
+
+impl Serialize for Wire<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let m = self.0;
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("role", m.role.as_str())?;
+        map.serialize_entry("content", &*m.content)?;
+        if let Some(calls) = &m.tool_calls {
+            let calls: Vec<Value> = calls.iter().map(ToolCall::to_openai).collect();
+            map.serialize_entry("tool_calls", &calls)?;
+        }
+        if let Some(id) = &m.tool_call_id {
+            map.serialize_entry("tool_call_id", &**id)?;
+        }
+        map.end()
+    }
+}
+
+/// One message in OpenAI's wire shape, as JSON.
+pub(crate) fn wire_message(m: &Message) -> Value {
+    serde_json::to_value(Wire(m)).unwrap_or_else(|_| json!({"role": m.role.as_str()}))
 }
 
 impl<'a> ChatBody<'a> {
@@ -33,7 +72,7 @@ impl<'a> ChatBody<'a> {
     pub fn new(model: &'a str, request: &'a LmRequest, config: &'a LmConfig, stream: bool) -> Self {
         ChatBody {
             model,
-            messages: &request.messages,
+            messages: WireMessages(&request.messages),
             temperature: config.temperature,
             top_p: config.top_p,
             max_tokens: config.max_tokens,
@@ -41,6 +80,8 @@ impl<'a> ChatBody<'a> {
             stop: &config.stop,
             seed: config.seed,
             response_format: request.response_format.as_deref(),
+            tools: request.tools.as_deref(),
+            tool_choice: request.tool_choice.as_ref().map(|c| c.to_openai()),
             stream,
         }
     }
@@ -72,6 +113,40 @@ struct Choice {
 struct ChoiceMessage {
     #[serde(default)]
     content: Option<String>,
+    #[serde(default)]
+    tool_calls: Option<Vec<WireToolCall>>,
+}
+
+#[derive(Deserialize)]
+struct WireToolCall {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    function: Option<WireFunction>,
+}
+
+#[derive(Deserialize)]
+struct WireFunction {
+    #[serde(default)]
+    name: String,
+    /// A JSON string by the spec; some servers send the object itself.
+    #[serde(default)]
+    arguments: Option<Value>,
+}
+
+impl WireToolCall {
+    fn into_call(self) -> Option<ToolCall> {
+        let f = self.function?;
+        Some(match f.arguments {
+            Some(Value::String(text)) => ToolCall::from_openai(self.id, f.name, &text),
+            Some(args) => ToolCall {
+                id: self.id,
+                name: f.name,
+                args,
+            },
+            None => ToolCall::from_openai(self.id, f.name, ""),
+        })
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -91,16 +166,22 @@ pub(crate) fn parse_response(body: &[u8]) -> Result<LmResponse, LmError> {
             snippet(body)
         )));
     }
-    let outputs = parsed
-        .choices
-        .into_iter()
-        .map(|c| {
-            c.message
-                .and_then(|m| m.content)
-                .or(c.text)
-                .unwrap_or_default()
-        })
-        .collect();
+    let mut outputs = Vec::with_capacity(parsed.choices.len());
+    let mut tool_calls = Vec::new();
+    for (i, c) in parsed.choices.into_iter().enumerate() {
+        let (content, calls) = match c.message {
+            Some(m) => (m.content, m.tool_calls),
+            None => (None, None),
+        };
+        outputs.push(content.or(c.text).unwrap_or_default());
+        if let Some(calls) = calls {
+            tool_calls.resize_with(i + 1, Vec::new);
+            tool_calls[i] = calls
+                .into_iter()
+                .filter_map(WireToolCall::into_call)
+                .collect();
+        }
+    }
     let usage = parsed.usage.unwrap_or_default();
     Ok(LmResponse {
         outputs,
@@ -109,6 +190,7 @@ pub(crate) fn parse_response(body: &[u8]) -> Result<LmResponse, LmError> {
             completion_tokens: usage.completion_tokens,
         },
         cache_hit: false,
+        tool_calls,
     })
 }
 
@@ -185,6 +267,61 @@ mod tests {
         assert_eq!(
             body,
             r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":0.0,"max_tokens":64}"#
+        );
+    }
+
+    #[test]
+    fn tools_go_out_and_tool_calls_come_back() {
+        use crate::lm::ToolChoice;
+        let call = ToolCall {
+            id: Some("c1".into()),
+            name: "add".into(),
+            args: json!({"a": 1}),
+        };
+        let req = LmRequest {
+            messages: vec![
+                Message::user("add"),
+                Message::assistant_calls("", vec![call]),
+                Message::tool_result("c1", "1"),
+            ],
+            tools: Some(vec![json!({"type": "function", "function": {"name": "add"}})].into()),
+            tool_choice: Some(ToolChoice::Function("add".into())),
+            ..Default::default()
+        };
+        let config = LmConfig::default();
+        let body = serde_json::to_value(ChatBody::new("m", &req, &config, false)).unwrap();
+        assert_eq!(body, req.openai_body("m"));
+        assert_eq!(
+            body["messages"][0],
+            json!({"role": "user", "content": "add"})
+        );
+        assert_eq!(
+            body["messages"][1]["tool_calls"][0]["function"]["arguments"],
+            "{\"a\":1}"
+        );
+        assert_eq!(
+            body["messages"][2],
+            json!({"role": "tool", "content": "1", "tool_call_id": "c1"})
+        );
+        assert_eq!(
+            body["tool_choice"],
+            json!({"type": "function", "function": {"name": "add"}})
+        );
+
+        let r = parse_response(
+            br#"{"choices":[{"message":{"content":null,"tool_calls":[
+            {"id":"x","type":"function","function":{"name":"add","arguments":"{\"a\": 2}"}},
+            {"id":"y","type":"function","function":{"name":"add","arguments":{"a": 3}}}]}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(r.outputs, [""]);
+        let args: Vec<&Value> = r.tool_calls[0].iter().map(|c| &c.args).collect();
+        assert_eq!(args, [&json!({"a": 2}), &json!({"a": 3})]);
+        assert!(
+            parse_response(br#"{"choices":[{"message":{"content":"hi"}}]}"#)
+                .unwrap()
+                .tool_calls
+                .is_empty()
         );
     }
 

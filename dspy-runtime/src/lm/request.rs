@@ -4,6 +4,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
+pub use super::tool_call::{ToolCall, ToolChoice};
+
 /// Who speaks a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -14,15 +16,18 @@ pub enum MessageRole {
     User,
     /// The model (demo outputs).
     Assistant,
+    /// A tool's result, answering one of the assistant's tool calls.
+    Tool,
 }
 
 impl MessageRole {
-    /// `system`, `user` or `assistant`.
+    /// `system`, `user`, `assistant` or `tool`.
     pub fn as_str(self) -> &'static str {
         match self {
             MessageRole::System => "system",
             MessageRole::User => "user",
             MessageRole::Assistant => "assistant",
+            MessageRole::Tool => "tool",
         }
     }
 }
@@ -34,6 +39,12 @@ pub struct Message {
     pub role: MessageRole,
     /// What is said.
     pub content: Arc<str>,
+    /// The tool calls of an assistant message (native tool calling).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Arc<[ToolCall]>>,
+    /// The call a tool message answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<Arc<str>>,
 }
 
 impl Message {
@@ -42,6 +53,8 @@ impl Message {
         Message {
             role,
             content: content.into(),
+            tool_calls: None,
+            tool_call_id: None,
         }
     }
 
@@ -58,6 +71,22 @@ impl Message {
     /// An assistant message.
     pub fn assistant(content: impl Into<Arc<str>>) -> Message {
         Message::new(MessageRole::Assistant, content)
+    }
+
+    /// An assistant message that made these tool calls.
+    pub fn assistant_calls(content: impl Into<Arc<str>>, calls: Vec<ToolCall>) -> Message {
+        Message {
+            tool_calls: Some(calls.into()),
+            ..Message::new(MessageRole::Assistant, content)
+        }
+    }
+
+    /// A tool's result for the call `id`.
+    pub fn tool_result(id: impl Into<Arc<str>>, content: impl Into<Arc<str>>) -> Message {
+        Message {
+            tool_call_id: Some(id.into()),
+            ..Message::new(MessageRole::Tool, content)
+        }
     }
 }
 
@@ -192,6 +221,11 @@ pub struct LmRequest {
     pub response_format: Option<Arc<ResponseFormat>>,
     /// Distinguishes otherwise identical requests (bypasses caches).
     pub rollout_id: Option<u64>,
+    /// Tools offered for native tool calling (OpenAI function definitions, as
+    /// [`crate::Tool::to_openai`] gives them); `None` offers none.
+    pub tools: Option<Arc<[Value]>>,
+    /// Whether and which tool the LM must call (with `tools`).
+    pub tool_choice: Option<ToolChoice>,
 }
 
 impl LmRequest {
@@ -204,7 +238,7 @@ impl LmRequest {
             Value::Array(
                 self.messages
                     .iter()
-                    .map(|m| json!({"role": m.role.as_str(), "content": &*m.content}))
+                    .map(super::openai::wire_message)
                     .collect(),
             ),
         );
@@ -213,6 +247,12 @@ impl LmRequest {
         }
         if let Some(rf) = &self.response_format {
             body.insert("response_format".into(), rf.to_json());
+        }
+        if let Some(tools) = &self.tools {
+            body.insert("tools".into(), Value::Array(tools.to_vec()));
+        }
+        if let Some(choice) = &self.tool_choice {
+            body.insert("tool_choice".into(), choice.to_openai());
         }
         Value::Object(body)
     }
@@ -259,6 +299,8 @@ pub struct LmResponse {
     pub usage: Usage,
     /// Whether the reply came from a cache.
     pub cache_hit: bool,
+    /// The tool calls of each completion (empty lists, or no lists, when it called none).
+    pub tool_calls: Vec<Vec<ToolCall>>,
 }
 
 /// What a model supports beyond plain chat.
@@ -268,14 +310,27 @@ pub struct Capabilities {
     pub response_format: bool,
     /// Accepts a JSON schema in `response_format` (structured outputs).
     pub response_schema: bool,
+    /// Accepts `tools` and answers with native tool calls.
+    pub tool_calls: bool,
 }
 
 impl Capabilities {
-    /// JSON mode and structured outputs, as OpenAI's current models have.
+    /// JSON mode, structured outputs and tool calls, as OpenAI's and Anthropic's current
+    /// models have.
     pub fn structured() -> Capabilities {
         Capabilities {
             response_format: true,
             response_schema: true,
+            tool_calls: true,
+        }
+    }
+
+    /// Native tool calling only (an OpenAI-compatible server such as `llama-server --jinja`
+    /// or vLLM with a tool parser).
+    pub fn tool_calls() -> Capabilities {
+        Capabilities {
+            tool_calls: true,
+            ..Capabilities::default()
         }
     }
 }

@@ -1,6 +1,8 @@
 //! A test double: an LM that replies from a script and records what it was sent.
 
-use super::{BoxFuture, Capabilities, LanguageModel, LmError, LmRequest, LmResponse, Usage};
+use super::{
+    BoxFuture, Capabilities, LanguageModel, LmError, LmRequest, LmResponse, ToolCall, Usage,
+};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -21,9 +23,12 @@ struct Inner {
     capabilities: Capabilities,
     fixed: Option<String>,
     keyed: Vec<(String, String)>,
-    script: Mutex<VecDeque<Result<String, LmError>>>,
+    script: Mutex<VecDeque<Result<Reply, LmError>>>,
     requests: Mutex<Vec<LmRequest>>,
 }
+
+/// A queued reply: its text and the tool calls made beside it.
+type Reply = (String, Vec<ToolCall>);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -36,7 +41,13 @@ impl ScriptedLm {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        ScriptedLm::build(None, replies.into_iter().map(|r| Ok(r.into())).collect())
+        ScriptedLm::build(
+            None,
+            replies
+                .into_iter()
+                .map(|r| Ok((r.into(), Vec::new())))
+                .collect(),
+        )
     }
 
     /// An LM that always returns `reply` and records nothing.
@@ -64,7 +75,7 @@ impl ScriptedLm {
         lm
     }
 
-    fn build(fixed: Option<String>, script: VecDeque<Result<String, LmError>>) -> ScriptedLm {
+    fn build(fixed: Option<String>, script: VecDeque<Result<Reply, LmError>>) -> ScriptedLm {
         ScriptedLm {
             inner: Arc::new(Inner {
                 model: "scripted".into(),
@@ -105,7 +116,12 @@ impl ScriptedLm {
 
     /// Queues another reply.
     pub fn push(&self, reply: impl Into<String>) {
-        lock(&self.inner.script).push_back(Ok(reply.into()));
+        lock(&self.inner.script).push_back(Ok((reply.into(), Vec::new())));
+    }
+
+    /// Queues a reply that makes these native tool calls beside its text.
+    pub fn push_calls(&self, reply: impl Into<String>, calls: Vec<ToolCall>) {
+        lock(&self.inner.script).push_back(Ok((reply.into(), calls)));
     }
 
     /// Queues a failure.
@@ -140,7 +156,7 @@ impl LanguageModel for ScriptedLm {
     fn complete(&self, request: LmRequest) -> BoxFuture<'_, Result<LmResponse, LmError>> {
         let prompt_bytes: usize = request.messages.iter().map(|m| m.content.len()).sum();
         let reply = match &self.inner.fixed {
-            Some(text) => Ok(text.clone()),
+            Some(text) => Ok((text.clone(), Vec::new())),
             None if !self.inner.keyed.is_empty() => {
                 let last = request
                     .messages
@@ -153,7 +169,7 @@ impl LanguageModel for ScriptedLm {
                     .keyed
                     .iter()
                     .find(|(k, _)| last.contains(k.as_str()))
-                    .map(|(_, r)| r.clone());
+                    .map(|(_, r)| (r.clone(), Vec::new()));
                 lock(&self.inner.requests).push(request);
                 found.ok_or_else(|| {
                     let keys: Vec<&str> = self.inner.keyed.iter().map(|(k, _)| k.as_str()).collect();
@@ -170,7 +186,7 @@ impl LanguageModel for ScriptedLm {
             }
         };
         Box::pin(async move {
-            let text = reply?;
+            let (text, calls) = reply?;
             let usage = Usage {
                 prompt_tokens: estimate_tokens(prompt_bytes),
                 completion_tokens: estimate_tokens(text.len()),
@@ -179,6 +195,11 @@ impl LanguageModel for ScriptedLm {
                 outputs: vec![text],
                 usage,
                 cache_hit: false,
+                tool_calls: if calls.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![calls]
+                },
             })
         })
     }

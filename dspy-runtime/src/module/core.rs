@@ -8,7 +8,7 @@ use crate::context::{
 };
 use crate::demo::Demo;
 use crate::error::{Error, ParseError, Result};
-use crate::lm::{Lm, LmConfig, LmError, LmRequest, Message, Usage};
+use crate::lm::{Lm, LmConfig, LmError, LmRequest, Message, ToolCall, ToolChoice, Usage};
 use crate::settings;
 use crate::signature::{InputFields, MetaRef, SignatureMeta};
 use serde_json::{Map, Value};
@@ -56,6 +56,23 @@ pub(crate) struct Outcome {
     pub usage: Usage,
     pub raw: String,
     pub adapter: &'static str,
+    /// The tool calls the LM made natively (empty when it made none or none were offered).
+    pub tool_calls: Vec<ToolCall>,
+}
+
+/// What a call adds to a predictor's own prompt: earlier turns of a conversation, tools
+/// offered natively, and the signature to format and parse with instead of the
+/// predictor's (same instructions and demos; an agent's native-mode view of its step).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Turn<'a> {
+    /// Messages between the prompt's prefix (system, demos) and the final user message.
+    pub history: &'a [Message],
+    /// Tools offered natively (OpenAI function definitions).
+    pub tools: Option<&'a Arc<[Value]>>,
+    /// Whether and which tool the LM must call.
+    pub tool_choice: Option<&'a ToolChoice>,
+    /// The signature used in place of the predictor's.
+    pub meta: Option<&'a SignatureMeta>,
 }
 
 impl PredictCore {
@@ -115,6 +132,19 @@ impl PredictCore {
             .unwrap_or_else(|| context::with_current(context::Context::adapter))
     }
 
+    /// The LM a call would use now: the predictor's own, the context's, or the configured
+    /// default.
+    pub fn resolve_lm(&self) -> Result<Lm> {
+        match self
+            .lm
+            .clone()
+            .or_else(|| context::with_current(|ctx| ctx.lm()))
+        {
+            Some(lm) => Ok(lm),
+            None => settings::default_lm(),
+        }
+    }
+
     /// The formatted prefix for `adapter`, formatted on first use.
     fn prepared(&self, adapter: &Arc<dyn Adapter>) -> Arc<Prepared> {
         let same = |(a, _): &&(Arc<dyn Adapter>, Arc<Prepared>)| {
@@ -144,12 +174,37 @@ impl PredictCore {
         adapter: &Arc<dyn Adapter>,
         inputs: &dyn InputFields,
     ) -> Result<Vec<Message>> {
-        let prepared = self.prepared(adapter);
-        let user = adapter.format_request(&self.meta, &prepared, inputs)?;
-        let mut messages = Vec::with_capacity(prepared.messages.len() + 1);
+        self.render_turn(adapter, inputs, &Turn::default())
+    }
+
+    /// [`PredictCore::render`] with `turn`'s history (and signature, when it has one).
+    pub fn render_turn(
+        &self,
+        adapter: &Arc<dyn Adapter>,
+        inputs: &dyn InputFields,
+        turn: &Turn<'_>,
+    ) -> Result<Vec<Message>> {
+        let meta = turn.meta.unwrap_or(&self.meta);
+        let prepared = self.prepared_for(adapter, turn.meta);
+        let user = adapter.format_request(meta, &prepared, inputs)?;
+        let mut messages = Vec::with_capacity(prepared.messages.len() + turn.history.len() + 1);
         messages.extend(prepared.messages.iter().cloned());
+        messages.extend(turn.history.iter().cloned());
         messages.push(Message::user(user));
         Ok(messages)
+    }
+
+    /// The prefix `adapter` formats for `meta` (the predictor's own when `None`) with this
+    /// predictor's instructions and demos.
+    pub fn prepared_for(
+        &self,
+        adapter: &Arc<dyn Adapter>,
+        meta: Option<&SignatureMeta>,
+    ) -> Arc<Prepared> {
+        match meta {
+            Some(meta) => Arc::new(adapter.prepare(meta, self.instructions(), &self.demos)),
+            None => self.prepared(adapter),
+        }
     }
 
     /// One call of this predictor: module start and end events around it (when observed),
@@ -160,6 +215,16 @@ impl PredictCore {
         &self,
         inputs: &(dyn InputFields + Sync),
         fields: impl FnOnce() -> Result<Map<String, Value>>,
+    ) -> Result<Outcome> {
+        self.run_turn(inputs, fields, &Turn::default()).await
+    }
+
+    /// [`PredictCore::run`] with a conversation's earlier turns and native tools.
+    pub async fn run_turn(
+        &self,
+        inputs: &(dyn InputFields + Sync),
+        fields: impl FnOnce() -> Result<Map<String, Value>>,
+        turn: &Turn<'_>,
     ) -> Result<Outcome> {
         let (emitter, parent, dry_run, rollout, scoped_lm, adapter) =
             context::with_current(|ctx| {
@@ -185,7 +250,9 @@ impl PredictCore {
                 call,
                 rollout,
             };
-            return self.step(&step, scoped_lm, &adapter, inputs, dry_run).await;
+            return self
+                .step(&step, scoped_lm, &adapter, inputs, dry_run, turn)
+                .await;
         };
         let input_fields = fields()?;
         emitter.each(|c| {
@@ -201,7 +268,9 @@ impl PredictCore {
             call,
             rollout,
         };
-        let result = self.step(&step, scoped_lm, &adapter, inputs, dry_run).await;
+        let result = self
+            .step(&step, scoped_lm, &adapter, inputs, dry_run, turn)
+            .await;
         let end = ModuleEnd {
             inputs: &input_fields,
             outputs: result.as_ref().map(|o| Some(&o.parsed.fields)),
@@ -222,23 +291,25 @@ impl PredictCore {
         adapter: &Arc<dyn Adapter>,
         inputs: &(dyn InputFields + Sync),
         dry_run: bool,
+        turn: &Turn<'_>,
     ) -> Result<Outcome> {
         if dry_run {
-            self.render_observed(step, adapter, inputs)?;
+            self.render_observed(step, adapter, inputs, turn)?;
             return Ok(Outcome {
-                parsed: placeholder_outputs(&self.meta),
+                parsed: placeholder_outputs(turn.meta.unwrap_or(&self.meta)),
                 usage: Usage::default(),
                 raw: String::new(),
                 adapter: adapter.name(),
+                tool_calls: Vec::new(),
             });
         }
         let lm = match self.lm.clone().or(scoped_lm) {
             Some(lm) => lm,
             None => settings::default_lm()?,
         };
-        match self.attempt(step, &lm, adapter, inputs).await {
+        match self.attempt(step, &lm, adapter, inputs, turn).await {
             Err((Error::Parse(first), usage)) => match adapter.fallback() {
-                Some(fallback) => match self.attempt(step, &lm, fallback, inputs).await {
+                Some(fallback) => match self.attempt(step, &lm, fallback, inputs, turn).await {
                     Ok(mut outcome) => {
                         outcome.usage += usage;
                         Ok(outcome)
@@ -262,9 +333,10 @@ impl PredictCore {
         step: &Step<'_>,
         adapter: &Arc<dyn Adapter>,
         inputs: &dyn InputFields,
+        turn: &Turn<'_>,
     ) -> Result<Vec<Message>> {
         let Some(emitter) = step.emitter else {
-            return self.render(adapter, inputs);
+            return self.render_turn(adapter, inputs, turn);
         };
         let call = step.child(CallKind::Format, adapter.name());
         emitter.each(|c| {
@@ -276,7 +348,7 @@ impl PredictCore {
                 },
             )
         });
-        let messages = self.render(adapter, inputs)?;
+        let messages = self.render_turn(adapter, inputs, turn)?;
         emitter.each(|c| {
             c.on_adapter_format_end(
                 &call,
@@ -294,13 +366,14 @@ impl PredictCore {
         step: &Step<'_>,
         adapter: &Arc<dyn Adapter>,
         completion: &str,
+        meta: &SignatureMeta,
     ) -> Result<ParsedOutput, ParseError> {
         let Some(emitter) = step.emitter else {
-            return adapter.parse(&self.meta, completion);
+            return adapter.parse(meta, completion);
         };
         let call = step.child(CallKind::Parse, adapter.name());
         emitter.each(|c| c.on_adapter_parse_start(&call, &ParseStart { completion }));
-        let result = adapter.parse(&self.meta, completion);
+        let result = adapter.parse(meta, completion);
         let end = ParseEnd {
             completion,
             result: result.as_ref(),
@@ -315,6 +388,7 @@ impl PredictCore {
         lm: &Lm,
         adapter: &Arc<dyn Adapter>,
         inputs: &(dyn InputFields + Sync),
+        turn: &Turn<'_>,
     ) -> Result<Outcome, (Error, Usage)> {
         let (config, rollout_id) = match step.rollout {
             Some(r) => (
@@ -326,14 +400,17 @@ impl PredictCore {
             ),
             None => (self.config.clone(), None),
         };
+        let meta = turn.meta.unwrap_or(&self.meta);
         let messages = self
-            .render_observed(step, adapter, inputs)
+            .render_observed(step, adapter, inputs, turn)
             .map_err(|e| (e, Usage::default()))?;
         let request = LmRequest {
             messages,
             config,
-            response_format: adapter.response_format(&self.meta, lm.capabilities()),
+            response_format: adapter.response_format(meta, lm.capabilities()),
             rollout_id,
+            tools: turn.tools.cloned(),
+            tool_choice: turn.tool_choice.cloned(),
         };
         let response = context::complete(
             lm,
@@ -345,6 +422,7 @@ impl PredictCore {
         .await
         .map_err(|e| (Error::Lm(e), Usage::default()))?;
         let usage = response.usage;
+        let tool_calls = response.tool_calls.into_iter().next().unwrap_or_default();
         let Some(raw) = response.outputs.into_iter().next() else {
             return Err((
                 Error::Lm(LmError::InvalidResponse(
@@ -353,12 +431,22 @@ impl PredictCore {
                 usage,
             ));
         };
-        match self.parse_observed(step, adapter, &raw) {
+        // With native tool calls the text is optional: what does not parse is left out, as
+        // DSPy leaves it.
+        let parsed = match (raw.trim().is_empty(), tool_calls.is_empty()) {
+            (true, false) => Ok(ParsedOutput::default()),
+            (false, false) => Ok(self
+                .parse_observed(step, adapter, &raw, meta)
+                .unwrap_or_default()),
+            (_, true) => self.parse_observed(step, adapter, &raw, meta),
+        };
+        match parsed {
             Ok(parsed) => Ok(Outcome {
                 parsed,
                 usage,
                 raw,
                 adapter: adapter.name(),
+                tool_calls,
             }),
             Err(e) => Err((Error::Parse(e), usage)),
         }

@@ -83,7 +83,7 @@ use impl_predictor;
 
 mod batch;
 mod chain_of_thought;
-mod core;
+pub(crate) mod core;
 mod dyn_predict;
 mod predict;
 mod prediction;

@@ -67,6 +67,14 @@ pub enum ToolError {
         /// The tool's error.
         message: String,
     },
+    /// A tool server (MCP) could not be started, spoken to, or answered with an error.
+    #[error("tool server `{server}`: {message}")]
+    Server {
+        /// The server (its command).
+        server: String,
+        /// What went wrong.
+        message: String,
+    },
     /// The tool panicked.
     #[error("tool `{tool}` panicked: {message}")]
     Panicked {
@@ -102,6 +110,7 @@ impl ToolError {
                 format!("Arg {arg} is invalid: {message}")
             }
             ToolError::Failed { message, .. } => message.clone(),
+            ToolError::Server { server, message } => format!("tool server `{server}`: {message}"),
             ToolError::Panicked { message, .. } => format!("the tool panicked: {message}"),
             ToolError::TimedOut { after, .. } => {
                 format!("the tool did not finish within {after:?}")

@@ -26,6 +26,8 @@
 //! ```
 
 mod error;
+#[cfg(feature = "mcp")]
+pub mod mcp;
 mod schema;
 
 pub use error::ToolError;
@@ -125,6 +127,24 @@ impl Tool {
             async move { outcome(&tool, fut.await) }.boxed()
         }));
         Tool::build(name, desc.into(), args, None, run)
+    }
+
+    /// An async tool whose required arguments are listed (an MCP tool's `required`), not
+    /// inferred from defaults.
+    #[cfg_attr(not(feature = "mcp"), allow(dead_code))]
+    pub(crate) fn with_required<F, Fut>(
+        name: String,
+        desc: String,
+        args: Value,
+        required: Vec<String>,
+        f: F,
+    ) -> Result<Tool, ToolError>
+    where
+        F: Fn(Map<String, Value>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, ToolError>> + Send + 'static,
+    {
+        let run = Run::Async(Arc::new(move |args| f(args).boxed()));
+        Tool::build(name, desc, args, Some(required), run)
     }
 
     /// A tool without arguments that always answers `value` (ReAct's `finish`).
