@@ -80,6 +80,26 @@ fn row<O>(name: &str, r: &EvalResult<O>, tool_calls: Option<f64>) -> String {
     )
 }
 
+/// At most 600 characters of `s`.
+fn cut(s: &str) -> String {
+    s.chars().take(600).collect()
+}
+
+/// The first error of a run and the first wrong answer, so a failing arm says why.
+fn first_failures<O: std::fmt::Debug>(r: &EvalResult<O>) {
+    if let Some(e) = r.outcomes.iter().find_map(|o| o.prediction.as_ref().err()) {
+        println!("  first error: {}", cut(&e.to_string()));
+    }
+    if let Some(o) = r
+        .outcomes
+        .iter()
+        .find(|o| o.score == 0.0 && o.prediction.is_ok())
+    {
+        let text = format!("{:?}", o.prediction);
+        println!("  first wrong answer (label {}): {}", o.label, cut(&text));
+    }
+}
+
 /// Mean tool calls per problem and how the episodes ended.
 fn episodes(r: &EvalResult<Prediction<ReActOutput<SolveOutput>>>) -> (f64, String) {
     let mut calls = 0;
@@ -149,6 +169,7 @@ async fn main() -> dspy::Result<()> {
             })
             .await?;
         rows.push(row("ChainOfThought, no tools", &r, None));
+        first_failures(&r);
         println!("{}", rows.last().map_or("", String::as_str));
     }
 
@@ -166,6 +187,7 @@ async fn main() -> dspy::Result<()> {
         let r = evaluate.run(&react, metric).await?;
         let (calls, ends) = episodes(&r);
         rows.push(row("ReAct + calculator", &r, Some(calls)));
+        first_failures(&r);
         println!(
             "{}\n  episodes ended: {ends}",
             rows.last().map_or("", String::as_str)
@@ -228,6 +250,7 @@ async fn main() -> dspy::Result<()> {
         }
         let per = calls as f64 / r.total.max(1) as f64;
         rows.push(row("ReActV2 + calculator (tools as text)", &r, Some(per)));
+        first_failures(&r);
         println!(
             "{}\n  episodes ended: {ends:?}",
             rows.last().map_or("", String::as_str)

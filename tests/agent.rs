@@ -520,3 +520,15 @@ async fn bootstrap_few_shot_compiles_the_agent() {
     assert!(first.len() >= 4, "system, demo pair, question: {first:?}");
     assert!(first[2].content.contains("[[ ## tool_calls ## ]]"));
 }
+
+/// The agent's prompt as a dry run renders it (no LM, no tool runs), reviewed as a snapshot:
+/// text mode, the tools listed in the instructions and given as the `tools` input.
+#[tokio::test]
+async fn the_text_mode_prompt_is_reviewed() {
+    let agent = ReActV2::<Arith>::new([add_tool()]).expect("a valid agent");
+    let text = dspy::render_prompts(&agent, q("What is 2 + 2?"))
+        .await
+        .expect("a dry run");
+    assert!(text.contains("The available tools are: `add`, `submit`."));
+    insta::assert_snapshot!(text);
+}

@@ -345,6 +345,9 @@ impl<S: Signature> ReActV2<S> {
     ) -> Result<Prediction<AgentOutput<S::Output>>> {
         let adapter = self.react.core.adapter();
         let native = self.is_native(&adapter);
+        if context::with_current(|ctx| ctx.dry_run) {
+            return self.dry_run(native, input).await;
+        }
         let mut turns: Vec<AgentTurn> = Vec::new();
         let mut usage = Usage::default();
         let mut why = Break::MaxIters;
@@ -380,6 +383,40 @@ impl<S: Signature> ReActV2<S> {
         }
         self.forced_submit(&adapter, native, input, turns, why, usage)
             .await
+    }
+
+    /// A dry run renders the first request (no LM, no tools run) and answers with
+    /// placeholder outputs, so `render_prompts` shows the agent's prompt.
+    async fn dry_run(
+        &self,
+        native: bool,
+        input: &S::Input,
+    ) -> Result<Prediction<AgentOutput<S::Output>>> {
+        let inputs = self.step_inputs(input, true, native);
+        let turn = Turn {
+            tools: native.then_some(&self.definitions),
+            meta: native.then_some(&*self.native),
+            ..Turn::default()
+        };
+        self.react
+            .core
+            .run_turn(&inputs, || context::to_fields(input), &turn)
+            .await?;
+        let outputs: serde_json::Map<String, Value> = S::meta()
+            .outputs()
+            .iter()
+            .map(|f| {
+                let value = crate::signature::Placeholder::value(f.name(), f.schema());
+                (f.name().to_string(), value)
+            })
+            .collect();
+        let output = serde_json::from_value(Value::Object(outputs))?;
+        Ok(finish(
+            Vec::new(),
+            Termination::Submit,
+            output,
+            Usage::default(),
+        ))
     }
 
     /// One call of the step predictor after `turns`.
