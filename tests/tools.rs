@@ -109,3 +109,41 @@ async fn a_panic_and_a_broken_constraint_are_errors() {
         "{as_dspy}"
     );
 }
+
+/// Pick the tools to call for the request.
+#[derive(Signature)]
+struct PickTools {
+    #[input]
+    request: String,
+    #[output]
+    calls: dspy::ToolCalls,
+}
+
+/// A signature whose output is `ToolCalls` (DSPy's manual tool handling): the LM's calls,
+/// in any shape DSPy reads, become typed calls the program runs itself.
+#[tokio::test]
+async fn a_tool_calls_output_is_read_forgivingly_and_executed() {
+    let lm = ScriptedLm::new([
+        "[[ ## calls ## ]]\n[{\"name\": \"add\", \"arguments\": \"{\\\"a\\\": 2, \\\"b\\\": 5}\"}]\n\n[[ ## completed ## ]]",
+    ]);
+    let pick = Predict::<PickTools>::new().with_lm(lm.clone());
+    let p = pick
+        .call(PickToolsInput {
+            request: "add 2 and 5".into(),
+        })
+        .await
+        .expect("calls");
+    assert_eq!(p.calls.tool_calls.len(), 1);
+    assert_eq!(p.calls.tool_calls[0].name, "add");
+    assert_eq!(p.coercions()[0].rule, "tool calls shape");
+    let results = p.calls.execute(&[add_tool()]).await;
+    assert_eq!(results, [Ok(json!(7))]);
+    let system = &lm.requests()[0].messages[0].content;
+    assert!(system.contains("`calls` (ToolCalls)"), "{system}");
+}
+
+/// Adds two integers.
+#[tool]
+fn add(a: i64, b: i64) -> i64 {
+    a + b
+}

@@ -42,7 +42,7 @@ pub use settings::{configure, configure_adapter};
 pub use signature::{
     CotCompatible, DynSignature, FieldMeta, InputFields, Signature, SignatureMeta,
 };
-pub use tool::{Tool, ToolError};
+pub use tool::{Tool, ToolCalls, ToolError};
 
 /// What the macros' generated code refers to. Not a stable API.
 #[doc(hidden)]

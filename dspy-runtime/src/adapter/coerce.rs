@@ -36,6 +36,7 @@ pub(crate) fn from_text(
                 .or_else(|| bare_sequence(f, text, log))
                 .or_else(|| expected_open(f).and_then(|open| lenient_json::find_value(text, open)));
             match parsed {
+                Some(v) if is_tool_calls(f) => tool_calls(f, v, log),
                 Some(v) => coerce_deep(f.schema(), f.schema(), v, f, log),
                 None if f.schema().get("type").and_then(Value::as_str) == Some("string")
                     || f.is_nullable() =>
@@ -71,6 +72,7 @@ pub(crate) fn from_json(
             Value::String(s)
         }
         (_, Value::String(s)) => return from_text(f, &s, log),
+        (FieldKind::Json, v) if is_tool_calls(f) => tool_calls(f, v, log),
         (FieldKind::Json, v) => coerce_deep(f.schema(), f.schema(), v, f, log),
         (_, v) => coerce_deep(f.schema(), f.schema(), v, f, log),
     };
@@ -96,6 +98,32 @@ const CONSTRAINT_KEYWORDS: &[&str] = &[
     "enum",
     "const",
 ];
+
+/// Whether `f` holds tool calls (`dspy::ToolCalls`: an object whose one property is
+/// `tool_calls`).
+fn is_tool_calls(f: &FieldMeta) -> bool {
+    f.schema()
+        .get("properties")
+        .and_then(Value::as_object)
+        .is_some_and(|p| p.len() == 1 && p.contains_key("tool_calls"))
+}
+
+/// Tool calls in any shape DSPy reads (a list, one call, OpenAI's `function` form, arguments
+/// as a JSON string) as `{"tool_calls": [{"name", "args"}]}`, recorded when reshaped.
+fn tool_calls(f: &FieldMeta, v: Value, log: &mut Vec<Coercion>) -> Value {
+    let Some(calls) = crate::tool::calls::read_calls(&v) else {
+        return v;
+    };
+    let calls: Vec<Value> = calls
+        .into_iter()
+        .map(|(name, args)| serde_json::json!({"name": name, "args": args}))
+        .collect();
+    let shaped = serde_json::json!({ "tool_calls": calls });
+    if shaped != v {
+        note(log, f, &v.to_string(), shaped.clone(), "tool calls shape");
+    }
+    shaped
+}
 
 fn validate(f: &FieldMeta, value: Value) -> Result<Value, ParseErrorKind> {
     match f.validate(&value) {

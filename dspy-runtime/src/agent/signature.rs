@@ -5,6 +5,8 @@ use crate::signature::{FieldMeta, Role, SignatureMeta};
 use crate::tool::{Tool, ToolError};
 use serde_json::{Map, Value, json};
 
+pub(crate) use crate::tool::calls::read_calls;
+
 /// The tool whose arguments are the signature's outputs; calling it ends the episode.
 pub(crate) const SUBMIT: &str = "submit";
 
@@ -108,68 +110,4 @@ pub(crate) fn submit_tool(sig: &SignatureMeta) -> Result<Tool, ToolError> {
         Value::Object(args),
         |args| async move { Ok::<_, String>(Value::Object(args)) },
     )
-}
-
-/// DSPy's `ToolCalls` read forgivingly: `{"tool_calls": [...]}`, a list of calls, or one call;
-/// each call `{"name", "args"}`, `{"name", "arguments"}` or OpenAI's `{"function": {...}}`,
-/// arguments as an object or a JSON string. `None` if the value has none of these shapes.
-pub(crate) fn read_calls(value: &Value) -> Option<Vec<(String, Value)>> {
-    let list = match value {
-        Value::Object(m) if m.contains_key("tool_calls") => m.get("tool_calls")?.as_array()?,
-        Value::Array(items) => items,
-        Value::Object(_) => return read_call(value).map(|c| vec![c]),
-        Value::String(s) => {
-            let parsed = crate::adapter::lenient_json::parse(s).ok()?;
-            return match parsed {
-                Value::String(_) => None,
-                other => read_calls(&other),
-            };
-        }
-        _ => return None,
-    };
-    list.iter().map(read_call).collect()
-}
-
-fn read_call(value: &Value) -> Option<(String, Value)> {
-    let m = value.as_object()?;
-    let (name, args) = match m.get("function").and_then(Value::as_object) {
-        Some(f) => (f.get("name").or_else(|| m.get("name")), f.get("arguments")),
-        None => (m.get("name"), m.get("args").or_else(|| m.get("arguments"))),
-    };
-    let name = name?.as_str()?.to_string();
-    let args = match args {
-        Some(Value::Object(a)) => Value::Object(a.clone()),
-        Some(Value::String(s)) => match crate::adapter::lenient_json::parse(s) {
-            Ok(Value::Object(a)) => Value::Object(a),
-            _ => Value::Object(Map::new()),
-        },
-        _ => Value::Object(Map::new()),
-    };
-    Some((name, args))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn calls_are_read_in_every_shape_dspy_reads() {
-        let want = vec![("add".to_string(), json!({"a": 1}))];
-        for v in [
-            json!({"tool_calls": [{"name": "add", "args": {"a": 1}}]}),
-            json!([{"name": "add", "arguments": "{\"a\": 1}"}]),
-            json!({"name": "add", "args": {"a": 1}}),
-            json!({"function": {"name": "add", "arguments": "{\"a\": 1,}"}}),
-            json!("{\"tool_calls\": [{\"name\": \"add\", \"args\": {\"a\": 1}}]}"),
-        ] {
-            assert_eq!(read_calls(&v), Some(want.clone()), "{v}");
-        }
-        assert_eq!(read_calls(&json!({"tool_calls": []})), Some(vec![]));
-        assert_eq!(read_calls(&json!("no calls")), None);
-        assert_eq!(read_calls(&json!({"tool_calls": [{"args": {}}]})), None);
-        assert_eq!(
-            read_calls(&json!([{"name": "now"}])),
-            Some(vec![("now".to_string(), json!({}))])
-        );
-    }
 }

@@ -25,11 +25,13 @@
 //! # Ok::<(), dspy_runtime::tool::ToolError>(())
 //! ```
 
+pub(crate) mod calls;
 mod error;
 #[cfg(feature = "mcp")]
 pub mod mcp;
 mod schema;
 
+pub use calls::{Call, ToolCalls};
 pub use error::ToolError;
 
 use crate::error::Error;
