@@ -223,16 +223,7 @@ async fn native_tool_call_bodies_are_accepted_by_llama_server() {
     use dspy::lm::{ToolCall, ToolChoice};
     let s = server().await;
     let lm = client(&s);
-    let add = Tool::new_blocking(
-        "add",
-        "Adds two integers.",
-        json!({"a": {"type": "integer"}, "b": {"type": "integer"}}),
-        |args| {
-            let n = |k: &str| args.get(k).and_then(serde_json::Value::as_i64).unwrap_or(0);
-            Ok::<_, String>(n("a") + n("b"))
-        },
-    )
-    .unwrap();
+    let add = add_tool();
     let mut req = ask("What is 2 + 3? Use the add tool.", 32);
     req.tools = Some(vec![add.to_openai()].into());
     req.tool_choice = Some(ToolChoice::Required);
@@ -255,4 +246,10 @@ async fn native_tool_call_bodies_are_accepted_by_llama_server() {
         r.tool_calls.iter().all(Vec::is_empty),
         "told to call none: {r:?}"
     );
+}
+
+/// Adds two integers.
+#[dspy::tool]
+fn add(a: i64, b: i64) -> i64 {
+    a + b
 }

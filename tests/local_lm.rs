@@ -232,16 +232,7 @@ async fn native_tool_calls_on_the_embedded_model() {
     use dspy::lm::ToolChoice;
     let lm = model();
     assert!(lm.capabilities().tool_calls);
-    let add = Tool::new_blocking(
-        "add",
-        "Adds two integers.",
-        json!({"a": {"type": "integer"}, "b": {"type": "integer"}}),
-        |args| {
-            let n = |k: &str| args.get(k).and_then(serde_json::Value::as_i64).unwrap_or(0);
-            Ok::<_, String>(n("a") + n("b"))
-        },
-    )
-    .unwrap();
+    let add = add_tool();
     let mut req = ask("You are a calculator.", "What is 2 + 3?", 48);
     req.tools = Some(vec![add.to_openai()].into());
     req.tool_choice = Some(ToolChoice::Required);
@@ -283,4 +274,10 @@ async fn native_tool_calls_on_the_embedded_model() {
     ));
     let last = p.history.last().expect("the submit turn");
     assert!(last.calls.iter().any(|c| c.name == "submit"));
+}
+
+/// Adds two integers.
+#[dspy::tool]
+fn add(a: i64, b: i64) -> i64 {
+    a + b
 }

@@ -22,7 +22,7 @@ use crate::adapter::Adapter;
 use crate::context::{self, run_module};
 use crate::demo::Demo;
 use crate::error::{Error, Result};
-use crate::lm::{Lm, LmConfig, LmError, Message, ToolCall, ToolChoice, Usage};
+use crate::lm::{LmError, Message, ToolCall, ToolChoice, Usage};
 use crate::module::core::{Outcome, Turn};
 use crate::module::{DynPredict, Module, Prediction};
 use crate::program::{Params, join_path};
@@ -200,23 +200,9 @@ impl<S: Signature> ReActV2<S> {
         self
     }
 
-    /// The agent with its own LM.
-    pub fn with_lm(mut self, lm: impl Into<Lm>) -> Self {
-        self.react.core.lm = Some(lm.into());
-        self
-    }
-
-    /// The agent with its own adapter.
-    pub fn with_adapter(mut self, adapter: impl Adapter) -> Self {
-        self.react.core.adapter = Some(Arc::new(adapter));
-        self
-    }
-
-    /// The agent with these sampling settings.
-    pub fn with_config(mut self, config: LmConfig) -> Self {
-        self.react.core.config = Arc::new(config);
-        self
-    }
+    // with_instructions, with_demos, with_lm, with_adapter, with_callback, with_config: on
+    // the `react` predictor, as on any predictor.
+    crate::module::predictor_builders!(react.core);
 
     /// The tools, `submit` last.
     pub fn tools(&self) -> &[Tool] {

@@ -52,7 +52,7 @@ macro_rules! predictor_builders {
         }
     };
 }
-use predictor_builders;
+pub(crate) use predictor_builders;
 
 /// `Predictor` (the parameter slots) for a type holding a `PredictCore` at the given path.
 macro_rules! impl_predictor {
