@@ -25,7 +25,7 @@ use mock::{Mock, figure};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use arith::{Qa, QaInput, QaOutput, examples as devset, mock_lm_with};
+use arith::{Qa, QaExample, QaOutput, examples as devset, mock_lm_with};
 
 fn program(base: &str, in_flight: usize) -> Predict<Qa> {
     Predict::<Qa>::new().with_lm(mock_lm_with(base, in_flight))
@@ -41,7 +41,7 @@ async fn ours(base: &str, n: usize, in_flight: usize, runs: usize) -> Vec<f64> {
             .progress(false)
             .max_errors(None)
     };
-    let metric = |_: &Example<QaInput, QaOutput>, p: &Prediction<QaOutput>| !p.answer.is_empty();
+    let metric = |_: &QaExample, p: &Prediction<QaOutput>| !p.answer.is_empty();
     let warm = eval(&dev[..in_flight.min(n)])
         .run(&p, metric)
         .await

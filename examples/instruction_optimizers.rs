@@ -40,7 +40,7 @@ struct Classify {
     topic: Topic,
 }
 
-type Labelled = Example<ClassifyInput, ClassifyOutput>;
+type Labelled = ClassifyExample;
 
 fn correct(ex: &Labelled, pred: &Prediction<ClassifyOutput>) -> bool {
     pred.topic == ex.label.topic

@@ -17,16 +17,14 @@ struct Classify {
     topic: Topic,
 }
 
-type Labelled = Example<ClassifyInput, ClassifyOutput>;
-
-fn correct(ex: &Labelled, pred: &Prediction<ClassifyOutput>) -> bool {
+fn correct(ex: &ClassifyExample, pred: &Prediction<ClassifyOutput>) -> bool {
     pred.topic == ex.label.topic
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> dspy::Result<()> {
     let data = split(bbc_headlines()?, 50, 100, 0);
-    let (train, dev): (Vec<Labelled>, _) = (examples(&data.train)?, examples(&data.dev)?);
+    let (train, dev): (Vec<ClassifyExample>, _) = (examples(&data.train)?, examples(&data.dev)?);
     let lm = LocalLm::qwen()?;
     // JSONAdapter: on the embedded model its schema becomes a grammar, so every answer is a label.
     let program = Predict::<Classify>::new()

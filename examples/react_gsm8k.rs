@@ -31,7 +31,7 @@ struct Solve {
     answer: String,
 }
 
-type Ex = Example<SolveInput, SolveOutput>;
+type Ex = SolveExample;
 
 struct Args {
     model: String,

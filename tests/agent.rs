@@ -499,8 +499,7 @@ async fn bootstrap_few_shot_compiles_the_agent() {
         .compile(
             &agent,
             &train,
-            |ex: &Example<ArithInput, ArithOutput>,
-             p: &Prediction<dspy::AgentOutput<ArithOutput>>| {
+            |ex: &ArithExample, p: &Prediction<dspy::AgentOutput<ArithOutput>>| {
                 p.answer == ex.label.answer
             },
         )

@@ -92,7 +92,7 @@ impl LanguageModel for Proposer {
     }
 }
 
-fn trainset() -> Vec<Example<QaInput, QaOutput>> {
+fn trainset() -> Vec<QaExample> {
     (0..20)
         .map(|k| {
             Example::new(
@@ -107,7 +107,7 @@ fn trainset() -> Vec<Example<QaInput, QaOutput>> {
         .collect()
 }
 
-fn metric(ex: &Example<QaInput, QaOutput>, pred: &Prediction<QaOutput>) -> bool {
+fn metric(ex: &QaExample, pred: &Prediction<QaOutput>) -> bool {
     ex.label.answer == pred.answer
 }
 

@@ -4,7 +4,7 @@
 mod common;
 
 use common::server::{FakeLm, Fault};
-use common::{Qa, QaInput, QaOutput};
+use common::{Qa, QaExample, QaInput, QaOutput};
 use dspy::evaluate::Evaluate;
 use dspy::lm::RetryPolicy;
 use dspy::prelude::*;
@@ -26,7 +26,7 @@ fn lm(server: &FakeLm) -> HttpLm {
 }
 
 /// `n` examples; the server answers `echo: <question>`, so every third label is wrong.
-fn devset(n: usize) -> Vec<Example<QaInput, QaOutput>> {
+fn devset(n: usize) -> Vec<QaExample> {
     (0..n)
         .map(|i| {
             let q = format!("q{i}");
@@ -40,7 +40,7 @@ fn devset(n: usize) -> Vec<Example<QaInput, QaOutput>> {
         .collect()
 }
 
-fn metric(ex: &Example<QaInput, QaOutput>, pred: &Prediction<QaOutput>) -> bool {
+fn metric(ex: &QaExample, pred: &Prediction<QaOutput>) -> bool {
     pred.answer == ex.label.answer
 }
 

@@ -193,6 +193,27 @@ fn a_missing_model_says_how_to_fetch_it() {
     assert!(e.to_string().contains("scripts/fetch-models qwen"), "{e}");
 }
 
+/// A file that is not a model is refused when opened; one that only looks like a model loads in
+/// the background and fails there: `ready` and every call report it, and nothing panics.
+#[tokio::test]
+async fn a_bad_model_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notes.gguf");
+    std::fs::write(&text, "not a model").unwrap();
+    let e = LocalLm::load(&text, Default::default())
+        .map(|_| ())
+        .unwrap_err();
+    assert!(e.to_string().contains("not a GGUF model file"), "{e}");
+
+    let truncated = dir.path().join("truncated.gguf");
+    std::fs::write(&truncated, b"GGUF\x03\x00\x00\x00garbage").unwrap();
+    let lm = LocalLm::load(&truncated, Default::default()).unwrap();
+    let e = lm.ready().await.unwrap_err();
+    assert!(e.to_string().contains("cannot load"), "{e}");
+    let e = lm.complete(ask("Hi", "Hello", 4)).await.unwrap_err();
+    assert!(e.to_string().contains("cannot load"), "{e}");
+}
+
 #[tokio::test]
 async fn seeded_sampling_is_reproducible() {
     // A copy of its own that prefills every prompt in full: a prompt decoded partly from the KV

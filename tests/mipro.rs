@@ -90,7 +90,7 @@ impl LanguageModel for Proposer {
     }
 }
 
-fn trainset(n: usize) -> Vec<Example<QaInput, QaOutput>> {
+fn trainset(n: usize) -> Vec<QaExample> {
     (0..n)
         .map(|k| {
             Example::new(
@@ -105,7 +105,7 @@ fn trainset(n: usize) -> Vec<Example<QaInput, QaOutput>> {
         .collect()
 }
 
-fn metric(ex: &Example<QaInput, QaOutput>, pred: &Prediction<QaOutput>) -> bool {
+fn metric(ex: &QaExample, pred: &Prediction<QaOutput>) -> bool {
     ex.label.answer == pred.answer
 }
 
@@ -119,7 +119,7 @@ fn mipro(proposer: &Arc<Proposer>) -> MiproV2 {
 
 type Run = (Predict<Qa>, dspy::optimize::Report);
 
-async fn run(m: MiproV2, train: &[Example<QaInput, QaOutput>]) -> Run {
+async fn run(m: MiproV2, train: &[QaExample]) -> Run {
     let student = Predict::<Qa>::new().with_lm(Lm::new(Task));
     m.compile(&student, train, metric).await.unwrap()
 }

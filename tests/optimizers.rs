@@ -80,7 +80,7 @@ impl LanguageModel for Doubler {
     }
 }
 
-fn trainset(n: u64) -> Vec<Example<QaInput, QaOutput>> {
+fn trainset(n: u64) -> Vec<QaExample> {
     (0..n)
         .map(|i| {
             Example::new(
@@ -96,7 +96,7 @@ fn trainset(n: u64) -> Vec<Example<QaInput, QaOutput>> {
 }
 
 /// DSPy's benchmark metric: every 8th example passes.
-fn sparse(ex: &Example<QaInput, QaOutput>, pred: &Prediction<Reasoned<QaOutput>>) -> bool {
+fn sparse(ex: &QaExample, pred: &Prediction<Reasoned<QaOutput>>) -> bool {
     let n: u64 = ex.label.answer.parse().unwrap_or(1) / 2;
     n.is_multiple_of(8) && pred.answer == ex.label.answer
 }
@@ -155,7 +155,7 @@ async fn the_teacher_never_sees_the_example_it_bootstraps() {
     let lm = Doubler::default();
     let student = ChainOfThought::<Qa>::new().with_lm(lm.clone());
     let train = trainset(10);
-    let all = |_: &Example<QaInput, QaOutput>, _: &Prediction<Reasoned<QaOutput>>| true;
+    let all = |_: &QaExample, _: &Prediction<Reasoned<QaOutput>>| true;
     let (_, report) = BootstrapFewShot::new()
         .max_bootstrapped_demos(10)
         .compile(&student, &train, all)
@@ -275,7 +275,7 @@ impl LanguageModel for Learner {
     }
 }
 
-fn exact(ex: &Example<QaInput, QaOutput>, pred: &Prediction<QaOutput>) -> bool {
+fn exact(ex: &QaExample, pred: &Prediction<QaOutput>) -> bool {
     pred.answer == ex.label.answer
 }
 
@@ -436,7 +436,7 @@ async fn a_teacher_lm_teaches_a_student_without_one() {
     // The student's predictor has no LM of its own: the teacher LM answers the bootstrap runs.
     let teacher = Doubler::default();
     let student = ChainOfThought::<Qa>::new();
-    let all = |_: &Example<QaInput, QaOutput>, _: &Prediction<Reasoned<QaOutput>>| true;
+    let all = |_: &QaExample, _: &Prediction<Reasoned<QaOutput>>| true;
     let (compiled, report) = BootstrapFewShot::new()
         .max_bootstrapped_demos(2)
         .concurrency(1)

@@ -86,7 +86,7 @@ impl LanguageModel for Advisor {
     }
 }
 
-fn trainset(n: usize) -> Vec<Example<QaInput, QaOutput>> {
+fn trainset(n: usize) -> Vec<QaExample> {
     (0..n)
         .map(|k| {
             Example::new(
@@ -101,7 +101,7 @@ fn trainset(n: usize) -> Vec<Example<QaInput, QaOutput>> {
         .collect()
 }
 
-fn metric(ex: &Example<QaInput, QaOutput>, pred: &Prediction<QaOutput>) -> bool {
+fn metric(ex: &QaExample, pred: &Prediction<QaOutput>) -> bool {
     ex.label.answer == pred.answer
 }
 

@@ -19,6 +19,7 @@ fn generate(m: &SignatureModel) -> TokenStream {
     let name_str = name.to_string();
     let input_ident = format_ident!("{}Input", name);
     let output_ident = format_ident!("{}Output", name);
+    let example_ident = format_ident!("{}Example", name);
     let inputs: Vec<&FieldModel> = m.fields.iter().filter(|f| f.role == Role::Input).collect();
     let outputs: Vec<&FieldModel> = m.fields.iter().filter(|f| f.role == Role::Output).collect();
 
@@ -140,11 +141,15 @@ fn generate(m: &SignatureModel) -> TokenStream {
         .map(|f| f.ident.to_string())
         .collect();
     let n_inputs = inputs.len();
+    let example_doc =
+        format!("A labelled example of [`{name_str}`]: its inputs and the expected outputs.");
     quote! {
         #marker
         #(#enums)*
         #input_struct
         #output_struct
+        #[doc = #example_doc]
+        #vis type #example_ident = ::dspy::Example<#input_ident, #output_ident>;
         const _: () = {
             impl ::dspy::Signature for #name {
                 type Input = #input_ident;

@@ -16,7 +16,8 @@ use proc_macro::TokenStream;
 /// Derives `dspy::Signature` for a struct whose fields are marked `#[input]` or `#[output]`.
 ///
 /// The doc comment is the instruction; `desc = "..."` (or a field's doc comment) describes a
-/// field. Generates `<Name>Input` and `<Name>Output`. `labels = ["business", "sport"]` on a
+/// field. Generates `<Name>Input`, `<Name>Output` and `<Name>Example` (a labelled example:
+/// `Example<<Name>Input, <Name>Output>`). `labels = ["business", "sport"]` on a
 /// field generates the enum its type names (`topic: Topic`, or `Option<Topic>`, `Vec<Topic>`),
 /// DSPy's `Literal['business', 'sport']`, as `signature!` does for a `Literal` field. `#[serde(...)]` and `#[schemars(...)]`
 /// field attributes carry over, so schemars constraints (`range`, `length`, `regex`) are

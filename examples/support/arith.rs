@@ -9,7 +9,7 @@ use dspy::prelude::*;
 signature!(pub Qa = "question -> answer");
 
 /// One training example.
-pub type Ex = Example<QaInput, QaOutput>;
+pub type Ex = QaExample;
 
 /// "What is i + i?" → `2i`, for i in 0..50.
 pub fn trainset() -> Vec<Ex> {

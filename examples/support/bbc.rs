@@ -15,7 +15,7 @@ pub struct Classify {
 }
 
 /// One labelled headline.
-pub type Ex = Example<ClassifyInput, ClassifyOutput>;
+pub type Ex = ClassifyExample;
 
 /// A headline as a typed example.
 pub fn example(h: &Headline) -> Ex {

@@ -18,7 +18,7 @@ pub struct Qa {
 }
 
 /// A question with its answer.
-pub type Labelled = Example<QaInput, QaOutput>;
+pub type Labelled = QaExample;
 
 /// The category `N` of a question `… (cN) …`.
 pub fn category(text: &str) -> Option<usize> {

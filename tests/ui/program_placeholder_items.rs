@@ -26,6 +26,16 @@ program! {
     }
 }
 
+program! {
+    struct BadSyntax {
+        answer: Predict<Qa>,
+    }
+
+    async fn forward(&self, question String) -> dspy::Result<String> {
+        Ok(question)
+    }
+}
+
 async fn run() -> dspy::Result<()> {
     let p = NotResult {
         answer: Predict::new(),
@@ -36,7 +46,10 @@ async fn run() -> dspy::Result<()> {
         answer: Predict::new(),
     };
     let () = q.forward(NoForwardInput {}).await?;
-    let _ = (t, p.named_predictors(), q.clone().paths());
+    let r = BadSyntax {
+        answer: Predict::new(),
+    };
+    let _ = (t, p.named_predictors(), q.clone().paths(), r.clone().paths());
     Ok(())
 }
 

@@ -16,6 +16,9 @@ pub struct ProgramDecl {
     pub generics: Option<Span>,
     pub fields: Vec<syn::Field>,
     pub forward: Option<ForwardDecl>,
+    /// Why `forward` could not be read, when it is there but is not Rust syntax: reported as
+    /// the one error, the struct still generated with placeholders.
+    pub forward_error: Option<syn::Error>,
     pub trailing: Option<Span>,
 }
 
@@ -47,14 +50,23 @@ impl Parse for ProgramDecl {
         syn::braced!(content in input);
         let fields: Punctuated<syn::Field, Token![,]> =
             content.parse_terminated(syn::Field::parse_named, Token![,])?;
-        let forward = if input.is_empty() {
-            None
-        } else {
-            Some(input.parse::<ForwardDecl>()?)
-        };
-        let trailing = (!input.is_empty()).then(|| input.span());
-        // Whatever is left is reported, not parsed.
-        let _: TokenStream = input.parse()?;
+        // `forward` and what follows it are read on their own, so that a syntax error there
+        // leaves the struct standing.
+        let rest: TokenStream = input.parse()?;
+        let (mut forward, mut forward_error, mut trailing) = (None, None, None);
+        if !rest.is_empty() {
+            let read = |input: ParseStream| {
+                let f = input.parse::<ForwardDecl>()?;
+                let trailing = (!input.is_empty()).then(|| input.span());
+                // Whatever is left is reported, not parsed.
+                let _: TokenStream = input.parse()?;
+                Ok((f, trailing))
+            };
+            match syn::parse::Parser::parse2(read, rest) {
+                Ok((f, t)) => (forward, trailing) = (Some(f), t),
+                Err(e) => forward_error = Some(e),
+            }
+        }
         Ok(ProgramDecl {
             attrs,
             vis,
@@ -62,6 +74,7 @@ impl Parse for ProgramDecl {
             generics,
             fields: fields.into_iter().collect(),
             forward,
+            forward_error,
             trailing,
         })
     }
@@ -217,6 +230,10 @@ pub fn check(decl: ProgramDecl) -> (ProgramModel, Errors) {
         body: TokenStream::new(),
         placeholder: true,
     };
+    if let Some(e) = decl.forward_error {
+        errors.push(e);
+        return (model, errors);
+    }
     let Some(fwd) = decl.forward else {
         errors.add(
             model.name.span(),

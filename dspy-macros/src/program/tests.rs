@@ -111,6 +111,16 @@ fn without_a_usable_forward_the_items_are_placeholders() {
     // Uses of the output see the type that was written.
     assert_eq!(show(&m.ok), "String");
     assert_eq!(show(&m.output), "::dspy::Result<String>");
+
+    // A `forward` that is not Rust syntax: syn's error, once, and the struct still made.
+    let (m, errors) = read(quote! {
+        struct BadSyntax { a: Predict<Qa> }
+        async fn forward(&self, q String) -> dspy::Result<String> { Ok(q) }
+    });
+    assert_eq!(errors, ["expected `:`"]);
+    assert!(m.placeholder);
+    assert_eq!(m.name, "BadSyntax");
+    assert_eq!(m.fields.len(), 1);
 }
 
 #[test]

@@ -41,7 +41,12 @@ pub(crate) fn from_text(
                 None if f.schema().get("type").and_then(Value::as_str) == Some("string")
                     || f.is_nullable() =>
                 {
-                    nullable_text(f, text)?
+                    // Plain text for an optional field: `None`, or text coerced toward the
+                    // inner type (a near-miss label of an `Optional[Literal[…]]`).
+                    match nullable_text(f, text)? {
+                        Value::Null => Value::Null,
+                        v => coerce_deep(f.schema(), f.schema(), v, f, log),
+                    }
                 }
                 None => return Err(field_error(f, text)),
             }
@@ -631,5 +636,19 @@ mod tests {
         assert_eq!(from_text(&o, "", &mut Vec::new()).unwrap(), Value::Null);
         assert_eq!(from_text(&o, "None", &mut Vec::new()).unwrap(), Value::Null);
         assert_eq!(from_text(&o, "7", &mut Vec::new()).unwrap(), json!(7));
+    }
+
+    #[test]
+    fn optional_labels_take_near_misses_too() {
+        let f = field("h -> topic: Optional[Literal['sport', 'tech']]", "topic");
+        let mut log = Vec::new();
+        assert_eq!(from_text(&f, "Sports", &mut log).unwrap(), json!("sport"));
+        assert_eq!(log.len(), 1, "{log:?}");
+        assert_eq!(from_text(&f, "None", &mut log).unwrap(), Value::Null);
+        assert_eq!(
+            from_json(&f, json!("TECH"), &mut log).unwrap(),
+            json!("tech")
+        );
+        assert!(from_text(&f, "weather", &mut log).is_err());
     }
 }

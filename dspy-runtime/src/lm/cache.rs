@@ -98,6 +98,25 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+static GLOBAL: OnceLock<Arc<Cache>> = OnceLock::new();
+
+/// Opens the process-wide default cache (see [`Cache::global`]).
+fn open_global() -> Arc<Cache> {
+    let Some(dir) = default_dir() else {
+        tracing::warn!(
+            "no cache directory (set DSPY_CACHE_DIR, XDG_CACHE_HOME or HOME); using a memory-only response cache"
+        );
+        return Arc::new(Cache::in_memory(CacheConfig::default()));
+    };
+    match Cache::open(&dir, CacheConfig::default()) {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            tracing::warn!(error = %e, "using a memory-only response cache");
+            Arc::new(Cache::in_memory(CacheConfig::default()))
+        }
+    }
+}
+
 impl Cache {
     /// A cache in memory only.
     pub fn in_memory(config: CacheConfig) -> Cache {
@@ -184,24 +203,22 @@ impl Cache {
     /// `~/.cache/dspy-rs`; memory only (with a warning) if none of these is set or the
     /// directory cannot be opened — never a shared temporary directory.
     pub fn global() -> Arc<Cache> {
-        static GLOBAL: OnceLock<Arc<Cache>> = OnceLock::new();
-        GLOBAL
-            .get_or_init(|| {
-                let Some(dir) = default_dir() else {
-                    tracing::warn!(
-                        "no cache directory (set DSPY_CACHE_DIR, XDG_CACHE_HOME or HOME); using a memory-only response cache"
-                    );
-                    return Arc::new(Cache::in_memory(CacheConfig::default()));
-                };
-                match Cache::open(&dir, CacheConfig::default()) {
-                    Ok(c) => Arc::new(c),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "using a memory-only response cache");
-                        Arc::new(Cache::in_memory(CacheConfig::default()))
-                    }
-                }
-            })
-            .clone()
+        GLOBAL.get_or_init(open_global).clone()
+    }
+
+    /// [`Cache::global`] for async callers: the first open (which may read and check a large
+    /// file) runs on tokio's blocking pool.
+    pub(crate) async fn global_async() -> Arc<Cache> {
+        if let Some(c) = GLOBAL.get() {
+            return c.clone();
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => rt.spawn_blocking(Cache::global).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot open the response cache; using memory only");
+                Arc::new(Cache::in_memory(CacheConfig::default()))
+            }),
+            Err(_) => Cache::global(),
+        }
     }
 
     /// A cached response, from memory or disk (read on this thread; async code in this crate

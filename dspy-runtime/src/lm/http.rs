@@ -52,7 +52,7 @@ struct Inner {
     transport: Transport,
     capabilities: Capabilities,
     defaults: LmConfig,
-    cache: Option<Arc<Cache>>,
+    cache: CacheChoice,
     history: History,
     price: Option<Price>,
     budget: Option<Arc<Budget>>,
@@ -145,9 +145,14 @@ impl HttpLm {
         self.inner.history.render(n)
     }
 
-    /// The response cache in use, if any.
-    pub fn cache(&self) -> Option<&Arc<Cache>> {
-        self.inner.cache.as_ref()
+    /// The response cache in use, if any (the process-wide one is opened here if it is not
+    /// yet: prefer calling this off async threads).
+    pub fn cache(&self) -> Option<Arc<Cache>> {
+        match &self.inner.cache {
+            CacheChoice::Off => None,
+            CacheChoice::Global => Some(Cache::global()),
+            CacheChoice::Custom(c) => Some(c.clone()),
+        }
     }
 
     fn body(&self, request: &LmRequest, stream: bool) -> Result<Bytes, LmError> {
@@ -197,8 +202,14 @@ impl HttpLm {
         let body = self.body(&request, false)?;
         let use_cache = CACHE_ENABLED.load(Ordering::Relaxed)
             && request.config.cache.or(i.defaults.cache) != Some(false);
-        let (result, cache_hit) = match (&i.cache, use_cache) {
-            (Some(cache), true) => {
+        let cache = match (&i.cache, use_cache) {
+            (CacheChoice::Custom(c), true) => Some(c.clone()),
+            // Opened on first use, off the async threads, not when the LM is built.
+            (CacheChoice::Global, true) => Some(Cache::global_async().await),
+            _ => None,
+        };
+        let (result, cache_hit) = match cache {
+            Some(cache) => {
                 let key = cache_key(&i.model, &body, request.rollout_id);
                 cache.get_or_fetch(key, self.fetch(body)).await
             }
@@ -590,11 +601,6 @@ impl HttpLmBuilder {
                 } else {
                     Capabilities::structured()
                 });
-        let cache = match self.cache {
-            CacheChoice::Global => Some(Cache::global()),
-            CacheChoice::Off => None,
-            CacheChoice::Custom(c) => Some(c),
-        };
         let transport = Transport {
             url,
             auth,
@@ -616,7 +622,7 @@ impl HttpLmBuilder {
                 transport,
                 capabilities,
                 defaults: self.defaults,
-                cache,
+                cache: self.cache,
                 history: History::new(self.history),
                 price: self.price,
                 budget: self.budget,

@@ -21,7 +21,7 @@ use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// The small model for tests and CI (SmolLM2-135M-Instruct Q4_1).
 pub const SMOLLM2_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
@@ -80,6 +80,8 @@ pub struct LocalLm {
 struct Inner {
     name: String,
     tx: mpsc::Sender<Job>,
+    /// `None` while the worker loads the model, then whether it loaded.
+    ready: watch::Receiver<Option<Result<(), String>>>,
     defaults: LmConfig,
     stats: Arc<LocalStats>,
 }
@@ -191,38 +193,53 @@ impl LocalLm {
     }
 
     fn start(path: &Path, config: LocalConfig) -> Result<LocalLm, LmError> {
-        if !path.is_file() {
-            return Err(LmError::Config(format!(
-                "cannot load {}: no such model file (scripts/fetch-models fetches the known ones)",
-                path.display()
-            )));
-        }
+        check_gguf(path)?;
         let backend = backend()?;
-        let model = LlamaModel::load_from_file(backend, path, &LlamaModelParams::default())
-            .map_err(|e| LmError::Config(format!("cannot load {}: {e}", path.display())))?;
-        // The worker lives as long as the process; so does its model.
-        let model: &'static LlamaModel = Box::leak(Box::new(model));
         let (tx, rx) = mpsc::channel(config.queue.max(1));
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (ready_tx, ready) = watch::channel(None);
         let stats = Arc::new(LocalStats::default());
         let worker_stats = stats.clone();
         let worker_config = config.clone();
+        let worker_path = path.to_path_buf();
+        // The model loads on the worker thread, so neither the caller nor an async thread
+        // waits for it; the first call (or `ready`) does.
         std::thread::Builder::new()
             .name("dspy-local-lm".into())
-            .spawn(move || worker(backend, model, worker_config, rx, ready_tx, worker_stats))
+            .spawn(move || {
+                worker(
+                    backend,
+                    &worker_path,
+                    worker_config,
+                    rx,
+                    ready_tx,
+                    worker_stats,
+                )
+            })
             .map_err(|e| LmError::Config(format!("cannot start the model worker: {e}")))?;
-        ready_rx
-            .recv()
-            .map_err(|_| LmError::Config("the model worker stopped while starting".into()))??;
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
         Ok(LocalLm {
             inner: Arc::new(Inner {
                 name: format!("local/{stem}"),
                 tx,
+                ready,
                 defaults: config.defaults,
                 stats,
             }),
         })
+    }
+
+    /// Waits until the model is loaded; the error says why it could not be. Calls wait for
+    /// this themselves: use it to load before the first call, or to report a bad file early.
+    pub async fn ready(&self) -> Result<(), LmError> {
+        let mut ready = self.inner.ready.clone();
+        let loaded = ready
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| LmError::Config("the model worker stopped while loading".into()))?;
+        match loaded.as_ref() {
+            Some(Err(e)) => Err(LmError::Config(e.clone())),
+            _ => Ok(()),
+        }
     }
 
     /// Prompt, prefilled and generated token counts so far.
@@ -259,32 +276,66 @@ impl LanguageModel for LocalLm {
     }
 }
 
-/// The worker thread: owns the context, answers jobs in order.
+/// Checks that `path` is a readable GGUF file (its magic number), before any loading.
+fn check_gguf(path: &Path) -> Result<(), LmError> {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic));
+    match read {
+        Ok(()) if &magic == b"GGUF" => Ok(()),
+        Ok(()) => Err(LmError::Config(format!(
+            "cannot load {}: not a GGUF model file (its first bytes are {magic:02x?})",
+            path.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(LmError::Config(format!(
+            "cannot load {}: no such model file (scripts/fetch-models fetches the known ones)",
+            path.display()
+        ))),
+        Err(e) => Err(LmError::Config(format!(
+            "cannot load {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// The worker thread: loads the model, owns the context, answers jobs in order. If the model
+/// cannot be loaded, every job gets that error.
 fn worker(
     backend: &'static LlamaBackend,
-    model: &'static LlamaModel,
+    path: &Path,
     config: LocalConfig,
     mut rx: mpsc::Receiver<Job>,
-    ready: std::sync::mpsc::Sender<Result<(), LmError>>,
+    ready: watch::Sender<Option<Result<(), String>>>,
     stats: Arc<LocalStats>,
 ) {
-    let params = LlamaContextParams::default()
-        .with_n_ctx(NonZeroU32::new(config.n_ctx))
-        .with_n_seq_max(SLOTS as u32)
-        .with_kv_unified(true)
-        .with_n_batch(512)
-        .with_n_threads(config.threads)
-        .with_n_threads_batch(config.threads);
-    let mut ctx = match model.new_context(backend, params) {
-        Ok(c) => c,
+    let loaded = LlamaModel::load_from_file(backend, path, &LlamaModelParams::default())
+        .map_err(|e| format!("cannot load {}: {e}", path.display()))
+        .and_then(|model| {
+            let params = LlamaContextParams::default()
+                .with_n_ctx(NonZeroU32::new(config.n_ctx))
+                .with_n_seq_max(SLOTS as u32)
+                .with_kv_unified(true)
+                .with_n_batch(512)
+                .with_n_threads(config.threads)
+                .with_n_threads_batch(config.threads);
+            // The worker lives as long as the process; so does its model.
+            let model: &'static LlamaModel = Box::leak(Box::new(model));
+            model
+                .new_context(backend, params)
+                .map(|ctx| (model, ctx))
+                .map_err(|e| format!("cannot create a llama.cpp context: {e}"))
+        });
+    let (model, mut ctx) = match loaded {
+        Ok(loaded) => loaded,
         Err(e) => {
-            let _ = ready.send(Err(LmError::Config(format!(
-                "cannot create a llama.cpp context: {e}"
-            ))));
+            ready.send_replace(Some(Err(e.clone())));
+            while let Some(job) = rx.blocking_recv() {
+                let _ = job.reply.send(Err(LmError::Config(e.clone())));
+            }
             return;
         }
     };
-    let _ = ready.send(Ok(()));
+    ready.send_replace(Some(Ok(())));
     let mut session = Session {
         model,
         template: model.chat_template(None).ok(),
