@@ -39,6 +39,7 @@ pub mod prelude {
         Auto, BootstrapFewShot, Budget, Copro, Gepa, KnnFewShot, MiproV2, Optimizer, RandomSearch,
         Simba,
     };
+    pub use dspy_runtime::strategy::{BestOfN, MultiChainComparison, Parallel, Refine};
     pub use dspy_runtime::{
         Adapter, ChainOfThought, ChatAdapter, Demo, DynPredict, DynSignature, EvalResult, Evaluate,
         Example, Feedback, HttpLm, JsonAdapter, LabeledFewShot, LanguageModel, Lm, LmConfig,

@@ -816,3 +816,124 @@ fn react_prompts_are_dspys() {
         assert_eq!(json!(paths), want["paths"]);
     }
 }
+
+signature!(Ask = "question -> answer");
+
+/// Refine sends DSPy's requests: the first attempt, then DSPy's `OfferFeedback` advice call
+/// (the predictors as `inspect_modules` lists them, the inputs, trajectory and outputs as
+/// orjson's indented JSON, the threshold and reward), then the next attempt with the advice as
+/// its `hint_` input. The replies are the ones DSPy's DummyLM gave, replayed.
+#[tokio::test]
+async fn refine_requests_are_dspys() {
+    let program_code = "qa = dspy.ChainOfThought(\"question -> answer\")";
+    let reward_code =
+        "def reward(args, pred):\n    return 1.0 if len(pred.answer.split()) == 1 else 0.0\n";
+    let case = json!({
+        "signature": "question -> answer",
+        "n": 2,
+        "program_code": program_code,
+        "reward_code": reward_code,
+        "inputs": {"question": "What is the capital of Belgium? «Ça va»"},
+        "answers": [
+            {"reasoning": "Belgium's seat of government is Brussels.", "answer": "It is Brussels"},
+            {"discussion": "The answer had three words.",
+             "advice": {"predict": "Answer with the city's name alone.\nNo article."}},
+            {"reasoning": "Brussels.", "answer": "Brussels"},
+        ],
+    });
+    let theirs = oracle("refine", std::slice::from_ref(&case));
+    let calls = theirs[0].as_array().expect("a list of calls");
+    assert_eq!(
+        calls.len(),
+        3,
+        "DSPy made an attempt, an advice call and an attempt"
+    );
+    let lm = ScriptedLm::new(
+        calls
+            .iter()
+            .map(|c| c["output"].as_str().unwrap().to_string()),
+    );
+    let one_word = |_: &AskInput, p: &Prediction<Reasoned<AskOutput>>| {
+        p.answer.split_whitespace().count() == 1
+    };
+    let refine = dspy::strategy::Refine::new(ChainOfThought::<Ask>::new(), 2, one_word, 1.0)
+        .program_code(program_code)
+        .reward_code(reward_code);
+    let question = case["inputs"]["question"].as_str().unwrap().to_string();
+    let pred = dspy::context::scope()
+        .lm(lm.clone())
+        .adapter(ChatAdapter::new())
+        .run(refine.call(AskInput { question }))
+        .await
+        .unwrap();
+    assert_eq!(pred.answer, "Brussels");
+    let requests = lm.requests();
+    assert_eq!(requests.len(), 3);
+    for (i, (ours, want)) in requests.iter().zip(calls).enumerate() {
+        assert_eq!(as_json(&ours.messages), want["messages"], "request {i}");
+    }
+    // The attempts sample at temperature 1.0 with rollout ids 0 and 1; the advice call does not.
+    let sampled: Vec<_> = requests
+        .iter()
+        .map(|r| (r.config.temperature, r.rollout_id))
+        .collect();
+    assert_eq!(
+        sampled,
+        [(Some(1.0), Some(0)), (None, None), (Some(1.0), Some(1))]
+    );
+}
+
+signature!(Solve = "question -> answer: int");
+
+/// MultiChainComparison words each completion as DSPy's student attempt (first lines only,
+/// `reasoning` when there is no `rationale`, the last output field as Python's `str`) and
+/// asks for a rationale at temperature 0.7.
+#[tokio::test]
+async fn multi_chain_comparison_requests_are_dspys() {
+    let completions = json!([
+        {"reasoning": "12 apples, 5 eaten.\nSo 7 remain.", "answer": 7},
+        {"rationale": "  twelve minus five  ", "answer": 8},
+        {"reasoning": "Count: 12 - 5 = 7", "answer": 7},
+    ]);
+    let case = json!({
+        "signature": "question -> answer: int",
+        "completions": completions,
+        "inputs": {"question": "Tom has 12 apples and eats 5. How many are left?"},
+        "answer": {"rationale": "Two attempts agree on 7.", "answer": 7},
+    });
+    let want = &oracle("multi_chain", std::slice::from_ref(&case))[0];
+    let lm = ScriptedLm::new([want["output"].as_str().unwrap().to_string()]);
+    let mcc = dspy::strategy::MultiChainComparison::<Solve>::new(3);
+    let completions: Vec<Value> = completions.as_array().unwrap().clone();
+    let question = case["inputs"]["question"].as_str().unwrap().to_string();
+    let pred = dspy::context::scope()
+        .lm(lm.clone())
+        .adapter(ChatAdapter::new())
+        .run(mcc.call(SolveInput { question }, &completions))
+        .await
+        .unwrap();
+    let requests = lm.requests();
+    assert_eq!(as_json(&requests[0].messages), want["messages"]);
+    assert_eq!(requests[0].config.temperature, Some(0.7));
+    assert_eq!(want["temperature"], json!(0.7));
+    assert_eq!(pred.answer, 7);
+    assert_eq!(
+        serde_json::to_value(pred.output()).unwrap(),
+        want["prediction"]
+    );
+    // The wrong number of completions is DSPy's error, before any call.
+    let e = mcc
+        .call(
+            SolveInput {
+                question: "q".into(),
+            },
+            &completions[..2],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("doesn't match the expected number M (3)"),
+        "{e}"
+    );
+}

@@ -34,6 +34,10 @@ pub enum Error {
     /// proposal from the prompt model).
     #[error("optimizer: {0}")]
     Optimize(String),
+    /// A module could not run as built or called (MultiChainComparison given a number of
+    /// attempts other than its `m`, a strategy whose every attempt failed).
+    #[error("{0}")]
+    Module(String),
     /// An agent ended without outputs (e.g. its forced `submit` failed).
     #[error("agent: {0}")]
     Agent(String),

@@ -17,6 +17,7 @@ pub mod program;
 pub mod settings;
 pub mod signature;
 pub mod state;
+pub mod strategy;
 pub mod tool;
 
 pub use adapter::{Adapter, ChatAdapter, JsonAdapter};
@@ -42,6 +43,7 @@ pub use settings::{configure, configure_adapter};
 pub use signature::{
     CotCompatible, DynSignature, FieldMeta, InputFields, Signature, SignatureMeta,
 };
+pub use strategy::{BestOfN, MultiChainComparison, Parallel, Refine};
 pub use tool::{Tool, ToolCalls, ToolError};
 
 /// What the macros' generated code refers to. Not a stable API.

@@ -1,3 +1,4 @@
+import contextlib
 """Python DSPy 3.4.1's side of tests/parity.rs: one rule's cases in, DSPy's answers out.
 
 Reads {"op": ..., "cases": [...]} as JSON from stdin and writes a JSON list, one answer per case.
@@ -184,7 +185,51 @@ def react(case):
     }
 
 
-OPS = {"react": react, "tool": tool, "proposer": proposer, "reflection": reflection, "cleandoc": cleandoc, "render": render, "schema": schema, "parse": parse, "saved_program": saved_program}
+def refine(case):
+    """Every request of a Refine run (attempt, advice, hinted attempt) and the reply given."""
+    from dspy.clients import base_lm
+    from dspy.utils import DummyLM
+
+    # The attempts' copies of the LM and the original share one list of answers, given out in
+    # call order.
+    lm = DummyLM(case["answers"])
+    qa = dspy.ChainOfThought(case["signature"])
+
+    def reward(args, pred):
+        return 1.0 if len(pred.answer.split()) == 1 else 0.0
+
+    r = dspy.Refine(module=qa, N=case["n"], reward_fn=reward, threshold=1.0)
+    r.module_code = case["program_code"]
+    r.reward_fn_code = case["reward_code"]
+    base_lm.GLOBAL_HISTORY.clear()
+    with dspy.context(lm=lm, adapter=dspy.ChatAdapter()), contextlib.redirect_stdout(sys.stderr):
+        r(**case["inputs"])
+    return [
+        {"messages": [{"role": m["role"], "content": m["content"]} for m in e["messages"]], "output": e["outputs"][0]}
+        for e in base_lm.GLOBAL_HISTORY
+    ]
+
+
+def multi_chain(case):
+    """MultiChainComparison's request for some completions, and the reply given."""
+    from dspy.clients import base_lm
+    from dspy.utils import DummyLM
+
+    lm = DummyLM([case["answer"]])
+    mcc = dspy.MultiChainComparison(case["signature"], M=len(case["completions"]))
+    base_lm.GLOBAL_HISTORY.clear()
+    with dspy.context(lm=lm, adapter=dspy.ChatAdapter()):
+        pred = mcc(case["completions"], **case["inputs"])
+    e = base_lm.GLOBAL_HISTORY[0]
+    return {
+        "messages": [{"role": m["role"], "content": m["content"]} for m in e["messages"]],
+        "output": e["outputs"][0],
+        "temperature": e["kwargs"].get("temperature"),
+        "prediction": dict(pred),
+    }
+
+
+OPS = {"multi_chain": multi_chain, "refine": refine, "react": react, "tool": tool, "proposer": proposer, "reflection": reflection, "cleandoc": cleandoc, "render": render, "schema": schema, "parse": parse, "saved_program": saved_program}
 
 request = json.load(sys.stdin)
 json.dump([OPS[request["op"]](case) for case in request["cases"]], sys.stdout, ensure_ascii=False)

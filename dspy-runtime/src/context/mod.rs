@@ -8,6 +8,7 @@
 
 mod callback;
 mod emit;
+mod hints;
 mod lm_call;
 mod spans;
 pub mod trace;
@@ -21,8 +22,10 @@ pub use callback::{
 pub use emit::probe;
 pub(crate) use emit::{Emitter, next_id, to_fields};
 pub use emit::{run_module, run_tool};
+pub(crate) use hints::Hints;
 pub(crate) use lm_call::complete;
 pub use spans::TracingSpans;
+pub(crate) use trace::extend_trace;
 pub use trace::{TraceEntry, trace, traced};
 pub use usage::track_usage;
 
@@ -59,6 +62,8 @@ pub struct Context {
     pub(crate) dry_run: bool,
     /// Bounds the LM calls in flight across the scope.
     pub(crate) limit: Option<Arc<tokio::sync::Semaphore>>,
+    /// Refine's advice: every predictor in the scope gets a `hint_` input.
+    pub(crate) hints: Option<Arc<Hints>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -87,6 +92,7 @@ static EMPTY: Context = Context {
     trace: None,
     dry_run: false,
     limit: None,
+    hints: None,
 };
 
 /// The context in effect on this task (the default one outside any [`scope`]).
@@ -150,6 +156,7 @@ pub struct Scope {
     trace: Option<Arc<trace::TraceLog>>,
     dry_run: bool,
     limit: Option<Arc<tokio::sync::Semaphore>>,
+    hints: Option<Arc<Hints>>,
 }
 
 impl std::fmt::Debug for Scope {
@@ -218,6 +225,13 @@ impl Scope {
         self
     }
 
+    /// Every predictor in the scope gets a `hint_` input: its hint, else `N/A` (`None`
+    /// leaves the enclosing scope's hints).
+    pub(crate) fn hints(mut self, hints: Option<Arc<Hints>>) -> Self {
+        self.hints = hints;
+        self
+    }
+
     pub(crate) fn trace_into(mut self, log: Arc<trace::TraceLog>) -> Self {
         self.trace = Some(log.clone());
         self.callbacks.push(log);
@@ -240,6 +254,9 @@ impl Scope {
         }
         if let Some(l) = self.limit {
             ctx.limit = Some(l);
+        }
+        if let Some(h) = self.hints {
+            ctx.hints = Some(h);
         }
         ctx.dry_run |= self.dry_run;
         if !self.callbacks.is_empty() {
@@ -292,6 +309,11 @@ pub fn with_rollout<F: Future>(
     fut: F,
 ) -> impl Future<Output = F::Output> {
     scope().rollout(temperature, rollout_id).run(fut)
+}
+
+/// The rollout id of the enclosing [`with_rollout`] scope, if any.
+pub(crate) fn rollout_id() -> Option<u64> {
+    with_current(|ctx| ctx.rollout.map(|r| r.id))
 }
 
 /// The LM in effect here (the scope's, else the process-wide one), if any.

@@ -30,9 +30,24 @@ impl TraceLog {
     }
 }
 
+impl TraceLog {
+    /// Whether this log is the innermost [`traced`] run's where the call is made: an inner
+    /// run (one attempt of BestOfN) keeps its calls from the outer one, which gets only what
+    /// is handed on with [`extend_trace`].
+    fn is_innermost(&self) -> bool {
+        with_current(|ctx| {
+            ctx.trace
+                .as_ref()
+                .is_some_and(|t| std::ptr::eq(Arc::as_ptr(t), self))
+        })
+    }
+}
+
 impl Callback for TraceLog {
     fn on_module_end(&self, call: &Call<'_>, end: &ModuleEnd<'_>) {
-        if let (Some(predictor), Ok(Some(outputs))) = (call.predictor, &end.outputs) {
+        if let (Some(predictor), Ok(Some(outputs))) = (call.predictor, &end.outputs)
+            && self.is_innermost()
+        {
             self.lock().push(TraceEntry {
                 predictor,
                 inputs: end.inputs.clone(),
@@ -49,6 +64,16 @@ pub async fn traced<F: Future>(fut: F) -> (F::Output, Vec<TraceEntry>) {
     let out = scope().trace_into(log.clone()).run(fut).await;
     let calls = std::mem::take(&mut *log.lock());
     (out, calls)
+}
+
+/// Adds `entries` to the enclosing [`traced`] run's calls, if there is one (how BestOfN hands
+/// on its chosen attempt's calls, as DSPy extends `settings.trace`).
+pub(crate) fn extend_trace(entries: Vec<TraceEntry>) {
+    with_current(|ctx| {
+        if let Some(t) = &ctx.trace {
+            t.lock().extend(entries);
+        }
+    });
 }
 
 /// The calls recorded so far by the enclosing [`traced`] (what DSPy passes a metric as

@@ -10,7 +10,7 @@ use crate::demo::Demo;
 use crate::error::{Error, ParseError, Result};
 use crate::lm::{Lm, LmConfig, LmError, LmRequest, Message, ToolCall, ToolChoice, Usage};
 use crate::settings;
-use crate::signature::{InputFields, MetaRef, SignatureMeta};
+use crate::signature::{FieldMeta, InputFields, MetaRef, Role, SignatureMeta};
 use serde_json::{Map, Value};
 use std::sync::{Arc, RwLock};
 
@@ -219,8 +219,46 @@ impl PredictCore {
         self.run_turn(inputs, fields, &Turn::default()).await
     }
 
-    /// [`PredictCore::run`] with a conversation's earlier turns and native tools.
+    /// [`PredictCore::run`] with a conversation's earlier turns and native tools. Inside a
+    /// scope with hints (Refine's advice), the signature gains a last input `hint_` holding
+    /// this predictor's hint, as DSPy's Refine appends it.
     pub async fn run_turn(
+        &self,
+        inputs: &(dyn InputFields + Sync),
+        fields: impl FnOnce() -> Result<Map<String, Value>>,
+        turn: &Turn<'_>,
+    ) -> Result<Outcome> {
+        let hint =
+            context::with_current(|ctx| ctx.hints.as_ref().map(|h| h.get(self.id()).to_string()));
+        let Some(hint) = hint else {
+            return self.run_turn_as_is(inputs, fields, turn).await;
+        };
+        let meta = turn
+            .meta
+            .unwrap_or(&self.meta)
+            .with_appended_inputs([FieldMeta::string(
+                "hint_",
+                Role::Input,
+                Some("A hint to the module from an earlier run".into()),
+            )]);
+        let hinted = WithHint {
+            inputs,
+            n: meta.inputs().len() - 1,
+            hint: &hint,
+        };
+        let fields = || {
+            let mut map = fields()?;
+            map.insert("hint_".into(), Value::String(hint.clone()));
+            Ok(map)
+        };
+        let turn = Turn {
+            meta: Some(&meta),
+            ..*turn
+        };
+        self.run_turn_as_is(&hinted, fields, &turn).await
+    }
+
+    async fn run_turn_as_is(
         &self,
         inputs: &(dyn InputFields + Sync),
         fields: impl FnOnce() -> Result<Map<String, Value>>,
@@ -449,6 +487,31 @@ impl PredictCore {
                 tool_calls,
             }),
             Err(e) => Err((Error::Parse(e), usage)),
+        }
+    }
+}
+
+/// A call's inputs followed by a `hint_` input.
+struct WithHint<'a> {
+    inputs: &'a (dyn InputFields + Sync),
+    n: usize,
+    hint: &'a str,
+}
+
+impl InputFields for WithHint<'_> {
+    fn write_input(
+        &self,
+        index: usize,
+        field: &crate::signature::FieldMeta,
+        out: &mut String,
+    ) -> std::result::Result<bool, String> {
+        match index.cmp(&self.n) {
+            std::cmp::Ordering::Less => self.inputs.write_input(index, field, out),
+            std::cmp::Ordering::Equal => {
+                out.push_str(self.hint);
+                Ok(true)
+            }
+            std::cmp::Ordering::Greater => Ok(false),
         }
     }
 }

@@ -79,7 +79,7 @@ macro_rules! impl_predictor {
         }
     };
 }
-use impl_predictor;
+pub(crate) use impl_predictor;
 
 mod batch;
 mod chain_of_thought;

@@ -83,6 +83,17 @@ impl<P> StaticShape for crate::optimize::Knn<P> {
     const SHAPE: Shape = Shape::Dynamic;
 }
 
+/// So are the inference-time strategies.
+impl<M: crate::module::Module> StaticShape for crate::strategy::BestOfN<M> {
+    const SHAPE: Shape = Shape::Dynamic;
+}
+impl<M: crate::module::Module> StaticShape for crate::strategy::Refine<M> {
+    const SHAPE: Shape = Shape::Dynamic;
+}
+impl<S: Signature> StaticShape for crate::strategy::MultiChainComparison<S> {
+    const SHAPE: Shape = Shape::Dynamic;
+}
+
 const fn str_eq(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     if a.len() != b.len() {

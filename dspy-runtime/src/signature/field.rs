@@ -201,7 +201,11 @@ impl FieldMeta {
     }
 
     /// A plain `str` field (as ChainOfThought's `reasoning`).
-    pub fn string(name: &'static str, role: Role, desc: Option<String>) -> FieldMeta {
+    pub fn string(
+        name: impl Into<Cow<'static, str>>,
+        role: Role,
+        desc: Option<String>,
+    ) -> FieldMeta {
         let schema = serde_json::json!({"type": "string"});
         FieldMeta::new(name.into(), role, desc, schema.clone(), Map::new(), schema)
     }

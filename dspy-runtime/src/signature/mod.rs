@@ -209,6 +209,22 @@ impl SignatureMeta {
         }
     }
 
+    /// A copy with `fields` after the inputs (DSPy's `Signature.append` of input fields).
+    pub fn with_appended_inputs(
+        &self,
+        fields: impl IntoIterator<Item = FieldMeta>,
+    ) -> SignatureMeta {
+        let mut inputs = self.inputs.clone();
+        inputs.extend(fields);
+        SignatureMeta {
+            name: self.name.clone(),
+            instructions: self.instructions.clone(),
+            inputs,
+            outputs: self.outputs.clone(),
+            structured: OnceLock::new(),
+        }
+    }
+
     /// DSPy's strict structured-output `response_format` for the outputs, built once.
     pub fn structured_output_format(&self) -> Arc<ResponseFormat> {
         self.structured
