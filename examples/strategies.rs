@@ -6,10 +6,10 @@
 //! two paragraphs), kept only if it occurs twice. The reward is 0.5 for at most 12 words plus
 //! 0.5 for naming the entity; an output meets the constraint at 1.0. BestOfN and Refine make up
 //! to 3 attempts at temperature 1.0 (threshold 1.0); Predict answers once, greedily. Stories:
-//! `--n` (default 40) from the articles shuffled with seed 0. Seeds (`--seeds 0,1,2`) set the
+//! `--n` (default 20) from the articles shuffled with seed 0. Seeds (`--seeds 0,1,2`) set the
 //! sampling seed of the attempts.
 //!
-//! `cargo run --release --features local --example strategies [-- --model qwen|qwen15 --n 40
+//! `cargo run --release --features local --example strategies [-- --model qwen|qwen15 --n 20
 //! --seeds 0,1,2 --arms predict,best,refine]`
 
 use dspy::data::datasets::bbc_articles;
@@ -36,14 +36,17 @@ struct Args {
     n: usize,
     seeds: Vec<u64>,
     arms: Vec<String>,
+    /// Print the last this many LM calls at the end (DSPy's `inspect_history`).
+    show: usize,
 }
 
 fn args() -> Args {
     let mut a = Args {
         model: "qwen".into(),
-        n: 40,
+        n: 20,
         seeds: vec![0, 1, 2],
         arms: vec!["predict".into(), "best".into(), "refine".into()],
+        show: 0,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     for pair in argv.chunks(2) {
@@ -53,6 +56,7 @@ fn args() -> Args {
             "--n" => a.n = value.parse().unwrap_or(a.n),
             "--seeds" => a.seeds = value.split(',').filter_map(|s| s.parse().ok()).collect(),
             "--arms" => a.arms = value.split(',').map(str::to_string).collect(),
+            "--show" => a.show = value.parse().unwrap_or(0),
             other => eprintln!("ignoring unknown argument {other}"),
         }
     }
@@ -170,6 +174,8 @@ struct Reading {
     reward: f64,
     calls: u64,
     secs: f64,
+    /// The first few summaries with the entity they had to name.
+    samples: Vec<String>,
 }
 
 async fn measure<M>(program: &M, dev: &[Story]) -> dspy::Result<Reading>
@@ -194,6 +200,16 @@ where
         reward: r.score / 100.0,
         calls: r.usage.calls,
         secs: r.elapsed.as_secs_f64(),
+        samples: r
+            .outcomes
+            .iter()
+            .zip(dev)
+            .take(3)
+            .map(|(o, ex)| match &o.prediction {
+                Ok(p) => format!("[{}] {:?} ({})", ex.input.entity, p.summary, o.score),
+                Err(e) => format!("[{}] error: {e}", ex.input.entity),
+            })
+            .collect(),
     })
 }
 
@@ -240,7 +256,7 @@ async fn main() -> dspy::Result<()> {
                     let refine = Refine::new(predict, 3, reward, 1.0)
                         .program_code(PROGRAM_CODE)
                         .reward_code(REWARD_CODE)
-                        .advice_config(LmConfig::default().temperature(0.0).max_tokens(160));
+                        .advice_config(LmConfig::default().temperature(0.0).max_tokens(100));
                     measure(&refine, &dev).await?
                 }
                 other => {
@@ -252,6 +268,9 @@ async fn main() -> dspy::Result<()> {
                 "{arm} seed {seed}: met {:.2} ± {:.2}, reward {:.2}, {} LM calls, {:.0} s",
                 reading.met, reading.se, reading.reward, reading.calls, reading.secs
             );
+            for sample in &reading.samples {
+                println!("    {sample}");
+            }
             rows.entry(arm.clone()).or_default().push(reading);
         }
     }
@@ -273,6 +292,9 @@ async fn main() -> dspy::Result<()> {
             "| {arm} | {mean:.2} ({lo:.2}–{hi:.2}), {} run(s) | {se:.2} | {reward:.2} | {calls:.2} | {secs:.0} s |",
             rs.len()
         );
+    }
+    if a.show > 0 {
+        println!("\n{}", dspy::lm::History::global().render(a.show));
     }
     Ok(())
 }
