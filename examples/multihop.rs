@@ -1,4 +1,4 @@
-//! Multi-hop question answering over an in-memory BM25 retriever (the `bm25` crate) on a small
+//! Multi-hop question answering over `dspy::retrieve` (a `Retrieve` stage on a BM25 index) on a small
 //! real corpus: the paragraphs of 2,225 BBC News articles. Two hops of query → retrieve, then
 //! an answer, on the embedded Qwen2.5-0.5B model. Prints the program's graph (Mermaid) first.
 //!

@@ -14,6 +14,7 @@ pub mod lm;
 pub mod module;
 pub mod optimize;
 pub mod program;
+pub mod retrieve;
 pub mod settings;
 pub mod signature;
 pub mod state;
@@ -39,6 +40,7 @@ pub use module::{
 };
 pub use optimize::LabeledFewShot;
 pub use program::{Params, ParamsExt, Program, render_prompts};
+pub use retrieve::{Passage, Retrieve, Retriever};
 pub use settings::{configure, configure_adapter};
 pub use signature::{
     CotCompatible, DynSignature, FieldMeta, InputFields, Signature, SignatureMeta,

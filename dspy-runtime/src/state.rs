@@ -99,7 +99,7 @@ pub fn save<P: Params + ?Sized>(program: &P, path: impl AsRef<Path>) -> Result<(
 /// Writes `bytes` to a new, uniquely named file beside `path` (created with `create_new`, so
 /// never someone else's), syncs it and renames it over `path`; the temporary file is removed
 /// if any step fails.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     let io = |source| StateError::Io {
         path: path.to_path_buf(),
         source,
@@ -153,7 +153,7 @@ pub fn load<P: Params + ?Sized>(program: &mut P, path: impl AsRef<Path>) -> Resu
 /// unless a regular file (on unix it is opened non-blocking, so a FIFO with no writer is
 /// never waited on), and read through a reader that stops one byte past `limit` (a file that
 /// grows, or misreports its size, cannot exceed it).
-fn read_capped(path: &Path, limit: u64) -> Result<String, StateError> {
+pub(crate) fn read_capped(path: &Path, limit: u64) -> Result<String, StateError> {
     let io = |source| StateError::Io {
         path: path.to_path_buf(),
         source,

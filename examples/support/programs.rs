@@ -4,6 +4,7 @@
 
 use dspy::data::datasets::Sentiment;
 use dspy::prelude::*;
+use dspy::retrieve::{Bm25Index, Retrieve};
 
 // ---- A classifier: Rotten Tomatoes review snippets by sentiment. ----
 
@@ -91,50 +92,6 @@ impl Extractor {
 
 // ---- Multi-hop question answering over a BM25 retriever. ----
 
-/// Lowercased words of three letters or more: BM25's tokens.
-#[derive(Clone, Debug, Default)]
-pub struct Words;
-
-impl bm25::Tokenizer for Words {
-    fn tokenize(&self, text: &str) -> Vec<String> {
-        text.split(|c: char| !c.is_alphanumeric())
-            .filter(|w| w.len() > 2)
-            .map(str::to_lowercase)
-            .collect()
-    }
-}
-
-/// An in-memory BM25 index over passages (the `bm25` crate); clones share the index.
-#[derive(Clone)]
-pub struct Retriever {
-    engine: std::sync::Arc<bm25::SearchEngine<u32, u32, Words>>,
-    passages: std::sync::Arc<[String]>,
-}
-
-impl Retriever {
-    /// Indexes `passages`.
-    pub fn new(passages: Vec<String>) -> Self {
-        let engine = bm25::SearchEngineBuilder::<u32, u32, Words>::with_tokenizer_and_corpus(
-            Words,
-            passages.iter().cloned(),
-        )
-        .build();
-        Retriever {
-            engine: std::sync::Arc::new(engine),
-            passages: passages.into(),
-        }
-    }
-
-    /// The `k` best passages for `query`, best first.
-    pub fn search(&self, query: &str, k: usize) -> Vec<String> {
-        self.engine
-            .search(query, k)
-            .into_iter()
-            .filter_map(|r| self.passages.get(r.document.id as usize).cloned())
-            .collect()
-    }
-}
-
 /// Write a short search query that finds what the question still needs.
 #[derive(Signature)]
 pub struct GenerateQuery {
@@ -162,9 +119,8 @@ program! {
     pub struct MultiHop {
         pub hops: Vec<ChainOfThought<GenerateQuery>>,
         pub answer: ChainOfThought<AnswerQuestion>,
-        /// The passages to search.
-        #[skip]
-        pub retriever: Retriever,
+        /// Two passages per query from a BM25 index of the corpus.
+        pub retrieve: Retrieve,
     }
 
     async fn forward(&self, question: String) -> dspy::Result<String> {
@@ -172,9 +128,9 @@ program! {
         for hop in &self.hops {
             let input = GenerateQueryInput { context: context.clone(), question: question.clone() };
             let query = hop.call(input).await?.query.clone();
-            for passage in self.retriever.search(&query, 2) {
-                if !context.contains(&passage) {
-                    context.push(passage);
+            for passage in self.retrieve(query).await? {
+                if !context.contains(&passage.text) {
+                    context.push(passage.text);
                 }
             }
         }
@@ -189,7 +145,7 @@ impl MultiHop {
         MultiHop {
             hops: (0..hops).map(|_| ChainOfThought::new()).collect(),
             answer: ChainOfThought::new(),
-            retriever: Retriever::new(passages),
+            retrieve: Retrieve::new(Bm25Index::new(passages), 2),
         }
     }
 }

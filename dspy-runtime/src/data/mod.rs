@@ -81,6 +81,14 @@ pub enum DataError {
         /// What was expected and what came.
         message: String,
     },
+    /// A saved index (e.g. a BM25 index) cannot be read back.
+    #[error("{path}: not a usable index: {message}")]
+    Index {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 /// Examples from a dataset's rows, each holding an input's and a label's fields

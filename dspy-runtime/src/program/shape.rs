@@ -83,6 +83,11 @@ impl<P> StaticShape for crate::optimize::Knn<P> {
     const SHAPE: Shape = Shape::Dynamic;
 }
 
+/// A retriever holds no predictors.
+impl StaticShape for crate::retrieve::Retrieve {
+    const SHAPE: Shape = Shape::Program(&[]);
+}
+
 /// So are the inference-time strategies.
 impl<M: crate::module::Module> StaticShape for crate::strategy::BestOfN<M> {
     const SHAPE: Shape = Shape::Dynamic;
