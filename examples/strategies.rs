@@ -10,7 +10,7 @@
 //! sampling seed of the attempts.
 //!
 //! `cargo run --release --features local --example strategies [-- --model qwen|qwen15 --n 20
-//! --seeds 0,1,2 --arms predict,best,refine]`
+//! --seeds 0,1,2 --arms predict,best,refine --advice task|qwen15 --show K]`
 
 use dspy::data::datasets::bbc_articles;
 use dspy::data::split;
@@ -38,6 +38,8 @@ struct Args {
     arms: Vec<String>,
     /// Print the last this many LM calls at the end (DSPy's `inspect_history`).
     show: usize,
+    /// Refine's advice LM: `task` (the task model) or `qwen15`.
+    advice: String,
 }
 
 fn args() -> Args {
@@ -47,6 +49,7 @@ fn args() -> Args {
         seeds: vec![0, 1, 2],
         arms: vec!["predict".into(), "best".into(), "refine".into()],
         show: 0,
+        advice: "task".into(),
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     for pair in argv.chunks(2) {
@@ -57,6 +60,7 @@ fn args() -> Args {
             "--seeds" => a.seeds = value.split(',').filter_map(|s| s.parse().ok()).collect(),
             "--arms" => a.arms = value.split(',').map(str::to_string).collect(),
             "--show" => a.show = value.parse().unwrap_or(0),
+            "--advice" => a.advice = value,
             other => eprintln!("ignoring unknown argument {other}"),
         }
     }
@@ -216,15 +220,20 @@ where
 #[tokio::main]
 async fn main() -> dspy::Result<()> {
     let a = args();
+    let qwen15 = || -> dspy::Result<LocalLm> {
+        let path = dspy::lm::local::locate_in(
+            &dspy::lm::local::model_dir(),
+            dspy::lm::local::QWEN15_FILE,
+        )?;
+        Ok(LocalLm::load(path, Default::default())?)
+    };
     let lm = match a.model.as_str() {
-        "qwen15" => LocalLm::load(
-            dspy::lm::local::locate_in(
-                &dspy::lm::local::model_dir(),
-                dspy::lm::local::QWEN15_FILE,
-            )?,
-            Default::default(),
-        )?,
+        "qwen15" => qwen15()?,
         _ => LocalLm::qwen()?,
+    };
+    let advice_lm = match a.advice.as_str() {
+        "qwen15" => Some(qwen15()?),
+        _ => None,
     };
     lm.ready().await?;
     dspy::configure(lm.clone());
@@ -253,10 +262,13 @@ async fn main() -> dspy::Result<()> {
                 "predict" => measure(&predict, &dev).await?,
                 "best" => measure(&BestOfN::new(predict, 3, reward, 1.0), &dev).await?,
                 "refine" => {
-                    let refine = Refine::new(predict, 3, reward, 1.0)
+                    let mut refine = Refine::new(predict, 3, reward, 1.0)
                         .program_code(PROGRAM_CODE)
                         .reward_code(REWARD_CODE)
                         .advice_config(LmConfig::default().temperature(0.0).max_tokens(100));
+                    if let Some(lm) = &advice_lm {
+                        refine = refine.advice_lm(lm.clone());
+                    }
                     measure(&refine, &dev).await?
                 }
                 other => {
