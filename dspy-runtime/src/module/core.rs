@@ -10,7 +10,7 @@ use crate::demo::Demo;
 use crate::error::{Error, ParseError, Result};
 use crate::lm::{Lm, LmConfig, LmError, LmRequest, Message, ToolCall, ToolChoice, Usage};
 use crate::settings;
-use crate::signature::{FieldMeta, InputFields, MetaRef, Role, SignatureMeta};
+use crate::signature::{FieldMeta, InputFields, MetaRef, Role, SignatureMeta, WithTextInputs};
 use serde_json::{Map, Value};
 use std::sync::{Arc, RwLock};
 
@@ -73,6 +73,29 @@ pub(crate) struct Turn<'a> {
     pub tool_choice: Option<&'a ToolChoice>,
     /// The signature used in place of the predictor's.
     pub meta: Option<&'a SignatureMeta>,
+}
+
+impl Outcome {
+    /// The parsed fields as a typed prediction; fields that do not fit `O` are a parse error
+    /// quoting the reply.
+    pub fn into_prediction<O: serde::de::DeserializeOwned>(self) -> Result<super::Prediction<O>> {
+        let output: O = serde_json::from_value(Value::Object(self.parsed.fields)).map_err(|e| {
+            ParseError::new(
+                self.adapter,
+                crate::error::ParseErrorKind::Deserialize {
+                    message: e.to_string(),
+                },
+                &self.raw,
+            )
+        })?;
+        Ok(super::Prediction::new(
+            output,
+            self.usage,
+            self.raw,
+            self.parsed.coercions,
+            self.adapter,
+        ))
+    }
 }
 
 impl PredictCore {
@@ -241,10 +264,10 @@ impl PredictCore {
                 Role::Input,
                 Some("A hint to the module from an earlier run".into()),
             )]);
-        let hinted = WithHint {
+        let hinted = WithTextInputs {
             inputs,
             n: meta.inputs().len() - 1,
-            hint: &hint,
+            extra: std::slice::from_ref(&hint),
         };
         let fields = || {
             let mut map = fields()?;
@@ -487,31 +510,6 @@ impl PredictCore {
                 tool_calls,
             }),
             Err(e) => Err((Error::Parse(e), usage)),
-        }
-    }
-}
-
-/// A call's inputs followed by a `hint_` input.
-struct WithHint<'a> {
-    inputs: &'a (dyn InputFields + Sync),
-    n: usize,
-    hint: &'a str,
-}
-
-impl InputFields for WithHint<'_> {
-    fn write_input(
-        &self,
-        index: usize,
-        field: &crate::signature::FieldMeta,
-        out: &mut String,
-    ) -> std::result::Result<bool, String> {
-        match index.cmp(&self.n) {
-            std::cmp::Ordering::Less => self.inputs.write_input(index, field, out),
-            std::cmp::Ordering::Equal => {
-                out.push_str(self.hint);
-                Ok(true)
-            }
-            std::cmp::Ordering::Greater => Ok(false),
         }
     }
 }

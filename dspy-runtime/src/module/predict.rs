@@ -3,10 +3,9 @@
 use super::core::PredictCore;
 use super::{Module, Prediction, render_messages};
 use crate::demo::Demo;
-use crate::error::{ParseError, ParseErrorKind, Result};
+use crate::error::Result;
 use crate::lm::Message;
 use crate::signature::{MetaRef, Signature};
-use serde_json::Value;
 use std::marker::PhantomData;
 
 /// Calls the LM once for signature `S`: formats the inputs with the adapter, parses and
@@ -61,23 +60,7 @@ impl<S: Signature> Predict<S> {
             .core
             .run(&input, || crate::context::to_fields(&input))
             .await?;
-        let output: S::Output = serde_json::from_value(Value::Object(outcome.parsed.fields))
-            .map_err(|e| {
-                ParseError::new(
-                    outcome.adapter,
-                    ParseErrorKind::Deserialize {
-                        message: e.to_string(),
-                    },
-                    &outcome.raw,
-                )
-            })?;
-        Ok(Prediction::new(
-            output,
-            outcome.usage,
-            outcome.raw,
-            outcome.parsed.coercions,
-            outcome.adapter,
-        ))
+        outcome.into_prediction()
     }
 
     /// Adds a complete demo from a typed input and output.

@@ -2,7 +2,7 @@
 //! (DSPy's `Ensemble` with `dspy.majority`).
 
 use crate::error::{Error, Result};
-use crate::module::{Module, Predictor};
+use crate::module::Module;
 use crate::program::Params;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -88,17 +88,4 @@ where
     }
 }
 
-impl<P: Module + Params> Params for Ensemble<P> {
-    fn visit_params<'a>(&'a self, path: &str, f: &mut dyn FnMut(String, &'a dyn Predictor)) {
-        self.programs
-            .visit_params(&crate::program::join_path(path, "programs"), f);
-    }
-    fn visit_params_mut<'a>(
-        &'a mut self,
-        path: &str,
-        f: &mut dyn FnMut(String, &'a mut dyn Predictor),
-    ) {
-        self.programs
-            .visit_params_mut(&crate::program::join_path(path, "programs"), f);
-    }
-}
+crate::program::params_of_field!([P: Module + Params] Ensemble<P>, programs, "programs");

@@ -11,6 +11,7 @@ mod sugar;
 pub use crate::signature::Placeholder;
 pub use dry_run::render_prompts;
 pub use graph::{Graph, Stage};
+pub(crate) use params::params_of_field;
 pub use params::{ModuleField, Params, ParamsExt, join_path};
 #[doc(hidden)]
 pub use params::{field_mut, visit_field};

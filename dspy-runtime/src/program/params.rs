@@ -25,7 +25,31 @@ pub trait Params {
 }
 
 pub use dspy_grammar::path::join as join_path;
+
+/// `Params` for a wrapper module whose predictors are those of one field, under the path
+/// `name` (DSPy's attribute name): `params_of_field!([M: Module + Params] BestOfN<M>, module, "module")`.
+macro_rules! params_of_field {
+    ([$($generics:tt)*] $ty:ty, $field:ident, $name:literal) => {
+        impl<$($generics)*> $crate::program::Params for $ty {
+            fn visit_params<'a>(
+                &'a self,
+                path: &str,
+                f: &mut dyn FnMut(String, &'a dyn $crate::module::Predictor),
+            ) {
+                self.$field.visit_params(&$crate::program::join_path(path, $name), f);
+            }
+            fn visit_params_mut<'a>(
+                &'a mut self,
+                path: &str,
+                f: &mut dyn FnMut(String, &'a mut dyn $crate::module::Predictor),
+            ) {
+                self.$field.visit_params_mut(&$crate::program::join_path(path, $name), f);
+            }
+        }
+    };
+}
 use dspy_grammar::path::{COT_PREDICTOR, canonical, item, leaf};
+pub(crate) use params_of_field;
 
 /// The type of a module field of a `program!`: anything that holds predictors ([`Params`]).
 /// The generated code visits each module field through it, so a field that is not a module is

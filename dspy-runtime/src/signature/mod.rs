@@ -58,6 +58,38 @@ pub trait InputFields {
     ) -> Result<bool, String>;
 }
 
+/// A call's inputs (the first `n` fields) followed by text inputs written as they are: how a
+/// module adds inputs to a signature for one call (Refine's `hint_`, MultiChainComparison's
+/// attempts).
+pub(crate) struct WithTextInputs<'a, T: AsRef<str>> {
+    /// The signature's own inputs.
+    pub inputs: &'a (dyn InputFields + Sync),
+    /// How many they are.
+    pub n: usize,
+    /// The added inputs' values, in field order after them.
+    pub extra: &'a [T],
+}
+
+impl<T: AsRef<str>> InputFields for WithTextInputs<'_, T> {
+    fn write_input(
+        &self,
+        index: usize,
+        field: &FieldMeta,
+        out: &mut String,
+    ) -> Result<bool, String> {
+        if index < self.n {
+            return self.inputs.write_input(index, field, out);
+        }
+        Ok(match self.extra.get(index - self.n) {
+            Some(text) => {
+                out.push_str(text.as_ref());
+                true
+            }
+            None => false,
+        })
+    }
+}
+
 impl InputFields for Map<String, Value> {
     fn write_input(
         &self,

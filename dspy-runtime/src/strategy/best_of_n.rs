@@ -7,8 +7,8 @@ use crate::context::run_module;
 use crate::error::Result;
 use crate::evaluate::metrics::Score;
 use crate::lm::BoxFuture;
-use crate::module::{Module, Predictor};
-use crate::program::{Params, join_path};
+use crate::module::Module;
+use crate::program::Params;
 use serde::Serialize;
 
 /// Runs `module` up to `n` times and returns the first output whose reward is at or above
@@ -84,15 +84,4 @@ where
     }
 }
 
-impl<M: Module + Params> Params for BestOfN<M> {
-    fn visit_params<'a>(&'a self, path: &str, f: &mut dyn FnMut(String, &'a dyn Predictor)) {
-        self.module.visit_params(&join_path(path, "module"), f);
-    }
-    fn visit_params_mut<'a>(
-        &'a mut self,
-        path: &str,
-        f: &mut dyn FnMut(String, &'a mut dyn Predictor),
-    ) {
-        self.module.visit_params_mut(&join_path(path, "module"), f);
-    }
-}
+crate::program::params_of_field!([M: Module + Params] BestOfN<M>, module, "module");

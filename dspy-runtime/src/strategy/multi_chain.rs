@@ -3,12 +3,12 @@
 //! `dspy.MultiChainComparison`).
 
 use crate::context::to_fields;
-use crate::error::{Error, ParseError, ParseErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::format::python_str;
 use crate::lm::Message;
 use crate::module::core::PredictCore;
 use crate::module::{Prediction, render_messages};
-use crate::signature::{FieldMeta, InputFields, MetaRef, Role, Signature, SignatureMeta};
+use crate::signature::{FieldMeta, MetaRef, Role, Signature, SignatureMeta, WithTextInputs};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::marker::PhantomData;
@@ -80,10 +80,10 @@ impl<S: Signature> MultiChainComparison<S> {
         completions: &[C],
     ) -> Result<Prediction<Compared<S::Output>>> {
         let attempts = self.attempts(completions)?;
-        let inputs = WithAttempts {
-            input: &input,
+        let inputs = WithTextInputs {
+            inputs: &input,
             n: S::meta().inputs().len(),
-            attempts: &attempts,
+            extra: &attempts,
         };
         let fields = || {
             let mut map = to_fields(&input)?;
@@ -96,23 +96,7 @@ impl<S: Signature> MultiChainComparison<S> {
             Ok(map)
         };
         let outcome = self.core.run(&inputs, fields).await?;
-        let output: Compared<S::Output> =
-            serde_json::from_value(Value::Object(outcome.parsed.fields)).map_err(|e| {
-                ParseError::new(
-                    outcome.adapter,
-                    ParseErrorKind::Deserialize {
-                        message: e.to_string(),
-                    },
-                    &outcome.raw,
-                )
-            })?;
-        Ok(Prediction::new(
-            output,
-            outcome.usage,
-            outcome.raw,
-            outcome.parsed.coercions,
-            outcome.adapter,
-        ))
+        outcome.into_prediction()
     }
 
     /// The messages a call would send, without calling an LM.
@@ -122,10 +106,10 @@ impl<S: Signature> MultiChainComparison<S> {
         completions: &[C],
     ) -> Result<Vec<Message>> {
         let attempts = self.attempts(completions)?;
-        let inputs = WithAttempts {
-            input,
+        let inputs = WithTextInputs {
+            inputs: input,
             n: S::meta().inputs().len(),
-            attempts: &attempts,
+            extra: &attempts,
         };
         self.core.render(&self.core.adapter(), &inputs)
     }
@@ -196,33 +180,6 @@ fn compared_meta(base: &SignatureMeta, m: usize) -> SignatureMeta {
     );
     base.with_appended_inputs(attempts)
         .with_leading_output(rationale)
-}
-
-/// The signature's inputs followed by the attempts.
-struct WithAttempts<'a, I> {
-    input: &'a I,
-    n: usize,
-    attempts: &'a [String],
-}
-
-impl<I: InputFields> InputFields for WithAttempts<'_, I> {
-    fn write_input(
-        &self,
-        index: usize,
-        field: &FieldMeta,
-        out: &mut String,
-    ) -> std::result::Result<bool, String> {
-        if index < self.n {
-            return self.input.write_input(index, field, out);
-        }
-        match self.attempts.get(index - self.n) {
-            Some(a) => {
-                out.push_str(a);
-                Ok(true)
-            }
-            None => Ok(false),
-        }
-    }
 }
 
 impl<S: Signature> crate::module::Module for MultiChainComparison<S>

@@ -7,8 +7,8 @@ use crate::context::{Hints, run_module};
 use crate::error::{Error, Result};
 use crate::evaluate::metrics::Score;
 use crate::lm::{BoxFuture, Lm, LmConfig};
-use crate::module::{Module, Predictor};
-use crate::program::{Params, ParamsExt, join_path};
+use crate::module::Module;
+use crate::program::{Params, ParamsExt};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
@@ -232,15 +232,4 @@ where
     }
 }
 
-impl<M: Module + Params> Params for Refine<M> {
-    fn visit_params<'a>(&'a self, path: &str, f: &mut dyn FnMut(String, &'a dyn Predictor)) {
-        self.module.visit_params(&join_path(path, "module"), f);
-    }
-    fn visit_params_mut<'a>(
-        &'a mut self,
-        path: &str,
-        f: &mut dyn FnMut(String, &'a mut dyn Predictor),
-    ) {
-        self.module.visit_params_mut(&join_path(path, "module"), f);
-    }
-}
+crate::program::params_of_field!([M: Module + Params] Refine<M>, module, "module");
