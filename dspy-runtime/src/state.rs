@@ -154,6 +154,18 @@ pub fn load<P: Params + ?Sized>(program: &mut P, path: impl AsRef<Path>) -> Resu
 /// never waited on), and read through a reader that stops one byte past `limit` (a file that
 /// grows, or misreports its size, cannot exceed it).
 pub(crate) fn read_capped(path: &Path, limit: u64) -> Result<String, StateError> {
+    let bytes = read_capped_bytes(path, limit)?;
+    String::from_utf8(bytes).map_err(|e| StateError::Format {
+        path: path.to_path_buf(),
+        message: format!(
+            "expected UTF-8 JSON, found a byte that is not UTF-8 at offset {}",
+            e.utf8_error().valid_up_to()
+        ),
+    })
+}
+
+/// [`read_capped`] for a binary file: its bytes.
+pub(crate) fn read_capped_bytes(path: &Path, limit: u64) -> Result<Vec<u8>, StateError> {
     let io = |source| StateError::Io {
         path: path.to_path_buf(),
         source,
@@ -185,13 +197,7 @@ pub(crate) fn read_capped(path: &Path, limit: u64) -> Result<String, StateError>
     if bytes.len() as u64 > limit {
         return Err(too_large(bytes.len() as u64));
     }
-    String::from_utf8(bytes).map_err(|e| StateError::Format {
-        path: path.to_path_buf(),
-        message: format!(
-            "expected UTF-8 JSON, found a byte that is not UTF-8 at offset {}",
-            e.utf8_error().valid_up_to()
-        ),
-    })
+    Ok(bytes)
 }
 
 /// What a path that is not a regular file is, for [`StateError::NotAFile`].

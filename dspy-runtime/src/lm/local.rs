@@ -112,7 +112,7 @@ struct Job {
     reply: oneshot::Sender<Result<LmResponse, LmError>>,
 }
 
-fn backend() -> Result<&'static LlamaBackend, LmError> {
+pub(super) fn backend() -> Result<&'static LlamaBackend, LmError> {
     static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
     BACKEND
         .get_or_init(|| {
@@ -139,6 +139,7 @@ pub fn locate_in(dir: &Path, file: &str) -> Result<PathBuf, LmError> {
     let which = match file {
         QWEN_FILE => "qwen",
         QWEN15_FILE => "qwen15",
+        super::local_embed::MINILM_FILE => "minilm",
         _ => "smollm2",
     };
     Err(LmError::Config(format!(
@@ -277,7 +278,7 @@ impl LanguageModel for LocalLm {
 }
 
 /// Checks that `path` is a readable GGUF file (its magic number), before any loading.
-fn check_gguf(path: &Path) -> Result<(), LmError> {
+pub(super) fn check_gguf(path: &Path) -> Result<(), LmError> {
     use std::io::Read;
     let mut magic = [0u8; 4];
     let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic));

@@ -11,6 +11,8 @@ pub(crate) mod http;
 #[cfg(feature = "local")]
 pub mod local;
 #[cfg(feature = "local")]
+mod local_embed;
+#[cfg(feature = "local")]
 mod local_tools;
 pub(crate) mod openai;
 mod request;
@@ -29,6 +31,8 @@ pub use history::{History, HistoryEntry, inspect_history};
 pub use http::{Delta, HttpLm, HttpLmBuilder, Provider, TextStream, set_cache_enabled};
 #[cfg(feature = "local")]
 pub use local::{LocalConfig, LocalLm};
+#[cfg(feature = "local")]
+pub use local_embed::{LocalEmbedConfig, LocalEmbedder, MINILM_FILE};
 pub use request::{
     Capabilities, LmConfig, LmRequest, LmResponse, Message, MessageRole, ResponseFormat, ToolCall,
     ToolChoice, Usage,

@@ -1,9 +1,12 @@
-//! Retrieval: the [`Retriever`] trait, the [`Retrieve`] module (DSPy's `dspy.Retrieve`), and
-//! an in-process BM25 index that is saved to and loaded from disk.
+//! Retrieval: the [`Retriever`] trait, the [`Retrieve`] module (DSPy's `dspy.Retrieve`), an
+//! in-process BM25 index and an embedding index (exact or HNSW), both saved to and loaded from
+//! disk.
 
 mod bm25;
+mod embedding;
 
 pub use bm25::Bm25Index;
+pub use embedding::{EmbeddingIndex, HnswParams};
 
 use crate::context::run_module;
 use crate::error::Result;
