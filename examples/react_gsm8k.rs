@@ -1,10 +1,13 @@
 //! ReAct with a calculator on GSM8K, on the embedded Qwen model: ChainOfThought without tools,
-//! ReAct with the calculator, that ReAct compiled with BootstrapFewShot, and ReActV2 (the
-//! tool-calling agent, tools as text on the embedded model) with the calculator, scored on the
-//! same held-out problems (split seed 0, temperature 0, DSPy's GSM8K metric).
+//! ReAct with the calculator, that ReAct compiled with BootstrapFewShot, ReActV2 (the
+//! tool-calling agent, tools as text on the embedded model) with the calculator, and
+//! MultiChainComparison over 3 chains of thought, scored on the same held-out problems (split
+//! seed 0, DSPy's GSM8K metric; temperature 0 but for MultiChainComparison's chains and
+//! comparison, at DSPy's 0.7 with seeds from `--seeds`).
 //!
 //! `cargo run --release --features local --example react_gsm8k -- [--model qwen15|qwen] \
-//!    [--train 20] [--dev 100] [--max-iters 5] [--arms cot,react,bootstrap,react2] [--adapter chat|json]`
+//!    [--train 20] [--dev 100] [--max-iters 5] [--arms cot,react,bootstrap,react2,mcc] \
+//!    [--adapter chat|json] [--seeds 0,1,2] [--concurrency 2]`
 
 #[path = "support/calculator.rs"]
 mod calculator;
@@ -33,6 +36,26 @@ struct Solve {
 
 type Ex = SolveExample;
 
+/// DSPy's MultiChainComparison pattern: M chains of thought sampled at temperature 0.7, worded
+/// as attempts and compared into one rationale and answer.
+struct Compare {
+    chains: Vec<ChainOfThought<Solve>>,
+    compare: MultiChainComparison<Solve>,
+}
+
+impl Module for Compare {
+    type Input = SolveInput;
+    type Output = String;
+
+    async fn forward(&self, input: SolveInput) -> dspy::Result<String> {
+        let mut completions = Vec::with_capacity(self.chains.len());
+        for chain in &self.chains {
+            completions.push(chain.forward(input.clone()).await?.into_output());
+        }
+        Ok(self.compare.call(input, &completions).await?.answer.clone())
+    }
+}
+
 struct Args {
     model: String,
     train: usize,
@@ -40,6 +63,8 @@ struct Args {
     max_iters: usize,
     arms: Vec<String>,
     json: bool,
+    seeds: Vec<u64>,
+    concurrency: usize,
 }
 
 fn args() -> Args {
@@ -50,6 +75,8 @@ fn args() -> Args {
         max_iters: 5,
         arms: vec!["cot".into(), "react".into(), "bootstrap".into()],
         json: false,
+        seeds: vec![0],
+        concurrency: 2,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     for pair in argv.chunks(2) {
@@ -61,6 +88,8 @@ fn args() -> Args {
             "--max-iters" => a.max_iters = value.parse().unwrap_or(a.max_iters),
             "--arms" => a.arms = value.split(',').map(str::to_string).collect(),
             "--adapter" => a.json = value == "json",
+            "--seeds" => a.seeds = value.split(',').filter_map(|s| s.parse().ok()).collect(),
+            "--concurrency" => a.concurrency = value.parse().unwrap_or(a.concurrency),
             other => eprintln!("ignoring unknown argument {other}"),
         }
     }
@@ -146,7 +175,9 @@ async fn main() -> dspy::Result<()> {
         dev.len(),
         a.max_iters
     );
-    let evaluate = Evaluate::new(&dev).concurrency(2).progress(true);
+    let evaluate = Evaluate::new(&dev)
+        .concurrency(a.concurrency)
+        .progress(true);
     let mut rows = vec![
         "| program | dev accuracy ± s.e. | tool calls / problem | errors | LM calls | wall time |"
             .to_string(),
@@ -255,6 +286,32 @@ async fn main() -> dspy::Result<()> {
             "{}\n  episodes ended: {ends:?}",
             rows.last().map_or("", String::as_str)
         );
+    }
+    if a.arms.iter().any(|x| x == "mcc") {
+        for &seed in &a.seeds {
+            let sampled = |s: u64| LmConfig::default().temperature(0.7).max_tokens(400).seed(s);
+            let chains = (0..3)
+                .map(|i| {
+                    ChainOfThought::<Solve>::new()
+                        .with_lm(lm.clone())
+                        .with_config(sampled(seed * 10 + i))
+                })
+                .collect();
+            let compare = MultiChainComparison::<Solve>::new(3)
+                .with_lm(lm.clone())
+                .with_config(sampled(seed * 10 + 9));
+            let program = Compare { chains, compare };
+            let r = evaluate
+                .run(&program, |ex: &Ex, answer: &String| solved(ex, answer))
+                .await?;
+            rows.push(row(
+                &format!("MultiChainComparison, M=3, seed {seed}"),
+                &r,
+                None,
+            ));
+            first_failures(&r);
+            println!("{}", rows.last().map_or("", String::as_str));
+        }
     }
     println!("\n{}", rows.join("\n"));
     Ok(())
