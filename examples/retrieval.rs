@@ -123,6 +123,10 @@ async fn main() -> dspy::Result<()> {
 
     let c = corpus()?;
     let (n, q) = (c.passages.len(), c.queries.len());
+    if n == 0 || q == 0 {
+        eprintln!("no BBC articles: run scripts/fetch-data");
+        return Ok(());
+    }
     println!("corpus: {n} passages (BBC paragraphs), {q} queries (distinct headlines)\n");
     println!("| index | build | ms per query | recall@1 / @5 / @10 | notes |");
     println!("|---|---|---|---|---|");
@@ -147,8 +151,12 @@ async fn main() -> dspy::Result<()> {
     embedder.ready().await?;
     let cache = std::path::Path::new("artifacts/cache/bbc-minilm.idx");
     let t = Instant::now();
-    let (exact, how) = if cache.exists() && !rebuild {
-        (EmbeddingIndex::load(cache, embedder.clone())?, "loaded")
+    let cached = match cache.exists() && !rebuild {
+        true => Some(EmbeddingIndex::load(cache, embedder.clone())?).filter(|i| i.len() == n),
+        false => None,
+    };
+    let (exact, how) = if let Some(index) = cached {
+        (index, "loaded")
     } else {
         let index = EmbeddingIndex::build(embedder.clone(), c.passages.clone()).await?;
         if let Some(dir) = cache.parent() {

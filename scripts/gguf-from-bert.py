@@ -93,13 +93,19 @@ def main() -> None:
     if not pooling.get("pooling_mode_mean_tokens"):
         sys.exit("only mean-pooled models are supported")
 
-    vocab = (src / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    # One piece per line, split on "\n" only, as the Hugging Face tokenizer reads it.
+    vocab = (src / "vocab.txt").read_text(encoding="utf-8").removesuffix("\n").split("\n")
     if len(vocab) != config["vocab_size"]:
         sys.exit(f"vocab.txt has {len(vocab)} pieces, config.json says {config['vocab_size']}")
     specials = {"[PAD]": 0, "[UNK]": 100, "[CLS]": 101, "[SEP]": 102, "[MASK]": 103}
     for piece, want in specials.items():
         if vocab.index(piece) != want:
             sys.exit(f"{piece} is token {vocab.index(piece)}, llama.cpp's BERT defaults expect {want}")
+    tok_config_path = src / "tokenizer_config.json"
+    tok_config = json.loads(tok_config_path.read_text()) if tok_config_path.exists() else {}
+    lowercase = bool(tok_config.get("do_lower_case", True))
+    strip_accents = tok_config.get("strip_accents")
+    strip_accents = lowercase if strip_accents is None else bool(strip_accents)
     types = [CONTROL if piece in specials else NORMAL for piece in vocab]
     tokens = [
         piece if kind == CONTROL else piece[2:] if piece.startswith("##") else "\u2581" + piece
@@ -141,6 +147,8 @@ def main() -> None:
         kv("tokenizer.ggml.token_type_count", U32, config["type_vocab_size"]),
         kv("tokenizer.ggml.add_bos_token", BOOL, True),
         kv("tokenizer.ggml.add_sep_token", BOOL, True),
+        kv("tokenizer.ggml.normalizer.lowercase", BOOL, lowercase),
+        kv("tokenizer.ggml.normalizer.strip_accents", BOOL, strip_accents),
     ]
 
     infos, offset = [], 0

@@ -3,7 +3,7 @@
 //! (`tests/oracle/minilm_reference.py`), and an embedding index over it.
 #![cfg(feature = "local")]
 
-use dspy::lm::{Embedder, LocalEmbedder};
+use dspy::lm::{Embedder, LocalEmbedConfig, LocalEmbedder};
 use dspy::retrieve::{EmbeddingIndex, HnswParams};
 use serde::Deserialize;
 
@@ -94,4 +94,50 @@ async fn an_index_finds_the_paraphrase_exactly_and_approximately_and_survives_a_
     let back = EmbeddingIndex::load(&path, embedder()).unwrap();
     assert_eq!(back.search("Academy Awards", 1).await.unwrap()[0].id, 3);
     let _ = std::fs::remove_file(&path);
+}
+
+#[tokio::test]
+async fn many_texts_span_several_batches_without_mixing() {
+    // 150 texts of different lengths: more than one batch by count (64) and by tokens (1024).
+    let texts: Vec<String> = (0..150)
+        .map(|i| {
+            format!(
+                "Report {i}: {}",
+                "the markets moved and analysts wrote notes. ".repeat(i % 7 + 1)
+            )
+        })
+        .collect();
+    let e = embedder();
+    let together = e.embed(&texts).await.unwrap();
+    assert_eq!(together.len(), texts.len());
+    for (i, t) in texts.iter().enumerate().step_by(7) {
+        let alone = e.embed(std::slice::from_ref(t)).await.unwrap();
+        let c = cos(&alone[0], &together[i]);
+        assert!(
+            c > 0.99999,
+            "text {i}: cosine {c} between alone and batched"
+        );
+    }
+}
+
+#[test]
+fn a_bad_configuration_is_refused_before_loading() {
+    let config = LocalEmbedConfig {
+        max_tokens: 1,
+        ..Default::default()
+    };
+    let e = LocalEmbedder::load("models/all-MiniLM-L6-v2.F32.gguf", config)
+        .err()
+        .unwrap();
+    assert!(
+        e.to_string().contains("max_tokens must be at least 2"),
+        "{e}"
+    );
+    let missing = LocalEmbedder::load("models/none.gguf", LocalEmbedConfig::default())
+        .err()
+        .unwrap();
+    assert!(
+        missing.to_string().contains("no such model file"),
+        "{missing}"
+    );
 }

@@ -12,9 +12,11 @@ use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::model::params::LlamaModelParams;
+use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::path::Path;
-use std::sync::Arc;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// all-MiniLM-L6-v2 (384 dimensions, mean pooling) written as an F32 GGUF.
@@ -67,13 +69,34 @@ impl LocalEmbedder {
         )
     }
 
-    /// Loads a GGUF embedding model. The file's header is checked now; the weights load on the
+    /// Loads a GGUF embedding model, once per process (later loads of the same file share it
+    /// and its first configuration). The file's header is checked now; the weights load on the
     /// worker thread (the first call, or [`LocalEmbedder::ready`], waits for them).
     pub fn load(
         path: impl AsRef<Path>,
         config: LocalEmbedConfig,
     ) -> Result<LocalEmbedder, LmError> {
+        static LOADED: OnceLock<Mutex<HashMap<PathBuf, LocalEmbedder>>> = OnceLock::new();
+        if config.max_tokens < 2 || config.batch_tokens == 0 || config.batch_tokens > 1 << 16 {
+            return Err(LmError::Config(format!(
+                "LocalEmbedConfig: max_tokens must be at least 2 and batch_tokens 1 to 65536 \
+                 (got {} and {})",
+                config.max_tokens, config.batch_tokens
+            )));
+        }
         let path = path.as_ref().to_path_buf();
+        let key = path.canonicalize().unwrap_or_else(|_| path.clone());
+        let registry = LOADED.get_or_init(|| Mutex::new(HashMap::new()));
+        let mut loaded = registry.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = loaded.get(&key) {
+            return Ok(e.clone());
+        }
+        let embedder = Self::start(path, config)?;
+        loaded.insert(key, embedder.clone());
+        Ok(embedder)
+    }
+
+    fn start(path: PathBuf, config: LocalEmbedConfig) -> Result<LocalEmbedder, LmError> {
         check_gguf(&path)?;
         let backend = backend()?;
         let (tx, rx) = mpsc::channel(64);
@@ -132,53 +155,80 @@ fn worker(
     backend: &'static llama_cpp_2::llama_backend::LlamaBackend,
     path: &Path,
     config: LocalEmbedConfig,
-    mut rx: mpsc::Receiver<Job>,
+    rx: mpsc::Receiver<Job>,
     ready: watch::Sender<Option<Result<usize, String>>>,
 ) {
-    let batch_tokens = config.batch_tokens.max(config.max_tokens as u32).max(8);
-    let loaded = LlamaModel::load_from_file(backend, path, &LlamaModelParams::default())
-        .map_err(|e| format!("cannot load {}: {e}", path.display()))
-        .and_then(|model| {
-            let params = LlamaContextParams::default()
-                .with_embeddings(true)
-                .with_n_ctx(NonZeroU32::new(batch_tokens))
-                .with_n_batch(batch_tokens)
-                .with_n_ubatch(batch_tokens)
-                .with_n_seq_max(MAX_SEQS as u32)
-                .with_n_threads(config.threads)
-                .with_n_threads_batch(config.threads);
-            // The worker lives as long as the process; so does its model.
-            let model: &'static LlamaModel = Box::leak(Box::new(model));
-            model
-                .new_context(backend, params)
-                .map(|ctx| (model, ctx))
-                .map_err(|e| format!("cannot create a llama.cpp embedding context: {e}"))
-        });
-    let (model, mut ctx) = match loaded {
-        Ok(loaded) => loaded,
+    let model = match LlamaModel::load_from_file(backend, path, &LlamaModelParams::default()) {
+        Ok(model) => model,
+        Err(e) => return refuse(rx, ready, format!("cannot load {}: {e}", path.display())),
+    };
+    // Texts are cut to what the model was trained on; a batch holds at least one whole text.
+    let max_tokens = config.max_tokens.min(model.n_ctx_train().max(2) as usize);
+    let batch_tokens = config.batch_tokens.max(max_tokens as u32);
+    let params = LlamaContextParams::default()
+        .with_embeddings(true)
+        .with_n_ctx(NonZeroU32::new(batch_tokens))
+        .with_n_batch(batch_tokens)
+        .with_n_ubatch(batch_tokens)
+        .with_n_seq_max(MAX_SEQS as u32)
+        .with_n_threads(config.threads)
+        .with_n_threads_batch(config.threads);
+    let ctx = match model.new_context(backend, params) {
+        Ok(ctx) => ctx,
         Err(e) => {
-            ready.send_replace(Some(Err(e.clone())));
-            while let Some(job) = rx.blocking_recv() {
-                let _ = job.reply.send(Err(LmError::Config(e.clone())));
-            }
-            return;
+            let e = format!("cannot create a llama.cpp embedding context: {e}");
+            return refuse(rx, ready, e);
         }
     };
     let dim = usize::try_from(model.n_embd()).unwrap_or(0);
     ready.send_replace(Some(Ok(dim)));
-    let max_tokens = config
-        .max_tokens
-        .clamp(2, model.n_ctx_train().max(2) as usize);
+    serve(&model, ctx, rx, max_tokens, batch_tokens as usize);
+}
+
+/// Answers calls in order until every handle is dropped.
+fn serve(
+    model: &LlamaModel,
+    mut ctx: LlamaContext<'_>,
+    mut rx: mpsc::Receiver<Job>,
+    max_tokens: usize,
+    batch_tokens: usize,
+) {
     while let Some(job) = rx.blocking_recv() {
-        let result = embed_all(
-            model,
-            &mut ctx,
-            &job.texts,
-            max_tokens,
-            batch_tokens as usize,
-        );
+        // A panic inside llama-cpp-2 fails this call, not the worker.
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            embed_all(model, &mut ctx, &job.texts, max_tokens, batch_tokens)
+        }))
+        .unwrap_or_else(|_| Err(LmError::Other("the embedding model panicked".into())));
         let _ = job.reply.send(result);
     }
+}
+
+/// Reports a model that could not load, to the waiters and to every call.
+fn refuse(
+    mut rx: mpsc::Receiver<Job>,
+    ready: watch::Sender<Option<Result<usize, String>>>,
+    e: String,
+) {
+    ready.send_replace(Some(Err(e.clone())));
+    while let Some(job) = rx.blocking_recv() {
+        let _ = job.reply.send(Err(LmError::Config(e.clone())));
+    }
+}
+
+/// Bytes of a text tokenized at most per token kept: enough for any real text (a WordPiece
+/// token is rarely longer than 16 bytes), and a bound on the work a huge input costs.
+const BYTES_PER_TOKEN: usize = 64;
+
+/// `text` cut to at most `max` bytes, at a character boundary.
+fn head(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// Tokenizes every text (cut to `max_tokens`), encodes them in batches of up to
@@ -194,6 +244,7 @@ fn embed_all(
     let tokenized: Vec<_> = texts
         .iter()
         .map(|t| {
+            let t = head(t, max_tokens.saturating_mul(BYTES_PER_TOKEN));
             let mut tokens = vocab.tokenize(t.as_bytes(), true, false);
             if tokens.len() > max_tokens {
                 // Keep the closing separator the model saw in training.
@@ -204,8 +255,13 @@ fn embed_all(
             tokens
         })
         .collect();
+    if let Some(i) = tokenized.iter().position(Vec::is_empty) {
+        return Err(LmError::Other(format!(
+            "text {i} gives no tokens, so it has no embedding (a model without [CLS]/[SEP])"
+        )));
+    }
     let mut out = Vec::with_capacity(texts.len());
-    let mut batch = LlamaBatch::new(batch_tokens, MAX_SEQS as i32);
+    let mut batch = LlamaBatch::new(batch_tokens, 1);
     let mut start = 0;
     while start < tokenized.len() {
         batch.clear();

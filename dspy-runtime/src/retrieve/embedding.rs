@@ -161,6 +161,9 @@ impl EmbeddingIndex {
             )));
         }
         let dim = vectors.first().map_or(0, Vec::len);
+        if dim == 0 && !vectors.is_empty() {
+            return Err(invalid("the vectors have no dimensions".into()));
+        }
         let mut flat = Vec::with_capacity(dim * vectors.len());
         for (i, mut v) in vectors.into_iter().enumerate() {
             if v.len() != dim {
@@ -202,8 +205,8 @@ impl EmbeddingIndex {
                     .collect();
                 let ids: Vec<u32> = (0..rows.len() as u32).collect();
                 let map = Builder::default()
-                    .ef_construction(params.ef_construction)
-                    .ef_search(params.ef_search)
+                    .ef_construction(params.ef_construction.max(1))
+                    .ef_search(params.ef_search.max(1))
                     .seed(params.seed)
                     .build(rows, ids);
                 Store::Approximate(map)
@@ -269,6 +272,12 @@ impl EmbeddingIndex {
                 query.len(),
                 self.dim()
             ))
+            .into());
+        }
+        if query.iter().any(|x| !x.is_finite()) {
+            return Err(LmError::InvalidResponse(
+                "the query vector holds a NaN or infinity".into(),
+            )
             .into());
         }
         let mut q = query.to_vec();
@@ -346,17 +355,106 @@ impl EmbeddingIndex {
             return Err(bad("damaged or truncated: the checksum does not match".into()).into());
         }
         let saved: Saved = postcard::from_bytes(payload).map_err(|e| bad(e.to_string()))?;
+        if let Store::Approximate(_) = saved.store {
+            let shape: shape::Saved =
+                postcard::from_bytes(payload).map_err(|e| bad(e.to_string()))?;
+            let shape::Store::Approximate(map) = &shape.store else {
+                return Err(
+                    bad("the graph's layout is not instant-distance 0.6.1's".into()).into(),
+                );
+            };
+            check_graph(map, saved.passages.len()).map_err(bad)?;
+        }
         check(&saved).map_err(bad)?;
         Ok(EmbeddingIndex { embedder, saved })
     }
 }
 
+/// The serialized layout of [`Saved`] with instant-distance 0.6.1's graph spelled out (its
+/// fields are private), decoded first so that a crafted file whose checksum matches cannot
+/// make a search index out of bounds.
+mod shape {
+    use serde::Deserialize;
+    use serde_big_array::BigArray;
+
+    /// A layer-zero node: 2M = 64 neighbour ids (`u32::MAX` ends the list).
+    #[derive(Deserialize)]
+    #[cfg_attr(test, derive(serde::Serialize))]
+    pub(super) struct Zero(#[serde(with = "BigArray")] pub(super) [u32; 64]);
+
+    #[derive(Deserialize)]
+    #[cfg_attr(test, derive(serde::Serialize))]
+    pub(super) struct Graph {
+        pub(super) _ef_search: usize,
+        pub(super) points: Vec<Vec<f32>>,
+        pub(super) zero: Vec<Zero>,
+        /// Upper layers: M = 32 neighbour ids per node.
+        pub(super) layers: Vec<Vec<[u32; 32]>>,
+    }
+
+    #[derive(Deserialize)]
+    #[cfg_attr(test, derive(serde::Serialize))]
+    pub(super) struct Map {
+        pub(super) hnsw: Graph,
+        pub(super) values: Vec<u32>,
+    }
+
+    #[derive(Deserialize)]
+    #[cfg_attr(test, derive(serde::Serialize))]
+    pub(super) enum Store {
+        Exact(#[allow(dead_code)] Vec<f32>),
+        Approximate(Map),
+    }
+
+    #[derive(Deserialize)]
+    #[cfg_attr(test, derive(serde::Serialize))]
+    pub(super) struct Saved {
+        pub(super) _dim: u32,
+        pub(super) _passages: Vec<String>,
+        pub(super) store: Store,
+    }
+}
+
+/// Checks a graph's layout: every point has a layer-zero node and a passage id; each upper
+/// layer is a non-empty prefix of the one below; every neighbour id is `u32::MAX` (none) or
+/// within its layer.
+fn check_graph(map: &shape::Map, n: usize) -> std::result::Result<(), String> {
+    let g = &map.hnsw;
+    let points = g.points.len();
+    if g.zero.len() != points || map.values.len() != points || points != n {
+        return Err(format!(
+            "the graph has {points} points, {} nodes and {} passage ids for {n} passages",
+            g.zero.len(),
+            map.values.len()
+        ));
+    }
+    let within =
+        |ids: &[u32], len: usize| ids.iter().all(|&id| id == u32::MAX || (id as usize) < len);
+    if !g.zero.iter().all(|node| within(&node.0, points)) {
+        return Err("a layer-zero neighbour id is out of range".into());
+    }
+    let mut below = points;
+    for layer in &g.layers {
+        if layer.is_empty() || layer.len() > below {
+            return Err("an upper layer is empty or larger than the layer below".into());
+        }
+        if !layer.iter().all(|node| within(node, layer.len())) {
+            return Err("an upper-layer neighbour id is out of range".into());
+        }
+        below = layer.len();
+    }
+    Ok(())
+}
+
 /// Checks what a loaded index holds against itself.
 fn check(saved: &Saved) -> std::result::Result<(), String> {
     let (n, dim) = (saved.passages.len(), saved.dim as usize);
+    if dim == 0 && n > 0 {
+        return Err("the vectors have no dimensions".into());
+    }
     match &saved.store {
         Store::Exact(flat) => {
-            if flat.len() != n * dim {
+            if Some(flat.len()) != n.checked_mul(dim) {
                 return Err(format!(
                     "{} numbers for {n} passages of {dim} dimensions",
                     flat.len()
@@ -372,6 +470,12 @@ fn check(saved: &Saved) -> std::result::Result<(), String> {
             }
             if map.iter().any(|(_, row)| row.0.len() != dim) {
                 return Err(format!("a vector does not have {dim} dimensions"));
+            }
+            if map
+                .iter()
+                .any(|(_, row)| row.0.iter().any(|x| !x.is_finite()))
+            {
+                return Err("a vector holds a NaN or infinity".into());
             }
         }
     }
@@ -540,6 +644,73 @@ mod tests {
             e.contains("2 numbers for 1 passages of 3 dimensions"),
             "{e}"
         );
+
+        // A graph whose checksum matches but whose neighbour ids point past its points.
+        let write_graph = |name: &str, zero: Vec<[u32; 64]>, layers: Vec<Vec<[u32; 32]>>| {
+            let crafted = shape::Saved {
+                _dim: 2,
+                _passages: vec!["a".into(), "b".into()],
+                store: shape::Store::Approximate(shape::Map {
+                    hnsw: shape::Graph {
+                        _ef_search: 10,
+                        points: vec![vec![1.0, 0.0], vec![0.0, 1.0]],
+                        zero: zero.into_iter().map(shape::Zero).collect(),
+                        layers,
+                    },
+                    values: vec![0, 1],
+                }),
+            };
+            let payload = postcard::to_allocvec(&crafted).unwrap();
+            let mut b = MAGIC.to_vec();
+            b.extend_from_slice(&Sha256::digest(&payload));
+            b.extend_from_slice(&payload);
+            let p = dir.join(name);
+            std::fs::write(&p, b).unwrap();
+            EmbeddingIndex::load(&p, Letters).map(|_| ())
+        };
+        let node = |ids: &[u32]| {
+            let mut n = [u32::MAX; 64];
+            n[..ids.len()].copy_from_slice(ids);
+            n
+        };
+        let upper = |ids: &[u32]| {
+            let mut n = [u32::MAX; 32];
+            n[..ids.len()].copy_from_slice(ids);
+            n
+        };
+        assert!(
+            write_graph(
+                "sound",
+                vec![node(&[1]), node(&[0])],
+                vec![vec![upper(&[])]]
+            )
+            .is_ok()
+        );
+        let cases = [
+            (
+                "far",
+                vec![node(&[7]), node(&[0])],
+                vec![],
+                "layer-zero neighbour",
+            ),
+            (
+                "upper",
+                vec![node(&[1]), node(&[0])],
+                vec![vec![upper(&[1])]],
+                "upper-layer",
+            ),
+            (
+                "empty",
+                vec![node(&[1]), node(&[0])],
+                vec![vec![]],
+                "empty or larger",
+            ),
+            ("nodes", vec![node(&[1])], vec![], "2 points, 1 nodes"),
+        ];
+        for (name, zero, layers, want) in cases {
+            let e = write_graph(name, zero, layers).unwrap_err().to_string();
+            assert!(e.contains(want), "{name}: {e}");
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 
