@@ -44,7 +44,7 @@ pub mod prelude {
         Adapter, ChainOfThought, ChatAdapter, Demo, DynPredict, DynSignature, EvalResult, Evaluate,
         Example, Feedback, HttpLm, JsonAdapter, LabeledFewShot, LanguageModel, Lm, LmConfig,
         Module, Params, ParamsExt, Predict, Prediction, Predictor, Program, ReAct, ReActV2,
-        Reasoned, ScriptedLm, Signature, Tool,
+        Reasoned, ScriptedLm, Signature, Tool, XmlAdapter,
     };
 }
 

@@ -1,6 +1,6 @@
 //! Differential test against Python DSPy 3.4.1 itself: the same string signatures, demos and
 //! inputs rendered by DSPy's adapters (tests/oracle/render.py) and by ours must match byte for
-//! byte. Covers more shapes than the stored reference files: typed inputs, Literal, Optional,
+//! byte (ChatAdapter, JSONAdapter, XMLAdapter). Covers more shapes than the stored reference files: typed inputs, Literal, Optional,
 //! dict, list inputs to str fields, partial demos with None, unicode, multi-line instructions.
 //!
 //! Needs the venv of ../shared/bench/dspy-py/setup.sh (scripts/test makes it and sets DSPY_PY).
@@ -47,6 +47,21 @@ fn cases() -> Vec<Value> {
         json!({"signature": "context: dict[str, str], question -> answer", "instructions": "   Indented.\n   Lines.",
                "adapter": "chat", "demos": [],
                "inputs": {"context": {"k": "v", "ü": "ß"}, "question": "  spaced  "}}),
+        json!({"signature": "question, context: list[str] -> answer, tags: list[str], n: int, d: dict[str, int]",
+               "instructions": "Answer well.", "adapter": "xml",
+               "demos": [{"question": "q1", "context": ["a", "b"], "answer": "x < y & z", "tags": ["t1", "t2"],
+                          "n": 3, "d": {"k": 1, "bad key": 2, "a-b": 3, "x.y": 4}},
+                         {"question": "q2", "answer": "only"},
+                         {"question": "q3", "context": [], "answer": "A", "tags": [], "n": 0, "d": {}}],
+               "inputs": {"question": "Why?", "context": ["c1"]}}),
+        json!({"signature": typed, "instructions": "Extract facts.\n  Be exact.", "adapter": "xml",
+               "demos": [{"text": "Paper, 1999.", "title": "P & Q <x>", "year": 1999, "tags": ["x", "it's \"q\""], "confident": true},
+                         {"text": "Only text", "year": 2001}],
+               "inputs": {"text": "Attention Is All You Need, 2017. Çà ✓"}}),
+        json!({"signature": "q: int, maybe: Optional[str] -> topic: Literal['sport', 'tech'], items: Optional[list[str]], m: dict[str, list[int]]",
+               "instructions": "", "adapter": "xml",
+               "demos": [{"q": 1, "maybe": null, "topic": "sport", "items": null, "m": {"a": [1, 2]}}],
+               "inputs": {"q": 3, "maybe": "yes"}}),
     ]
 }
 
@@ -57,11 +72,11 @@ fn ours(case: &Value) -> Vec<Value> {
         sig = sig.with_instructions(instructions);
     }
     let mut p = DynPredict::new(sig);
-    if case["adapter"] == "json" {
-        p = p.with_adapter(JsonAdapter::new());
-    } else {
-        p = p.with_adapter(ChatAdapter::new());
-    }
+    p = match case["adapter"].as_str() {
+        Some("json") => p.with_adapter(JsonAdapter::new()),
+        Some("xml") => p.with_adapter(XmlAdapter::new()),
+        _ => p.with_adapter(ChatAdapter::new()),
+    };
     let demos = case["demos"]
         .as_array()
         .unwrap()

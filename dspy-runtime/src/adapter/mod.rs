@@ -1,16 +1,18 @@
 //! Adapters turn a signature, instructions, demos and inputs into chat messages, and an LM's
-//! reply back into output fields. [`ChatAdapter`] (the default) and [`JsonAdapter`] render
-//! byte-identical messages to DSPy 3.4.1's.
+//! reply back into output fields. [`ChatAdapter`] (the default), [`JsonAdapter`] and
+//! [`XmlAdapter`] render byte-identical messages to DSPy 3.4.1's.
 
 mod chat;
 mod coerce;
 mod json;
 pub(crate) mod lenient_json;
 mod words;
+mod xml;
 
 pub use chat::ChatAdapter;
 pub use json::JsonAdapter;
 pub(crate) use json::structured_schema;
+pub use xml::XmlAdapter;
 
 use crate::demo::Demo;
 use crate::error::{Error, ParseError};
