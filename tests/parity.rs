@@ -270,6 +270,11 @@ fn model_schemas_match_pydantic() {
     );
     assert_eq!(as_json(&chat), theirs["chat"]);
     assert_eq!(as_json(&json_messages), theirs["json"]);
+    let xml_messages = Predict::<Profile>::new()
+        .with_adapter(XmlAdapter::new())
+        .render(&input)
+        .unwrap();
+    assert_eq!(as_json(&xml_messages), theirs["xml"]);
 }
 
 // Rules 3 to 5 (parsing): replies parsed as DSPy parses them, and the parsed values rendered as

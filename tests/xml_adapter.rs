@@ -105,3 +105,52 @@ async fn a_predictor_answers_through_it_and_falls_back_to_json() {
     assert_eq!(out.label, TaggerLabel::Neg);
     assert_eq!(out.adapter(), "JSONAdapter");
 }
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+struct Place {
+    city: String,
+    #[serde(default)]
+    zip: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+struct Person {
+    name: String,
+    age: Option<i64>,
+    homes: Vec<Place>,
+}
+
+/// Find the person.
+#[derive(Signature)]
+struct FindPerson {
+    #[input]
+    text: String,
+    #[output]
+    person: Person,
+}
+
+#[tokio::test]
+async fn a_nested_model_is_read_from_nested_elements() {
+    let reply = "<person>\n  <name>Ann &amp; Bo</name>\n  <age></age>\n  <homes>\n    <item><city>Leeds</city><zip>LS1</zip></item>\n    <item><city>York</city></item>\n  </homes>\n</person>";
+    let p = Predict::<FindPerson>::new()
+        .with_lm(ScriptedLm::new([reply]))
+        .with_adapter(XmlAdapter::without_fallback());
+    let out = p.call(FindPersonInput { text: "…".into() }).await.unwrap();
+    assert_eq!(
+        out.person,
+        Person {
+            name: "Ann & Bo".into(),
+            age: None,
+            homes: vec![
+                Place {
+                    city: "Leeds".into(),
+                    zip: Some("LS1".into())
+                },
+                Place {
+                    city: "York".into(),
+                    zip: None
+                },
+            ],
+        }
+    );
+}

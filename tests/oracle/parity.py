@@ -13,7 +13,7 @@ import pydantic
 
 
 def messages(sig, adapter, demos, inputs):
-    adapter = dspy.JSONAdapter() if adapter == "json" else dspy.ChatAdapter()
+    adapter = {"json": dspy.JSONAdapter, "xml": dspy.XMLAdapter}.get(adapter, dspy.ChatAdapter)()
     return [{"role": m["role"], "content": m["content"]} for m in adapter.format(sig, demos, inputs)]
 
 
@@ -71,6 +71,7 @@ def schema(case):
     return {
         "chat": messages(sig, "chat", [], case["inputs"]),
         "json": messages(sig, "json", [], case["inputs"]),
+        "xml": messages(sig, "xml", [], case["inputs"]),
         "response_format": _get_structured_outputs_response_format(sig).model_json_schema(),
     }
 
