@@ -41,10 +41,10 @@ pub mod prelude {
     };
     pub use dspy_runtime::strategy::{BestOfN, MultiChainComparison, Parallel, Refine};
     pub use dspy_runtime::{
-        Adapter, ChainOfThought, ChatAdapter, Demo, DynPredict, DynSignature, EvalResult, Evaluate,
-        Example, Feedback, HttpLm, JsonAdapter, LabeledFewShot, LanguageModel, Lm, LmConfig,
-        Module, Params, ParamsExt, Predict, Prediction, Predictor, Program, ReAct, ReActV2,
-        Reasoned, ScriptedLm, Signature, Tool, XmlAdapter,
+        Adapter, BamlAdapter, ChainOfThought, ChatAdapter, Demo, DynPredict, DynSignature,
+        EvalResult, Evaluate, Example, Feedback, HttpLm, JsonAdapter, LabeledFewShot,
+        LanguageModel, Lm, LmConfig, Module, Params, ParamsExt, Predict, Prediction, Predictor,
+        Program, ReAct, ReActV2, Reasoned, ScriptedLm, Signature, Tool, XmlAdapter,
     };
 }
 

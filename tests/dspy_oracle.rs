@@ -1,6 +1,6 @@
 //! Differential test against Python DSPy 3.4.1 itself: the same string signatures, demos and
 //! inputs rendered by DSPy's adapters (tests/oracle/render.py) and by ours must match byte for
-//! byte (ChatAdapter, JSONAdapter, XMLAdapter). Covers more shapes than the stored reference files: typed inputs, Literal, Optional,
+//! byte (ChatAdapter, JSONAdapter, XMLAdapter, BAMLAdapter). Covers more shapes than the stored reference files: typed inputs, Literal, Optional,
 //! dict, list inputs to str fields, partial demos with None, unicode, multi-line instructions.
 //!
 //! Needs the venv of ../shared/bench/dspy-py/setup.sh (scripts/test makes it and sets DSPY_PY).
@@ -62,6 +62,11 @@ fn cases() -> Vec<Value> {
                "instructions": "", "adapter": "xml",
                "demos": [{"q": 1, "maybe": null, "topic": "sport", "items": null, "m": {"a": [1, 2]}}],
                "inputs": {"q": 3, "maybe": "yes"}}),
+        json!({"signature": "question, n: int, ctx: list[str] -> answer, score: float, ok: bool, tags: list[str], topic: Literal['a', 'b'], m: dict[str, list[int]], maybe: Optional[int]",
+               "instructions": "Do it.", "adapter": "baml",
+               "demos": [{"question": "q", "n": 1, "ctx": ["x"], "answer": "A", "score": 1.0, "ok": true, "tags": [], "topic": "a", "m": {}, "maybe": null},
+                         {"question": "q2", "n": 2, "ctx": [], "answer": "B", "score": 0.5, "ok": false, "tags": ["t"], "topic": "b", "m": {"k": [1]}, "maybe": 3}],
+               "inputs": {"question": "Why?", "n": 2, "ctx": ["c"]}}),
     ]
 }
 
@@ -75,6 +80,7 @@ fn ours(case: &Value) -> Vec<Value> {
     p = match case["adapter"].as_str() {
         Some("json") => p.with_adapter(JsonAdapter::new()),
         Some("xml") => p.with_adapter(XmlAdapter::new()),
+        Some("baml") => p.with_adapter(BamlAdapter::new()),
         _ => p.with_adapter(ChatAdapter::new()),
     };
     let demos = case["demos"]

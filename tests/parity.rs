@@ -277,6 +277,74 @@ fn model_schemas_match_pydantic() {
     assert_eq!(as_json(&xml_messages), theirs["xml"]);
 }
 
+// BAMLAdapter's compact type rendering of nested models, doc comments as `#` comments.
+
+/// Where the patient lives.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+struct PatientAddress {
+    street: String,
+    city: String,
+    country: Country,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+enum Country {
+    US,
+    CA,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+struct Visit {
+    /// ISO date.
+    day: String,
+    cost: f64,
+}
+
+/// A patient.
+/// As the note describes them.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+struct PatientDetails {
+    /// Full name of the patient.
+    name: String,
+    age: i64,
+    address: Option<PatientAddress>,
+    visits: Vec<Visit>,
+    codes: std::collections::BTreeMap<String, i64>,
+}
+
+/// Extract patient information from the clinical note.
+#[derive(Signature)]
+struct ExtractPatient {
+    #[input]
+    clinical_note: String,
+    #[input]
+    previous: Visit,
+    #[output]
+    patient: PatientDetails,
+    #[output]
+    flags: Vec<String>,
+}
+
+#[test]
+fn baml_renders_models_as_dspy_does() {
+    let cases = [json!({"signature": "ExtractPatient",
+                        "inputs": {"clinical_note": "Jo Ames, 45, Ottawa. Seen on 2024-01-02.",
+                                   "previous": {"day": "2023-12-01", "cost": 12.5}}})];
+    let theirs = &oracle("baml", &cases)[0];
+    let input = ExtractPatientInput {
+        clinical_note: "Jo Ames, 45, Ottawa. Seen on 2024-01-02.".into(),
+        previous: Visit {
+            day: "2023-12-01".into(),
+            cost: 12.5,
+        },
+    };
+    let ours = Predict::<ExtractPatient>::new()
+        .with_adapter(BamlAdapter::new())
+        .render(&input)
+        .unwrap();
+    assert_eq!(&as_json(&ours), theirs);
+}
+
 // Rules 3 to 5 (parsing): replies parsed as DSPy parses them, and the parsed values rendered as
 // a demo as DSPy renders them.
 

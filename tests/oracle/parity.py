@@ -6,7 +6,7 @@ Reads {"op": ..., "cases": [...]} as JSON from stdin and writes a JSON list, one
 import inspect
 import json
 import sys
-from typing import Optional
+from typing import Literal, Optional
 
 import dspy
 import pydantic
@@ -230,7 +230,52 @@ def multi_chain(case):
     }
 
 
-OPS = {"multi_chain": multi_chain, "refine": refine, "react": react, "tool": tool, "proposer": proposer, "reflection": reflection, "cleandoc": cleandoc, "render": render, "schema": schema, "parse": parse, "saved_program": saved_program}
+class PatientAddress(pydantic.BaseModel):
+    """Where the patient lives."""
+
+    street: str
+    city: str
+    country: Literal["US", "CA"]
+
+
+class Visit(pydantic.BaseModel):
+    day: str = pydantic.Field(description="ISO date.")
+    cost: float
+
+
+class PatientDetails(pydantic.BaseModel):
+    """A patient.
+    As the note describes them."""
+
+    name: str = pydantic.Field(description="Full name of the patient.")
+    age: int
+    address: Optional[PatientAddress]
+    visits: list[Visit]
+    codes: dict[str, int]
+
+
+class ExtractPatient(dspy.Signature):
+    """Extract patient information from the clinical note."""
+
+    clinical_note: str = dspy.InputField()
+    previous: Visit = dspy.InputField()
+    patient: PatientDetails = dspy.OutputField()
+    flags: list[str] = dspy.OutputField()
+
+
+def baml(case):
+    """BAMLAdapter's messages for a signature with nested models (used once each: DSPy's
+    BAMLAdapter takes a model met twice for a recursive one and refuses it)."""
+    from dspy.adapters.baml_adapter import BAMLAdapter
+
+    sig = {"ExtractPatient": ExtractPatient}[case["signature"]]
+    inputs = dict(case["inputs"])
+    inputs["previous"] = Visit(**inputs["previous"])
+    msgs = BAMLAdapter().format(sig, case.get("demos", []), inputs)
+    return [{"role": m["role"], "content": m["content"]} for m in msgs]
+
+
+OPS = {"baml": baml, "multi_chain": multi_chain, "refine": refine, "react": react, "tool": tool, "proposer": proposer, "reflection": reflection, "cleandoc": cleandoc, "render": render, "schema": schema, "parse": parse, "saved_program": saved_program}
 
 request = json.load(sys.stdin)
 json.dump([OPS[request["op"]](case) for case in request["cases"]], sys.stdout, ensure_ascii=False)

@@ -55,19 +55,7 @@ impl Adapter for JsonAdapter {
             field_placeholders(sig.inputs()),
             outputs
         );
-        let mut suffix =
-            String::from("Respond with a JSON object in the following order of fields: ");
-        for (i, f) in sig.outputs().iter().enumerate() {
-            if i > 0 {
-                suffix.push_str(", then ");
-            }
-            suffix.push_str(&format!("`{}`{}", f.name(), f.requirement()));
-        }
-        suffix.push('.');
-        Prepared {
-            messages: messages(sig, &structure, instructions, demos, assistant_content),
-            request_suffix: suffix,
-        }
+        prepared(sig, &structure, instructions, demos)
     }
 
     fn response_format(
@@ -98,6 +86,27 @@ impl Adapter for JsonAdapter {
 
     fn native_tool_calls(&self) -> bool {
         true
+    }
+}
+
+/// JSONAdapter's messages around a given field structure, and its output requirements.
+pub(super) fn prepared(
+    sig: &SignatureMeta,
+    structure: &str,
+    instructions: &str,
+    demos: &[Demo],
+) -> Prepared {
+    let mut suffix = String::from("Respond with a JSON object in the following order of fields: ");
+    for (i, f) in sig.outputs().iter().enumerate() {
+        if i > 0 {
+            suffix.push_str(", then ");
+        }
+        suffix.push_str(&format!("`{}`{}", f.name(), f.requirement()));
+    }
+    suffix.push('.');
+    Prepared {
+        messages: messages(sig, structure, instructions, demos, assistant_content),
+        request_suffix: suffix,
     }
 }
 

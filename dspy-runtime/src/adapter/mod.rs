@@ -1,7 +1,8 @@
 //! Adapters turn a signature, instructions, demos and inputs into chat messages, and an LM's
-//! reply back into output fields. [`ChatAdapter`] (the default), [`JsonAdapter`] and
-//! [`XmlAdapter`] render byte-identical messages to DSPy 3.4.1's.
+//! reply back into output fields. [`ChatAdapter`] (the default), [`JsonAdapter`], [`XmlAdapter`]
+//! and [`BamlAdapter`] render byte-identical messages to DSPy 3.4.1's.
 
+mod baml;
 mod chat;
 mod coerce;
 mod json;
@@ -9,6 +10,7 @@ pub(crate) mod lenient_json;
 mod words;
 mod xml;
 
+pub use baml::BamlAdapter;
 pub use chat::ChatAdapter;
 pub use json::JsonAdapter;
 pub(crate) use json::structured_schema;
