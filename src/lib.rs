@@ -42,7 +42,7 @@ pub mod prelude {
     pub use dspy_runtime::strategy::{BestOfN, MultiChainComparison, Parallel, Refine};
     pub use dspy_runtime::{
         Adapter, BamlAdapter, ChainOfThought, ChatAdapter, Demo, DynPredict, DynSignature,
-        EvalResult, Evaluate, Example, Feedback, HttpLm, JsonAdapter, LabeledFewShot,
+        EvalResult, Evaluate, Example, Feedback, History, HttpLm, JsonAdapter, LabeledFewShot,
         LanguageModel, Lm, LmConfig, Module, Params, ParamsExt, Predict, Prediction, Predictor,
         Program, ReAct, ReActV2, Reasoned, ScriptedLm, Signature, Tool, XmlAdapter,
     };

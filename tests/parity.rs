@@ -345,6 +345,56 @@ fn baml_renders_models_as_dspy_does() {
     assert_eq!(&as_json(&ours), theirs);
 }
 
+// A History input: earlier turns as user and assistant messages.
+
+/// Answer questions.
+#[derive(Signature)]
+struct ChatTurn {
+    #[input]
+    question: String,
+    #[input]
+    history: History,
+    #[output]
+    answer: String,
+    #[output]
+    n: i64,
+}
+
+#[test]
+fn history_turns_are_written_as_dspy_writes_them() {
+    let messages = json!([
+        {"question": "What is the capital of France?", "answer": "Paris", "n": 1},
+        {"question": "And Germany?"},
+        {"answer": "Berlin"},
+        {"question": "Sure? «ü»", "answer": "Yes & no", "n": 2}
+    ]);
+    let cases = [
+        json!({"demos": [{"question": "dq", "answer": "da", "n": 2}],
+               "inputs": {"question": "Are you sure?", "history": {"messages": messages}}}),
+        json!({"demos": [], "inputs": {"question": "First?", "history": {"messages": []}}}),
+    ];
+    let theirs = oracle("history", &cases);
+    for (case, theirs) in cases.iter().zip(theirs) {
+        let input: ChatTurnInput = serde_json::from_value(case["inputs"].clone()).unwrap();
+        let demos: Vec<Demo> = case["demos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| Demo::from_map(d.as_object().unwrap().clone()))
+            .collect();
+        fn render(adapter: impl Adapter, demos: &[Demo], input: &ChatTurnInput) -> Value {
+            let p = Predict::<ChatTurn>::new()
+                .with_adapter(adapter)
+                .with_demos(demos.to_vec())
+                .unwrap();
+            as_json(&p.render(input).unwrap())
+        }
+        assert_eq!(render(ChatAdapter::new(), &demos, &input), theirs["chat"]);
+        assert_eq!(render(JsonAdapter::new(), &demos, &input), theirs["json"]);
+        assert_eq!(render(XmlAdapter::new(), &demos, &input), theirs["xml"]);
+    }
+}
+
 // Rules 3 to 5 (parsing): replies parsed as DSPy parses them, and the parsed values rendered as
 // a demo as DSPy renders them.
 

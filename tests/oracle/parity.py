@@ -275,7 +275,24 @@ def baml(case):
     return [{"role": m["role"], "content": m["content"]} for m in msgs]
 
 
-OPS = {"baml": baml, "multi_chain": multi_chain, "refine": refine, "react": react, "tool": tool, "proposer": proposer, "reflection": reflection, "cleandoc": cleandoc, "render": render, "schema": schema, "parse": parse, "saved_program": saved_program}
+class ChatTurn(dspy.Signature):
+    """Answer questions."""
+
+    question: str = dspy.InputField()
+    history: dspy.History = dspy.InputField()
+    answer: str = dspy.OutputField()
+    n: int = dspy.OutputField()
+
+
+def history(case):
+    """A History input written as turns, with each adapter."""
+    inputs = dict(case["inputs"])
+    if "history" in inputs:
+        inputs["history"] = dspy.History(messages=inputs["history"]["messages"])
+    return {a: messages(ChatTurn, a, case["demos"], inputs) for a in ("chat", "json", "xml")}
+
+
+OPS = {"history": history, "baml": baml, "multi_chain": multi_chain, "refine": refine, "react": react, "tool": tool, "proposer": proposer, "reflection": reflection, "cleandoc": cleandoc, "render": render, "schema": schema, "parse": parse, "saved_program": saved_program}
 
 request = json.load(sys.stdin)
 json.dump([OPS[request["op"]](case) for case in request["cases"]], sys.stdout, ensure_ascii=False)

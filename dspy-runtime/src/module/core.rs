@@ -10,6 +10,7 @@ use crate::demo::Demo;
 use crate::error::{Error, ParseError, Result};
 use crate::lm::{Lm, LmConfig, LmError, LmRequest, Message, ToolCall, ToolChoice, Usage};
 use crate::settings;
+use crate::signature::history;
 use crate::signature::{FieldMeta, InputFields, MetaRef, Role, SignatureMeta, WithTextInputs};
 use serde_json::{Map, Value};
 use std::sync::{Arc, RwLock};
@@ -209,6 +210,9 @@ impl PredictCore {
     ) -> Result<Vec<Message>> {
         let meta = turn.meta.unwrap_or(&self.meta);
         let prepared = self.prepared_for(adapter, turn.meta);
+        if let Some(index) = history::history_input(meta) {
+            return history_messages(adapter, meta, &prepared, inputs, index, turn);
+        }
         let user = adapter.format_request(meta, &prepared, inputs)?;
         let mut messages = Vec::with_capacity(prepared.messages.len() + turn.history.len() + 1);
         messages.extend(prepared.messages.iter().cloned());
@@ -549,4 +553,53 @@ fn placeholder_outputs(meta: &SignatureMeta) -> ParsedOutput {
             .collect(),
         coercions: Vec::new(),
     }
+}
+
+/// The messages of a call whose signature has a `History` input (DSPy's
+/// `format_conversation_history`): the prefix, each history message as a user turn (its inputs
+/// and the output requirements, when it has inputs) and an assistant turn (its outputs, `None`
+/// where missing), then the request without the history.
+fn history_messages(
+    adapter: &Arc<dyn Adapter>,
+    meta: &SignatureMeta,
+    prepared: &Prepared,
+    inputs: &dyn InputFields,
+    index: usize,
+    turn: &Turn<'_>,
+) -> Result<Vec<Message>> {
+    let bad = |e: String| {
+        crate::Error::Serialize(format!("input `{}`: {e}", meta.inputs()[index].name()))
+    };
+    let past = history::messages_of(inputs, meta, index).map_err(bad)?;
+    let past = past.map(|h| h.messages).unwrap_or_default();
+    let mut messages = Vec::with_capacity(prepared.messages.len() + 2 * past.len() + 1);
+    messages.extend(prepared.messages.iter().cloned());
+    let plain = Prepared {
+        messages: Vec::new(),
+        request_suffix: String::new(),
+    };
+    for message in &past {
+        let demo = Demo::from_map(message.clone());
+        let with_inputs = history::has_inputs(meta, index, message);
+        let context = if with_inputs { prepared } else { &plain };
+        let skip = history::Without {
+            inputs: &demo,
+            skip: index,
+        };
+        let user = adapter.format_request(meta, context, &skip)?;
+        if !user.is_empty() {
+            messages.push(Message::user(user));
+        }
+        let outputs = history::turn_outputs(meta, message);
+        messages.push(Message::assistant(adapter.format_assistant(meta, &outputs)));
+    }
+    messages.extend(turn.history.iter().cloned());
+    let request = history::Without {
+        inputs,
+        skip: index,
+    };
+    messages.push(Message::user(
+        adapter.format_request(meta, prepared, &request)?,
+    ));
+    Ok(messages)
 }

@@ -2,12 +2,14 @@
 
 mod dynamic;
 mod field;
+pub(crate) mod history;
 mod placeholder;
 pub(crate) mod schema;
 
 pub use dspy_grammar::Role;
 pub use dynamic::DynSignature;
 pub use field::FieldMeta;
+pub use history::History;
 pub use placeholder::Placeholder;
 pub use schema::FieldKind;
 
