@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 /// A conversation so far: a signature with a `History` input field turns it into chat turns.
 ///
 /// ```
-/// # use dspy::History;
+/// # use dspy_runtime::History;
 /// # use serde_json::json;
 /// let history = History::new()
 ///     .with(json!({"question": "What is the capital of France?", "answer": "Paris"}));
