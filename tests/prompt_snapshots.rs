@@ -72,3 +72,57 @@ fn instructions_override() {
     let p = Predict::<Qa>::new().with_instructions("Answer tersely.\nCite nothing.");
     insta::assert_snapshot!(p.render_text(&sky()).unwrap());
 }
+
+#[test]
+fn xml_adapter_with_nested_outputs() {
+    let p = Predict::<Topic>::new()
+        .with_adapter(XmlAdapter::new())
+        .with_demos([Demo::new()
+            .with("headline", "Rates rise again")
+            .with("hints", vec!["banks"])
+            .with("topic", "business")
+            .with("confidence", 0.9)])
+        .unwrap();
+    let input = TopicInput {
+        headline: "Chipmaker shares jump after earnings".into(),
+        hints: vec!["markets".into(), "semiconductors".into()],
+    };
+    insta::assert_snapshot!(p.render_text(&input).unwrap());
+}
+
+signature!(
+    /// Tag the headline.
+    Tags = "headline -> tags: list[str], scores: dict[str, float], topic: Literal['business', 'tech']"
+);
+
+#[test]
+fn xml_and_baml_adapters_with_structured_outputs() {
+    let input = TagsInput {
+        headline: "Chipmaker shares jump after earnings".into(),
+    };
+    let xml = Predict::<Tags>::new().with_adapter(XmlAdapter::new());
+    let baml = Predict::<Tags>::new().with_adapter(BamlAdapter::new());
+    insta::assert_snapshot!("xml_structured", xml.render_text(&input).unwrap());
+    insta::assert_snapshot!("baml_structured", baml.render_text(&input).unwrap());
+}
+
+/// Answer in the conversation.
+#[derive(Signature)]
+struct Converse {
+    #[input]
+    question: String,
+    #[input]
+    history: History,
+    #[output]
+    answer: String,
+}
+
+#[test]
+fn history_turns() {
+    let input = ConverseInput {
+        question: "And Germany?".into(),
+        history: History::new()
+            .with(serde_json::json!({"question": "Capital of France?", "answer": "Paris."})),
+    };
+    insta::assert_snapshot!(Predict::<Converse>::new().render_text(&input).unwrap());
+}
