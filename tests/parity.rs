@@ -395,6 +395,45 @@ fn history_turns_are_written_as_dspy_writes_them() {
     }
 }
 
+// A `Reasoning` output on an ordinary model renders as DSPy's `dspy.Reasoning` does.
+
+/// Think, then answer.
+#[derive(Signature)]
+struct Ponder {
+    #[input]
+    question: String,
+    #[output]
+    reasoning: Reasoning,
+    #[output]
+    answer: String,
+}
+
+#[test]
+fn reasoning_renders_as_dspy_renders_it() {
+    let cases = [
+        json!({"demos": [{"question": "q", "reasoning": "r", "answer": "a"}],
+                        "inputs": {"question": "Why?"}}),
+    ];
+    let theirs = &oracle("reasoning", &cases)[0];
+    let input = PonderInput {
+        question: "Why?".into(),
+    };
+    fn render(adapter: impl Adapter, input: &PonderInput) -> Value {
+        let demo = Demo::new()
+            .with("question", "q")
+            .with("reasoning", "r")
+            .with("answer", "a");
+        let p = Predict::<Ponder>::new()
+            .with_adapter(adapter)
+            .with_demos([demo])
+            .unwrap();
+        as_json(&p.render(input).unwrap())
+    }
+    assert_eq!(render(ChatAdapter::new(), &input), theirs["chat"]);
+    assert_eq!(render(JsonAdapter::new(), &input), theirs["json"]);
+    assert_eq!(render(XmlAdapter::new(), &input), theirs["xml"]);
+}
+
 // Rules 3 to 5 (parsing): replies parsed as DSPy parses them, and the parsed values rendered as
 // a demo as DSPy renders them.
 

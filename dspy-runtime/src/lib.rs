@@ -43,7 +43,8 @@ pub use program::{Params, ParamsExt, Program, render_prompts};
 pub use retrieve::{Passage, Retrieve, Retriever};
 pub use settings::{configure, configure_adapter};
 pub use signature::{
-    CotCompatible, DynSignature, FieldMeta, History, InputFields, Signature, SignatureMeta,
+    CotCompatible, DynSignature, FieldMeta, History, InputFields, Reasoning, Signature,
+    SignatureMeta,
 };
 pub use strategy::{BestOfN, MultiChainComparison, Parallel, Refine};
 pub use tool::{Tool, ToolCalls, ToolError};

@@ -292,7 +292,20 @@ def history(case):
     return {a: messages(ChatTurn, a, case["demos"], inputs) for a in ("chat", "json", "xml")}
 
 
-OPS = {"history": history, "baml": baml, "multi_chain": multi_chain, "refine": refine, "react": react, "tool": tool, "proposer": proposer, "reflection": reflection, "cleandoc": cleandoc, "render": render, "schema": schema, "parse": parse, "saved_program": saved_program}
+class Think(dspy.Signature):
+    """Think, then answer."""
+
+    question: str = dspy.InputField()
+    reasoning: dspy.Reasoning = dspy.OutputField()
+    answer: str = dspy.OutputField()
+
+
+def reasoning(case):
+    """A dspy.Reasoning output on a model without native reasoning: a text field."""
+    return {a: messages(Think, a, case["demos"], case["inputs"]) for a in ("chat", "json", "xml")}
+
+
+OPS = {"reasoning": reasoning, "history": history, "baml": baml, "multi_chain": multi_chain, "refine": refine, "react": react, "tool": tool, "proposer": proposer, "reflection": reflection, "cleandoc": cleandoc, "render": render, "schema": schema, "parse": parse, "saved_program": saved_program}
 
 request = json.load(sys.stdin)
 json.dump([OPS[request["op"]](case) for case in request["cases"]], sys.stdout, ensure_ascii=False)

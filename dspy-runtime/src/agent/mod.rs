@@ -437,6 +437,7 @@ impl<S: Signature> ReActV2<S> {
             tool_calls,
             raw,
             adapter: name,
+            ..
         } = self.react.core.run_turn(&inputs, fields, &turn).await?;
         *usage += used;
         let mut fields = parsed.fields;

@@ -27,6 +27,19 @@ pub(crate) struct MessagesBody<'a> {
     tool_choice: Option<Value>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     stream: bool,
+    /// Extended thinking, from `reasoning_effort`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking: Option<Value>,
+}
+
+/// The thinking budget for a reasoning effort (litellm's mapping, which DSPy goes through).
+fn thinking_budget(effort: Option<&str>) -> Option<u32> {
+    match effort? {
+        "low" | "minimal" => Some(1024),
+        "medium" => Some(2048),
+        "high" => Some(4096),
+        _ => None,
+    }
 }
 
 #[derive(Serialize)]
@@ -121,17 +134,21 @@ impl<'a> MessagesBody<'a> {
             true => None,
             false => request.tool_choice.as_ref().and_then(|c| c.to_anthropic()),
         };
+        let budget = thinking_budget(config.reasoning_effort.as_deref());
+        let max_tokens = config.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
         MessagesBody {
             model,
             system,
             messages,
-            max_tokens: config.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
-            temperature: config.temperature,
+            // Thinking needs room beyond its budget, and its own temperature (1).
+            max_tokens: budget.map_or(max_tokens, |b| max_tokens.max(b + 1024)),
+            temperature: config.temperature.filter(|_| budget.is_none()),
             top_p: config.top_p,
             stop_sequences: &config.stop,
             tools,
             tool_choice,
             stream,
+            thinking: budget.map(|b| json!({"type": "enabled", "budget_tokens": b})),
         }
     }
 }
@@ -150,6 +167,9 @@ struct Block {
     kind: String,
     #[serde(default)]
     text: Option<String>,
+    /// A `thinking` block's reasoning.
+    #[serde(default)]
+    thinking: Option<String>,
     #[serde(default)]
     id: Option<String>,
     #[serde(default)]
@@ -181,6 +201,16 @@ pub(crate) fn parse_response(body: &[u8]) -> Result<LmResponse, LmError> {
             snippet(body)
         )));
     }
+    let thinking: Vec<&str> = parsed
+        .content
+        .iter()
+        .filter(|b| b.kind == "thinking")
+        .filter_map(|b| b.thinking.as_deref())
+        .collect();
+    let reasoning = match thinking.is_empty() {
+        true => Vec::new(),
+        false => vec![Some(thinking.join("\n"))],
+    };
     let calls: Vec<ToolCall> = parsed
         .content
         .into_iter()
@@ -204,6 +234,7 @@ pub(crate) fn parse_response(body: &[u8]) -> Result<LmResponse, LmError> {
         } else {
             vec![calls]
         },
+        reasoning,
     })
 }
 
@@ -347,6 +378,33 @@ mod tests {
         let r = parse_response(br#"{"content":[{"type":"text","text":"Hi"}],"usage":{"input_tokens":5,"output_tokens":1}}"#).unwrap();
         assert_eq!(r.outputs, ["Hi"]);
         assert_eq!(r.usage.prompt_tokens, 5);
+        assert!(r.reasoning.is_empty());
         assert!(parse_response(b"{").is_err());
+    }
+
+    #[test]
+    fn reasoning_effort_becomes_thinking_and_thinking_comes_back() {
+        let req = LmRequest {
+            messages: vec![Message::user("hi")],
+            ..Default::default()
+        };
+        let config = LmConfig::default()
+            .temperature(0.0)
+            .max_tokens(500)
+            .reasoning_effort("medium");
+        let body = serde_json::to_value(MessagesBody::new("claude", &req, &config, false)).unwrap();
+        assert_eq!(
+            body["thinking"],
+            json!({"type": "enabled", "budget_tokens": 2048})
+        );
+        assert_eq!(body["max_tokens"], 2048 + 1024);
+        assert!(body.get("temperature").is_none());
+        let plain = LmConfig::default().reasoning_effort("none");
+        let body = serde_json::to_value(MessagesBody::new("claude", &req, &plain, false)).unwrap();
+        assert!(body.get("thinking").is_none());
+
+        let r = parse_response(br#"{"content":[{"type":"thinking","thinking":"7 x 13","signature":"s"},{"type":"text","text":"No."}]}"#).unwrap();
+        assert_eq!(r.outputs, ["No."]);
+        assert_eq!(r.reasoning, [Some("7 x 13".to_string())]);
     }
 }

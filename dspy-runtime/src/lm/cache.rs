@@ -56,6 +56,8 @@ struct Stored {
     completion_tokens: u64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     tool_calls: Vec<Vec<super::ToolCall>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    reasoning: Vec<Option<String>>,
 }
 
 /// One fetch that identical concurrent requests wait on together.
@@ -284,6 +286,7 @@ impl Cache {
                 prompt_tokens: response.usage.prompt_tokens,
                 completion_tokens: response.usage.completion_tokens,
                 tool_calls: response.tool_calls.clone(),
+                reasoning: response.reasoning.clone(),
             };
             let mut bytes = vec![FORMAT];
             if serde_json::to_writer(&mut bytes, &stored).is_ok() {
@@ -438,6 +441,7 @@ fn read_disk(db: &Database, key: &CacheKey) -> Option<LmResponse> {
             },
             cache_hit: true,
             tool_calls: s.tool_calls,
+            reasoning: s.reasoning,
         }),
         None => {
             tracing::warn!(key = %hex(key), "corrupt cache entry; treating as a miss");
@@ -612,6 +616,7 @@ mod tests {
             },
             cache_hit: false,
             tool_calls: Vec::new(),
+            reasoning: Vec::new(),
         }
     }
 

@@ -506,6 +506,7 @@ impl Session {
             },
             cache_hit: false,
             tool_calls,
+            reasoning: Vec::new(),
         })
     }
 

@@ -24,6 +24,8 @@ pub(crate) struct ChatBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_effort: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub response_format: Option<&'a ResponseFormat>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tools: Option<&'a [Value]>,
@@ -79,6 +81,7 @@ impl<'a> ChatBody<'a> {
             n: config.n,
             stop: &config.stop,
             seed: config.seed,
+            reasoning_effort: config.reasoning_effort.as_deref(),
             response_format: request.response_format.as_deref(),
             tools: request.tools.as_deref(),
             tool_choice: request.tool_choice.as_ref().map(|c| c.to_openai()),
@@ -113,6 +116,10 @@ struct Choice {
 struct ChoiceMessage {
     #[serde(default)]
     content: Option<String>,
+    /// The model's reasoning (llama-server, DeepSeek, vLLM: `reasoning_content`; some
+    /// gateways: `reasoning`).
+    #[serde(default, alias = "reasoning")]
+    reasoning_content: Option<String>,
     #[serde(default)]
     tool_calls: Option<Vec<WireToolCall>>,
 }
@@ -168,11 +175,16 @@ pub(crate) fn parse_response(body: &[u8]) -> Result<LmResponse, LmError> {
     }
     let mut outputs = Vec::with_capacity(parsed.choices.len());
     let mut tool_calls = Vec::new();
+    let mut reasoning = Vec::new();
     for (i, c) in parsed.choices.into_iter().enumerate() {
-        let (content, calls) = match c.message {
-            Some(m) => (m.content, m.tool_calls),
-            None => (None, None),
+        let (content, calls, thought) = match c.message {
+            Some(m) => (m.content, m.tool_calls, m.reasoning_content),
+            None => (None, None, None),
         };
+        if thought.is_some() {
+            reasoning.resize(i + 1, None);
+            reasoning[i] = thought;
+        }
         outputs.push(content.or(c.text).unwrap_or_default());
         if let Some(calls) = calls {
             tool_calls.resize_with(i + 1, Vec::new);
@@ -191,6 +203,7 @@ pub(crate) fn parse_response(body: &[u8]) -> Result<LmResponse, LmError> {
         },
         cache_hit: false,
         tool_calls,
+        reasoning,
     })
 }
 
@@ -268,6 +281,9 @@ mod tests {
             body,
             r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":0.0,"max_tokens":64}"#
         );
+        let config = LmConfig::default().reasoning_effort("low");
+        let body = serde_json::to_value(ChatBody::new("m", &req, &config, false)).unwrap();
+        assert_eq!(body["reasoning_effort"], "low");
     }
 
     #[test]
@@ -327,7 +343,15 @@ mod tests {
 
     #[test]
     fn responses_and_their_faults() {
+        let r = parse_response(
+            br#"{"choices":[{"message":{"content":"No.","reasoning_content":"7 x 13"}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(r.reasoning, [Some("7 x 13".to_string())]);
+        let r = parse_response(br#"{"choices":[{"message":{"content":"a"}},{"message":{"content":"b","reasoning":"r"}}]}"#).unwrap();
+        assert_eq!(r.reasoning, [None, Some("r".to_string())]);
         let ok = parse_response(br#"{"choices":[{"message":{"content":"a"}},{"message":{"content":"b"}}],"usage":{"prompt_tokens":3,"completion_tokens":2}}"#).unwrap();
+        assert!(ok.reasoning.is_empty());
         assert_eq!(ok.outputs, ["a", "b"]);
         assert_eq!(ok.usage.total_tokens(), 5);
         assert!(

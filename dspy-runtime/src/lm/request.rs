@@ -114,9 +114,21 @@ pub struct LmConfig {
     /// `Some(false)` bypasses response caches for calls with these settings.
     #[serde(skip)]
     pub cache: Option<bool>,
+    /// How hard a reasoning model thinks (`low`, `medium`, `high`; OpenAI's
+    /// `reasoning_effort`, Anthropic's thinking budget). With a `Reasoning` output on a model
+    /// that reasons natively it defaults to `low`, as in DSPy; `none` keeps the reasoning a
+    /// text field the model writes.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reasoning_effort: Option<String>,
 }
 
 impl LmConfig {
+    /// This config with the reasoning effort set (`low`, `medium`, `high`, or `none`).
+    pub fn reasoning_effort(mut self, effort: impl Into<String>) -> Self {
+        self.reasoning_effort = Some(effort.into());
+        self
+    }
+
     /// This config with the sampling temperature set.
     pub fn temperature(mut self, t: f32) -> Self {
         self.temperature = Some(t);
@@ -173,6 +185,10 @@ impl LmConfig {
             },
             seed: self.seed.or(defaults.seed),
             cache: self.cache.or(defaults.cache),
+            reasoning_effort: self
+                .reasoning_effort
+                .clone()
+                .or_else(|| defaults.reasoning_effort.clone()),
         }
     }
 }
@@ -301,6 +317,9 @@ pub struct LmResponse {
     pub cache_hit: bool,
     /// The tool calls of each completion (empty lists, or no lists, when it called none).
     pub tool_calls: Vec<Vec<ToolCall>>,
+    /// The model's own reasoning for each completion, when it gives it natively (OpenAI-style
+    /// `reasoning_content`, Anthropic thinking blocks); empty when it gave none.
+    pub reasoning: Vec<Option<String>>,
 }
 
 /// What a model supports beyond plain chat.
@@ -312,6 +331,9 @@ pub struct Capabilities {
     pub response_schema: bool,
     /// Accepts `tools` and answers with native tool calls.
     pub tool_calls: bool,
+    /// Reasons natively and returns its reasoning (`reasoning_effort`), so a `Reasoning`
+    /// output is filled from it rather than asked for as text.
+    pub reasoning: bool,
 }
 
 impl Capabilities {
@@ -322,7 +344,15 @@ impl Capabilities {
             response_format: true,
             response_schema: true,
             tool_calls: true,
+            reasoning: false,
         }
+    }
+
+    /// The same capabilities, with native reasoning on or off (a reasoning model: OpenAI's o
+    /// and gpt-5 series, DeepSeek-R1 or Qwen3 behind llama-server, Claude with thinking).
+    pub fn with_reasoning(mut self, on: bool) -> Capabilities {
+        self.reasoning = on;
+        self
     }
 
     /// Native tool calling only (an OpenAI-compatible server such as `llama-server --jinja`

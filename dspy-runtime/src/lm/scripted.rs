@@ -200,6 +200,7 @@ impl LanguageModel for ScriptedLm {
                 } else {
                     vec![calls]
                 },
+                reasoning: Vec::new(),
             })
         })
     }

@@ -59,6 +59,8 @@ pub(crate) struct Outcome {
     pub adapter: &'static str,
     /// The tool calls the LM made natively (empty when it made none or none were offered).
     pub tool_calls: Vec<ToolCall>,
+    /// The LM's native reasoning for this completion, if it gave any.
+    pub reasoning: Option<String>,
 }
 
 /// What a call adds to a predictor's own prompt: earlier turns of a conversation, tools
@@ -366,15 +368,65 @@ impl PredictCore {
                 raw: String::new(),
                 adapter: adapter.name(),
                 tool_calls: Vec::new(),
+                reasoning: None,
             });
         }
         let lm = match self.lm.clone().or(scoped_lm) {
             Some(lm) => lm,
             None => settings::default_lm()?,
         };
-        match self.attempt(step, &lm, adapter, inputs, turn).await {
+        // A `Reasoning` output on a model that reasons natively: leave it out of the prompt,
+        // ask for the effort, and fill it from the reply's reasoning (DSPy's
+        // `adapt_to_native_lm_feature`).
+        let meta = turn.meta.unwrap_or(&self.meta);
+        let effort = self.config.reasoning_effort.as_deref().unwrap_or("low");
+        let native = meta
+            .reasoning_output()
+            .filter(|_| lm.capabilities().reasoning && effort != "none")
+            .map(|f| (f.name().to_string(), meta.without_output(f.name())));
+        if let Some((field, without)) = &native {
+            let turn = Turn {
+                meta: Some(without),
+                ..*turn
+            };
+            let mut outcome = self
+                .step_on(step, &lm, adapter, inputs, &turn, Some(effort))
+                .await?;
+            let value = Value::String(outcome.reasoning.take().unwrap_or_default());
+            let mut fields = Map::with_capacity(meta.outputs().len());
+            for f in meta.outputs() {
+                match f.name() == field {
+                    true => fields.insert(f.name().to_string(), value.clone()),
+                    false => outcome
+                        .parsed
+                        .fields
+                        .remove(f.name())
+                        .and_then(|v| fields.insert(f.name().to_string(), v)),
+                };
+            }
+            outcome.parsed.fields = fields;
+            return Ok(outcome);
+        }
+        self.step_on(step, &lm, adapter, inputs, turn, None).await
+    }
+
+    /// The LM call with the adapter's fallback tried once on a parse failure.
+    async fn step_on(
+        &self,
+        step: &Step<'_>,
+        lm: &Lm,
+        adapter: &Arc<dyn Adapter>,
+        inputs: &(dyn InputFields + Sync),
+        turn: &Turn<'_>,
+        effort: Option<&str>,
+    ) -> Result<Outcome> {
+        let lm = lm.clone();
+        match self.attempt(step, &lm, adapter, inputs, turn, effort).await {
             Err((Error::Parse(first), usage)) => match adapter.fallback() {
-                Some(fallback) => match self.attempt(step, &lm, fallback, inputs, turn).await {
+                Some(fallback) => match self
+                    .attempt(step, &lm, fallback, inputs, turn, effort)
+                    .await
+                {
                     Ok(mut outcome) => {
                         outcome.usage += usage;
                         Ok(outcome)
@@ -454,8 +506,9 @@ impl PredictCore {
         adapter: &Arc<dyn Adapter>,
         inputs: &(dyn InputFields + Sync),
         turn: &Turn<'_>,
+        effort: Option<&str>,
     ) -> Result<Outcome, (Error, Usage)> {
-        let (config, rollout_id) = match step.rollout {
+        let (mut config, rollout_id) = match step.rollout {
             Some(r) => (
                 Arc::new(LmConfig {
                     temperature: Some(r.temperature),
@@ -465,6 +518,9 @@ impl PredictCore {
             ),
             None => (self.config.clone(), None),
         };
+        if let Some(effort) = effort {
+            Arc::make_mut(&mut config).reasoning_effort = Some(effort.to_string());
+        }
         let meta = turn.meta.unwrap_or(&self.meta);
         let messages = self
             .render_observed(step, adapter, inputs, turn)
@@ -487,6 +543,7 @@ impl PredictCore {
         .await
         .map_err(|e| (Error::Lm(e), Usage::default()))?;
         let usage = response.usage;
+        let reasoning = response.reasoning.into_iter().next().flatten();
         let tool_calls = response.tool_calls.into_iter().next().unwrap_or_default();
         let Some(raw) = response.outputs.into_iter().next() else {
             return Err((
@@ -512,6 +569,7 @@ impl PredictCore {
                 raw,
                 adapter: adapter.name(),
                 tool_calls,
+                reasoning,
             }),
             Err(e) => Err((Error::Parse(e), usage)),
         }

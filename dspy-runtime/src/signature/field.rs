@@ -88,7 +88,10 @@ impl FieldMeta {
         } else {
             format!("        # note: the value you produce {note}")
         };
-        let requirement = if kind == FieldKind::Str {
+        let reasoning = kind == FieldKind::Str
+            && type_schema.get("title").and_then(Value::as_str) == Some("Reasoning");
+        // DSPy asks for a `Reasoning` (not `str`) field "as a valid Python str".
+        let requirement = if kind == FieldKind::Str && !reasoning {
             String::new()
         } else {
             format!(" (must be formatted as a valid Python {type_name})")
@@ -115,6 +118,12 @@ impl FieldMeta {
             constraints_text,
             validator,
         }
+    }
+
+    /// Whether the field is a [`Reasoning`](super::Reasoning) (a `str` named `Reasoning`).
+    pub(crate) fn is_reasoning(&self) -> bool {
+        self.kind == FieldKind::Str
+            && self.schema.get("title").and_then(Value::as_str) == Some("Reasoning")
     }
 
     /// The field's name.

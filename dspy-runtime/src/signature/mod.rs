@@ -4,6 +4,7 @@ mod dynamic;
 mod field;
 pub(crate) mod history;
 mod placeholder;
+mod reasoning;
 pub(crate) mod schema;
 
 pub use dspy_grammar::Role;
@@ -11,6 +12,7 @@ pub use dynamic::DynSignature;
 pub use field::FieldMeta;
 pub use history::History;
 pub use placeholder::Placeholder;
+pub use reasoning::Reasoning;
 pub use schema::FieldKind;
 
 use crate::lm::ResponseFormat;
@@ -241,6 +243,27 @@ impl SignatureMeta {
             outputs,
             structured: OnceLock::new(),
         }
+    }
+
+    /// A copy without output `name` (DSPy's `Signature.delete`).
+    pub fn without_output(&self, name: &str) -> SignatureMeta {
+        SignatureMeta {
+            name: self.name.clone(),
+            instructions: self.instructions.clone(),
+            inputs: self.inputs.clone(),
+            outputs: self
+                .outputs
+                .iter()
+                .filter(|f| f.name() != name)
+                .cloned()
+                .collect(),
+            structured: OnceLock::new(),
+        }
+    }
+
+    /// The first output of type [`Reasoning`], if any.
+    pub(crate) fn reasoning_output(&self) -> Option<&FieldMeta> {
+        self.outputs.iter().find(|f| f.is_reasoning())
     }
 
     /// A copy with `fields` after the inputs (DSPy's `Signature.append` of input fields).
