@@ -98,7 +98,7 @@ async fn otherwise_it_is_a_text_field() {
         .with_lm(lm.clone())
         .with_config(LmConfig::default().reasoning_effort("none"));
     assert_eq!(p.call(question()).await.unwrap().reasoning, "7 × 13.");
-    let sent = &lm.seen.lock().unwrap()[0];
+    let sent = lm.seen.lock().unwrap()[0].clone();
     assert!(sent.messages[0].content.contains("[[ ## reasoning ## ]]"));
 
     let plain = ScriptedLm::new([reply]);
