@@ -70,7 +70,7 @@ async fn a_native_reasoner_fills_the_field_from_its_reasoning() {
     let out = p.call(question()).await.unwrap();
     assert_eq!(out.reasoning, "91 = 7 × 13.");
     assert_eq!(out.answer, "No.");
-    let sent = &lm.seen.lock().unwrap()[0];
+    let sent = lm.seen.lock().unwrap()[0].clone();
     assert_eq!(sent.config.reasoning_effort.as_deref(), Some("low"));
     assert!(
         sent.messages
