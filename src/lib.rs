@@ -44,7 +44,8 @@ pub mod prelude {
         Adapter, BamlAdapter, ChainOfThought, ChatAdapter, Demo, DynPredict, DynSignature,
         EvalResult, Evaluate, Example, Feedback, History, HttpLm, JsonAdapter, LabeledFewShot,
         LanguageModel, Lm, LmConfig, Module, Params, ParamsExt, Predict, Prediction, Predictor,
-        Program, ReAct, ReActV2, Reasoned, Reasoning, ScriptedLm, Signature, Tool, XmlAdapter,
+        Program, ReAct, ReActV2, Reasoned, Reasoning, ScriptedLm, Signature, Tool, TwoStepAdapter,
+        XmlAdapter,
     };
 }
 

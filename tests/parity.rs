@@ -434,6 +434,50 @@ fn reasoning_renders_as_dspy_renders_it() {
     assert_eq!(render(XmlAdapter::new(), &input), theirs["xml"]);
 }
 
+// TwoStepAdapter: the main LM's prose prompt, then the extraction LM's ChatAdapter request.
+
+#[tokio::test]
+async fn two_step_requests_are_dspys() {
+    let cases = [json!({
+        "signature": "question, hints: list[str], n: int -> answer, score: float, tags: list[str]",
+        "instructions": "Answer briefly.",
+        "demos": [{"question": "q1", "hints": ["h"], "n": 1, "answer": "a1", "score": 0.5, "tags": ["x"]},
+                  {"question": "q2", "answer": "a2"}],
+        "inputs": {"question": "Capital of France?", "hints": ["Europe", "«Seine»"], "n": 3},
+        "main": [{"answer": "It is Paris, I am fairly sure (0.9)."}],
+        "extraction": [{"answer": "Paris", "score": "0.9", "tags": "[\"geo\"]"}]
+    })];
+    let theirs = &oracle("two_step", &cases)[0];
+    let case = &cases[0];
+    let calls = theirs["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 2, "{theirs}");
+    let main = ScriptedLm::new([calls[0]["output"].as_str().unwrap().to_string()]);
+    let extraction = ScriptedLm::new([calls[1]["output"].as_str().unwrap().to_string()]);
+    let sig = DynSignature::parse(case["signature"].as_str().unwrap())
+        .unwrap()
+        .with_instructions(case["instructions"].as_str().unwrap());
+    let mut p = DynPredict::new(sig)
+        .with_lm(main.clone())
+        .with_adapter(TwoStepAdapter::new(extraction.clone()));
+    let demos = case["demos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| Demo::from_map(d.as_object().unwrap().clone()))
+        .collect();
+    p.set_demos(demos).unwrap();
+    let pred = p
+        .call(case["inputs"].as_object().unwrap().clone())
+        .await
+        .unwrap();
+    assert_eq!(as_json(&main.requests()[0].messages), calls[0]["messages"]);
+    assert_eq!(
+        as_json(&extraction.requests()[0].messages),
+        calls[1]["messages"]
+    );
+    assert_eq!(Value::Object(pred.output().clone()), theirs["prediction"]);
+}
+
 // Rules 3 to 5 (parsing): replies parsed as DSPy parses them, and the parsed values rendered as
 // a demo as DSPy renders them.
 

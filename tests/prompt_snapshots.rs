@@ -126,3 +126,20 @@ fn history_turns() {
     };
     insta::assert_snapshot!(Predict::<Converse>::new().render_text(&input).unwrap());
 }
+
+#[test]
+fn two_step_main_prompt() {
+    let p = Predict::<Topic>::new()
+        .with_adapter(TwoStepAdapter::new(ScriptedLm::new(Vec::<String>::new())))
+        .with_demos([Demo::new()
+            .with("headline", "Rates rise again")
+            .with("hints", vec!["banks"])
+            .with("topic", "business")
+            .with("confidence", 0.9)])
+        .unwrap();
+    let input = TopicInput {
+        headline: "Chipmaker shares jump after earnings".into(),
+        hints: vec!["markets".into(), "semiconductors".into()],
+    };
+    insta::assert_snapshot!(p.render_text(&input).unwrap());
+}

@@ -21,7 +21,7 @@ pub mod state;
 pub mod strategy;
 pub mod tool;
 
-pub use adapter::{Adapter, BamlAdapter, ChatAdapter, JsonAdapter, XmlAdapter};
+pub use adapter::{Adapter, BamlAdapter, ChatAdapter, JsonAdapter, TwoStepAdapter, XmlAdapter};
 pub use agent::{AgentOutput, ReActV2};
 pub use context::{
     Callback, current_adapter, current_lm, track_usage, with_adapter, with_callbacks, with_lm,

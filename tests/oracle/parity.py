@@ -305,7 +305,28 @@ def reasoning(case):
     return {a: messages(Think, a, case["demos"], case["inputs"]) for a in ("chat", "json", "xml")}
 
 
-OPS = {"reasoning": reasoning, "history": history, "baml": baml, "multi_chain": multi_chain, "refine": refine, "react": react, "tool": tool, "proposer": proposer, "reflection": reflection, "cleandoc": cleandoc, "render": render, "schema": schema, "parse": parse, "saved_program": saved_program}
+def two_step(case):
+    """A TwoStepAdapter call: the main LM's request and reply, then the extraction LM's."""
+    from dspy.clients import base_lm
+    from dspy.utils import DummyLM
+
+    sig = dspy.Signature(case["signature"], case["instructions"])
+    p = dspy.Predict(sig)
+    p.demos = case["demos"]
+    base_lm.GLOBAL_HISTORY.clear()
+    adapter = dspy.TwoStepAdapter(DummyLM(case["extraction"]))
+    with dspy.context(lm=DummyLM(case["main"]), adapter=adapter):
+        pred = p(**case["inputs"])
+    return {
+        "calls": [
+            {"messages": [{"role": m["role"], "content": m["content"]} for m in e["messages"]], "output": e["outputs"][0]}
+            for e in base_lm.GLOBAL_HISTORY
+        ],
+        "prediction": dict(pred),
+    }
+
+
+OPS = {"two_step": two_step, "reasoning": reasoning, "history": history, "baml": baml, "multi_chain": multi_chain, "refine": refine, "react": react, "tool": tool, "proposer": proposer, "reflection": reflection, "cleandoc": cleandoc, "render": render, "schema": schema, "parse": parse, "saved_program": saved_program}
 
 request = json.load(sys.stdin)
 json.dump([OPS[request["op"]](case) for case in request["cases"]], sys.stdout, ensure_ascii=False)

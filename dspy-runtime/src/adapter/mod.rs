@@ -1,12 +1,13 @@
 //! Adapters turn a signature, instructions, demos and inputs into chat messages, and an LM's
-//! reply back into output fields. [`ChatAdapter`] (the default), [`JsonAdapter`], [`XmlAdapter`]
-//! and [`BamlAdapter`] render byte-identical messages to DSPy 3.4.1's.
+//! reply back into output fields. [`ChatAdapter`] (the default), [`JsonAdapter`], [`XmlAdapter`],
+//! [`BamlAdapter`] and [`TwoStepAdapter`] render byte-identical messages to DSPy 3.4.1's.
 
 mod baml;
 mod chat;
 mod coerce;
 mod json;
 pub(crate) mod lenient_json;
+mod two_step;
 mod words;
 mod xml;
 
@@ -14,6 +15,8 @@ pub use baml::BamlAdapter;
 pub use chat::ChatAdapter;
 pub use json::JsonAdapter;
 pub(crate) use json::structured_schema;
+pub use two_step::TwoStepAdapter;
+pub(crate) use two_step::extractor_signature;
 pub use xml::XmlAdapter;
 
 use crate::demo::Demo;
@@ -95,6 +98,12 @@ pub trait Adapter: Send + Sync + 'static {
     /// "Not supplied for this particular example." Defaults to ChatAdapter's form.
     fn format_assistant(&self, sig: &SignatureMeta, outputs: &Demo) -> String {
         chat::assistant_content(sig, outputs)
+    }
+
+    /// The LM that extracts the outputs from the main LM's prose reply (TwoStepAdapter's
+    /// second step); `None` for adapters that parse the reply themselves.
+    fn extraction_lm(&self) -> Option<&crate::lm::Lm> {
+        None
     }
 
     /// Whether tools go to the LM natively (OpenAI `tools`, Anthropic tool use) when the LM

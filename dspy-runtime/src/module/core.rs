@@ -553,6 +553,25 @@ impl PredictCore {
                 usage,
             ));
         };
+        // TwoStepAdapter: the reply is prose; its extraction LM fills the outputs.
+        if let Some(extraction) = adapter.extraction_lm() {
+            return match self.extract(extraction, meta, &raw).await {
+                Ok((parsed, more)) => Ok(Outcome {
+                    parsed,
+                    usage: usage + more,
+                    raw,
+                    adapter: adapter.name(),
+                    tool_calls,
+                    reasoning,
+                }),
+                Err(Error::Parse(inner)) => {
+                    let mut e = ParseError::new(adapter.name(), (*inner.kind).clone(), &raw);
+                    e.previous = Some(Box::new(inner));
+                    Err((Error::Parse(e), usage))
+                }
+                Err(e) => Err((e, usage)),
+            };
+        }
         // With native tool calls the text is optional: what does not parse is left out, as
         // DSPy leaves it.
         let parsed = match (raw.trim().is_empty(), tool_calls.is_empty()) {
@@ -573,6 +592,37 @@ impl PredictCore {
             }),
             Err(e) => Err((Error::Parse(e), usage)),
         }
+    }
+}
+
+impl PredictCore {
+    /// TwoStepAdapter's second step: `text -> outputs` through ChatAdapter on `lm`, with no
+    /// demos (as DSPy runs it); the parsed outputs and that call's usage.
+    async fn extract(
+        &self,
+        lm: &Lm,
+        meta: &SignatureMeta,
+        text: &str,
+    ) -> Result<(ParsedOutput, Usage)> {
+        let extractor = crate::adapter::extractor_signature(meta);
+        let mut core = PredictCore::new(MetaRef::Shared(Arc::new(extractor)), "TwoStepAdapter");
+        core.lm = Some(lm.clone());
+        core.adapter = Some(Arc::new(crate::adapter::ChatAdapter::new()));
+        let none = Demo::default();
+        let texts = [text];
+        let inputs = WithTextInputs {
+            inputs: &none,
+            n: 0,
+            extra: &texts,
+        };
+        let fields = || {
+            Ok(Map::from_iter([(
+                "text".to_string(),
+                Value::String(text.to_string()),
+            )]))
+        };
+        let outcome = Box::pin(core.run(&inputs, fields)).await?;
+        Ok((outcome.parsed, outcome.usage))
     }
 }
 
