@@ -269,3 +269,17 @@ fn never_panics_on_arbitrary_replies() {
     // The generator does hit valid replies sometimes; the point is that nothing panicked.
     println!("{parsed} of 40000 random replies parsed");
 }
+
+/// Found by `scripts/fuzz json_parse` (8.4M inputs in): `"1"` followed by 45 nines in a list of
+/// ints reads as the integral float 1e46, which JSON Schema calls an integer but no `i64`
+/// holds. It must be a parse error naming the field, not a value that fails to deserialize.
+#[test]
+fn an_integer_too_large_for_any_integer_type_is_a_field_error() {
+    signature!(Ids = "question -> ids: list[int]");
+    let nines = "9".repeat(45);
+    let reply = format!("```json\n{{\"ids\": [\"1\"{nines}, 2]}}\n```");
+    let e = JsonAdapter::new().parse(Ids::meta(), &reply).unwrap_err();
+    assert!(e.to_string().contains("`ids`"), "{e}");
+    let ok = JsonAdapter::new().parse(Ids::meta(), "{\"ids\": [1, 2.0]}").unwrap();
+    assert_eq!(ok.fields["ids"], json!([1, 2]));
+}

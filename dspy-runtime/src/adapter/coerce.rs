@@ -424,6 +424,9 @@ fn coerce_deep(
                 note(log, f, &n.to_string(), int.clone(), "integral float");
                 int
             }
+            // An integral float no integer type holds (`1e46`): JSON Schema calls it an
+            // integer, so it is handed on as its text, which validation refuses by name.
+            Some(x) if x.fract() == 0.0 => Value::String(n.to_string()),
             _ => Value::Number(n),
         },
         (Some("number"), Value::String(s)) => match number_value(bare(&s)).map(as_float) {
