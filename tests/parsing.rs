@@ -280,6 +280,8 @@ fn an_integer_too_large_for_any_integer_type_is_a_field_error() {
     let reply = format!("```json\n{{\"ids\": [\"1\"{nines}, 2]}}\n```");
     let e = JsonAdapter::new().parse(Ids::meta(), &reply).unwrap_err();
     assert!(e.to_string().contains("`ids`"), "{e}");
-    let ok = JsonAdapter::new().parse(Ids::meta(), "{\"ids\": [1, 2.0]}").unwrap();
+    let ok = JsonAdapter::new()
+        .parse(Ids::meta(), "{\"ids\": [1, 2.0]}")
+        .unwrap();
     assert_eq!(ok.fields["ids"], json!([1, 2]));
 }
