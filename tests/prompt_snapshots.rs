@@ -77,16 +77,9 @@ fn instructions_override() {
 fn xml_adapter_with_nested_outputs() {
     let p = Predict::<Topic>::new()
         .with_adapter(XmlAdapter::new())
-        .with_demos([Demo::new()
-            .with("headline", "Rates rise again")
-            .with("hints", vec!["banks"])
-            .with("topic", "business")
-            .with("confidence", 0.9)])
+        .with_demos([topic_demo()])
         .unwrap();
-    let input = TopicInput {
-        headline: "Chipmaker shares jump after earnings".into(),
-        hints: vec!["markets".into(), "semiconductors".into()],
-    };
+    let input = topic_input();
     insta::assert_snapshot!(p.render_text(&input).unwrap());
 }
 
@@ -131,15 +124,25 @@ fn history_turns() {
 fn two_step_main_prompt() {
     let p = Predict::<Topic>::new()
         .with_adapter(TwoStepAdapter::new(ScriptedLm::new(Vec::<String>::new())))
-        .with_demos([Demo::new()
-            .with("headline", "Rates rise again")
-            .with("hints", vec!["banks"])
-            .with("topic", "business")
-            .with("confidence", 0.9)])
+        .with_demos([topic_demo()])
         .unwrap();
-    let input = TopicInput {
+    let input = topic_input();
+    insta::assert_snapshot!(p.render_text(&input).unwrap());
+}
+
+/// A complete demo of `Topic`.
+fn topic_demo() -> Demo {
+    Demo::new()
+        .with("headline", "Rates rise again")
+        .with("hints", vec!["banks"])
+        .with("topic", "business")
+        .with("confidence", 0.9)
+}
+
+/// The input the `Topic` snapshots render.
+fn topic_input() -> TopicInput {
+    TopicInput {
         headline: "Chipmaker shares jump after earnings".into(),
         hints: vec!["markets".into(), "semiconductors".into()],
-    };
-    insta::assert_snapshot!(p.render_text(&input).unwrap());
+    }
 }

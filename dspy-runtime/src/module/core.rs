@@ -420,23 +420,21 @@ impl PredictCore {
         turn: &Turn<'_>,
         effort: Option<&str>,
     ) -> Result<Outcome> {
-        let lm = lm.clone();
-        match self.attempt(step, &lm, adapter, inputs, turn, effort).await {
+        match self.attempt(step, lm, adapter, inputs, turn, effort).await {
             Err((Error::Parse(first), usage)) => match adapter.fallback() {
-                Some(fallback) => match self
-                    .attempt(step, &lm, fallback, inputs, turn, effort)
-                    .await
-                {
-                    Ok(mut outcome) => {
-                        outcome.usage += usage;
-                        Ok(outcome)
+                Some(fallback) => {
+                    match self.attempt(step, lm, fallback, inputs, turn, effort).await {
+                        Ok(mut outcome) => {
+                            outcome.usage += usage;
+                            Ok(outcome)
+                        }
+                        Err((Error::Parse(mut second), _)) => {
+                            second.previous = Some(Box::new(first));
+                            Err(Error::Parse(second))
+                        }
+                        Err((e, _)) => Err(e),
                     }
-                    Err((Error::Parse(mut second), _)) => {
-                        second.previous = Some(Box::new(first));
-                        Err(Error::Parse(second))
-                    }
-                    Err((e, _)) => Err(e),
-                },
+                }
                 None => Err(Error::Parse(first)),
             },
             Err((e, _)) => Err(e),
@@ -686,9 +684,9 @@ fn history_messages(
         messages: Vec::new(),
         request_suffix: String::new(),
     };
-    for message in &past {
-        let demo = Demo::from_map(message.clone());
-        let with_inputs = history::has_inputs(meta, index, message);
+    for message in past {
+        let with_inputs = history::has_inputs(meta, index, &message);
+        let demo = history::turn_outputs(meta, message);
         let context = if with_inputs { prepared } else { &plain };
         let skip = history::Without {
             inputs: &demo,
@@ -698,8 +696,7 @@ fn history_messages(
         if !user.is_empty() {
             messages.push(Message::user(user));
         }
-        let outputs = history::turn_outputs(meta, message);
-        messages.push(Message::assistant(adapter.format_assistant(meta, &outputs)));
+        messages.push(Message::assistant(adapter.format_assistant(meta, &demo)));
     }
     messages.extend(turn.history.iter().cloned());
     let request = history::Without {

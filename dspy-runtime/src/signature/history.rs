@@ -107,8 +107,7 @@ pub(crate) fn messages_of(
 
 /// One history message as a demo: its fields, with every output it lacks as null (DSPy writes
 /// a missing output of a history turn as `None`).
-pub(crate) fn turn_outputs(sig: &SignatureMeta, message: &Map<String, Value>) -> Demo {
-    let mut m = message.clone();
+pub(crate) fn turn_outputs(sig: &SignatureMeta, mut m: Map<String, Value>) -> Demo {
     for f in sig.outputs() {
         m.entry(f.name().to_string()).or_insert(Value::Null);
     }
