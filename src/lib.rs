@@ -41,11 +41,11 @@ pub mod prelude {
     };
     pub use dspy_runtime::strategy::{BestOfN, MultiChainComparison, Parallel, Refine};
     pub use dspy_runtime::{
-        Adapter, BamlAdapter, ChainOfThought, ChatAdapter, Demo, DynPredict, DynSignature,
-        EvalResult, Evaluate, Example, Feedback, History, HttpLm, JsonAdapter, LabeledFewShot,
-        LanguageModel, Lm, LmConfig, Module, Params, ParamsExt, Predict, Prediction, Predictor,
-        Program, ReAct, ReActV2, Reasoned, Reasoning, ScriptedLm, Signature, Tool, TwoStepAdapter,
-        XmlAdapter,
+        Adapter, Audio, BamlAdapter, ChainOfThought, ChatAdapter, Demo, DynPredict, DynSignature,
+        EvalResult, Evaluate, Example, Feedback, File, History, HttpLm, Image, JsonAdapter,
+        LabeledFewShot, LanguageModel, Lm, LmConfig, Module, Params, ParamsExt, Predict,
+        Prediction, Predictor, Program, ReAct, ReActV2, Reasoned, Reasoning, ScriptedLm, Signature,
+        Tool, TwoStepAdapter, XmlAdapter,
     };
 }
 

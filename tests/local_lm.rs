@@ -302,3 +302,34 @@ async fn native_tool_calls_on_the_embedded_model() {
 fn add(a: i64, b: i64) -> i64 {
     a + b
 }
+
+/// Describe the picture.
+#[derive(Signature)]
+struct Caption {
+    #[input]
+    photo: dspy::Image,
+    #[output]
+    caption: String,
+}
+
+#[tokio::test]
+async fn an_image_input_is_refused_before_any_decoding() {
+    let lm = model();
+    let before = lm.stats().prompt_tokens.load(Ordering::Relaxed);
+    let photo = dspy::Image::from_path(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/media/dot.png"
+    ))
+    .unwrap();
+    let err = Predict::<Caption>::new()
+        .with_lm(lm.clone())
+        .call(CaptionInput { photo })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, dspy::Error::Lm(dspy::LmError::UnsupportedInput(m))
+            if m.contains("takes text only") && m.contains("an image")),
+        "{err}"
+    );
+    assert_eq!(lm.stats().prompt_tokens.load(Ordering::Relaxed), before);
+}

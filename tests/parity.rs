@@ -1143,3 +1143,82 @@ async fn multi_chain_comparison_requests_are_dspys() {
         "{e}"
     );
 }
+
+// Image, Audio and File inputs: DSPy's markers in the text, split into content parts.
+
+/// A message as DSPy's adapters return it: content parts where it holds media, else text.
+fn with_parts(messages: &[Message]) -> Value {
+    messages
+        .iter()
+        .map(|m| {
+            let content = m
+                .content_parts()
+                .map_or_else(|| Value::from(&*m.content), Value::Array);
+            json!({"role": m.role.as_str(), "content": content})
+        })
+        .collect()
+}
+
+/// Describe the picture.
+#[derive(Signature)]
+struct Describe {
+    /// A photo
+    #[input]
+    photo: dspy::Image,
+    #[input]
+    clip: dspy::Audio,
+    #[input]
+    doc: dspy::File,
+    #[output]
+    caption: String,
+}
+
+#[derive(Signature)]
+struct Album {
+    #[input]
+    photos: Vec<dspy::Image>,
+    #[input]
+    cover: dspy::Image,
+    #[output]
+    caption: String,
+}
+
+#[test]
+fn media_inputs_render_as_dspy_renders_them() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/media");
+    let photos = ["https://example.org/a.png", "data:image/jpeg;base64,AAAA"];
+    let cover = "https://example.org/b.jpg";
+    let case = json!({"dir": dir, "photos": photos, "cover": cover});
+    let theirs = &oracle("media", &[case])[0];
+
+    let input = DescribeInput {
+        photo: dspy::Image::from_path(format!("{dir}/dot.png")).unwrap(),
+        clip: dspy::Audio::from_path(format!("{dir}/tone.wav")).unwrap(),
+        doc: dspy::File::from_path(format!("{dir}/note.pdf")).unwrap(),
+    };
+    fn render(adapter: impl Adapter, input: &DescribeInput) -> Value {
+        with_parts(
+            &Predict::<Describe>::new()
+                .with_adapter(adapter)
+                .render(input)
+                .unwrap(),
+        )
+    }
+    assert_eq!(render(ChatAdapter::new(), &input), theirs["chat"]);
+    assert_eq!(render(JsonAdapter::new(), &input), theirs["json"]);
+    assert_eq!(render(XmlAdapter::new(), &input), theirs["xml"]);
+
+    let image = |u: &str| dspy::Image::url(u).unwrap();
+    let demo = Demo::from_map(
+        json!({"photos": [image(photos[0]), image(photos[1])], "cover": image(cover), "caption": "c"})
+            .as_object()
+            .unwrap()
+            .clone(),
+    );
+    let album = AlbumInput {
+        photos: vec![image(photos[0])],
+        cover: dspy::Image::from_path(format!("{dir}/dot.png")).unwrap(),
+    };
+    let p = Predict::<Album>::new().with_demos(vec![demo]).unwrap();
+    assert_eq!(with_parts(&p.render(&album).unwrap()), theirs["album"]);
+}

@@ -57,6 +57,9 @@ pub enum Error {
     /// timeout).
     #[error(transparent)]
     Tool(#[from] crate::tool::ToolError),
+    /// An image, audio clip or file could not be read or is not what it claims.
+    #[error(transparent)]
+    Media(#[from] crate::media::MediaError),
     /// A value could not be read from or written as JSON (in user code, with `?`).
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),

@@ -11,6 +11,7 @@ pub mod error;
 pub mod evaluate;
 pub mod format;
 pub mod lm;
+pub mod media;
 pub mod module;
 pub mod optimize;
 pub mod program;
@@ -34,6 +35,7 @@ pub use evaluate::{EvalResult, Evaluate};
 pub use lm::{
     HttpLm, LanguageModel, Lm, LmConfig, LmError, LmRequest, LmResponse, Message, ScriptedLm, Usage,
 };
+pub use media::{Audio, File, Image, MediaError};
 pub use module::{
     ChainOfThought, DynPredict, Module, Predict, Prediction, Predictor, ReAct, ReActOutput,
     Reasoned, render_messages,

@@ -326,7 +326,38 @@ def two_step(case):
     }
 
 
-OPS = {"two_step": two_step, "reasoning": reasoning, "history": history, "baml": baml, "multi_chain": multi_chain, "refine": refine, "react": react, "tool": tool, "proposer": proposer, "reflection": reflection, "cleandoc": cleandoc, "render": render, "schema": schema, "parse": parse, "saved_program": saved_program}
+class Describe(dspy.Signature):
+    """Describe the picture."""
+
+    photo: dspy.Image = dspy.InputField(desc="A photo")
+    clip: dspy.Audio = dspy.InputField()
+    doc: dspy.File = dspy.InputField()
+    caption: str = dspy.OutputField()
+
+
+class Album(dspy.Signature):
+    photos: list[dspy.Image] = dspy.InputField()
+    cover: dspy.Image = dspy.InputField()
+    caption: str = dspy.OutputField()
+
+
+def media(case):
+    """Image, Audio and File inputs read from files and given as URLs, with each adapter: the
+    messages with their content parts."""
+    d = case["dir"]
+    inputs = {
+        "photo": dspy.Image.from_path(f"{d}/dot.png"),
+        "clip": dspy.Audio.from_path(f"{d}/tone.wav"),
+        "doc": dspy.File.from_path(f"{d}/note.pdf"),
+    }
+    album_demo = {"photos": [dspy.Image(u) for u in case["photos"]], "cover": dspy.Image(case["cover"]), "caption": "c"}
+    album = {"photos": [dspy.Image(case["photos"][0])], "cover": dspy.Image.from_path(f"{d}/dot.png")}
+    out = {a: messages(Describe, a, [], inputs) for a in ("chat", "json", "xml")}
+    out["album"] = messages(Album, "chat", [album_demo], album)
+    return out
+
+
+OPS = {"media": media, "two_step": two_step, "reasoning": reasoning, "history": history, "baml": baml, "multi_chain": multi_chain, "refine": refine, "react": react, "tool": tool, "proposer": proposer, "reflection": reflection, "cleandoc": cleandoc, "render": render, "schema": schema, "parse": parse, "saved_program": saved_program}
 
 request = json.load(sys.stdin)
 json.dump([OPS[request["op"]](case) for case in request["cases"]], sys.stdout, ensure_ascii=False)

@@ -72,7 +72,12 @@ fn anthropic_tool(openai: &Value) -> Value {
 
 impl<'a> MessagesBody<'a> {
     /// The body for `request` with `config` (the request's settings merged with the LM's).
-    pub fn new(model: &'a str, request: &'a LmRequest, config: &'a LmConfig, stream: bool) -> Self {
+    pub fn new(
+        model: &'a str,
+        request: &'a LmRequest,
+        config: &'a LmConfig,
+        stream: bool,
+    ) -> Result<Self, LmError> {
         let mut system = String::new();
         let mut messages = Vec::with_capacity(request.messages.len());
         for m in &request.messages {
@@ -85,7 +90,15 @@ impl<'a> MessagesBody<'a> {
                 }
                 MessageRole::User => messages.push(WireMessage {
                     role: "user",
-                    content: Content::Text(&m.content),
+                    content: match m.content_parts() {
+                        Some(parts) => Content::Blocks(
+                            parts
+                                .iter()
+                                .map(super::content::to_anthropic)
+                                .collect::<Result<_, _>>()?,
+                        ),
+                        None => Content::Text(&m.content),
+                    },
                 }),
                 MessageRole::Assistant => match &m.tool_calls {
                     None => messages.push(WireMessage {
@@ -136,7 +149,7 @@ impl<'a> MessagesBody<'a> {
         };
         let budget = thinking_budget(config.reasoning_effort.as_deref());
         let max_tokens = config.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
-        MessagesBody {
+        Ok(MessagesBody {
             model,
             system,
             messages,
@@ -149,7 +162,7 @@ impl<'a> MessagesBody<'a> {
             tool_choice,
             stream,
             thinking: budget.map(|b| json!({"type": "enabled", "budget_tokens": b})),
-        }
+        })
     }
 }
 
@@ -292,12 +305,9 @@ mod tests {
             ],
             ..Default::default()
         };
-        let body = serde_json::to_value(MessagesBody::new(
-            "claude",
-            &req,
-            &LmConfig::default(),
-            false,
-        ))
+        let body = serde_json::to_value(
+            MessagesBody::new("claude", &req, &LmConfig::default(), false).unwrap(),
+        )
         .unwrap();
         assert_eq!(body["system"], "be brief");
         assert_eq!(body["messages"].as_array().unwrap().len(), 3);
@@ -333,12 +343,9 @@ mod tests {
             tool_choice: Some(super::super::ToolChoice::Required),
             ..Default::default()
         };
-        let body = serde_json::to_value(MessagesBody::new(
-            "claude",
-            &req,
-            &LmConfig::default(),
-            false,
-        ))
+        let body = serde_json::to_value(
+            MessagesBody::new("claude", &req, &LmConfig::default(), false).unwrap(),
+        )
         .unwrap();
         assert_eq!(
             body["tools"],
@@ -392,7 +399,8 @@ mod tests {
             .temperature(0.0)
             .max_tokens(500)
             .reasoning_effort("medium");
-        let body = serde_json::to_value(MessagesBody::new("claude", &req, &config, false)).unwrap();
+        let body = serde_json::to_value(MessagesBody::new("claude", &req, &config, false).unwrap())
+            .unwrap();
         assert_eq!(
             body["thinking"],
             json!({"type": "enabled", "budget_tokens": 2048})
@@ -400,7 +408,8 @@ mod tests {
         assert_eq!(body["max_tokens"], 2048 + 1024);
         assert!(body.get("temperature").is_none());
         let plain = LmConfig::default().reasoning_effort("none");
-        let body = serde_json::to_value(MessagesBody::new("claude", &req, &plain, false)).unwrap();
+        let body = serde_json::to_value(MessagesBody::new("claude", &req, &plain, false).unwrap())
+            .unwrap();
         assert!(body.get("thinking").is_none());
 
         let r = parse_response(br#"{"content":[{"type":"thinking","thinking":"7 x 13","signature":"s"},{"type":"text","text":"No."}]}"#).unwrap();

@@ -72,6 +72,11 @@ pub enum LmError {
         /// The limit.
         limit: String,
     },
+    /// The request holds an input this model or provider cannot take (an image for a
+    /// text-only model, audio for Anthropic, a content part of an unknown type); refused
+    /// before any call.
+    #[error("unsupported input: {0}")]
+    UnsupportedInput(String),
     /// The LM could not be set up (unknown provider, missing key or base URL, bad cache dir).
     #[error("LM configuration: {0}")]
     Config(String),

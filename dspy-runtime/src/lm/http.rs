@@ -159,12 +159,15 @@ impl HttpLm {
         let i = &self.inner;
         let config = request.config.or_defaults(&i.defaults);
         let bytes = match i.provider {
-            Provider::OpenAi => serde_json::to_vec(&openai::ChatBody::new(
-                &i.wire_model,
-                request,
-                &config,
-                stream,
-            )),
+            Provider::OpenAi => {
+                super::content::check_openai(&request.messages)?;
+                serde_json::to_vec(&openai::ChatBody::new(
+                    &i.wire_model,
+                    request,
+                    &config,
+                    stream,
+                ))
+            }
             Provider::Anthropic => {
                 if config.n.is_some_and(|n| n > 1) {
                     return Err(LmError::Config(
@@ -176,7 +179,7 @@ impl HttpLm {
                     request,
                     &config,
                     stream,
-                ))
+                )?)
             }
         };
         bytes

@@ -262,6 +262,9 @@ impl LanguageModel for LocalLm {
 
     fn complete(&self, mut request: LmRequest) -> BoxFuture<'_, Result<LmResponse, LmError>> {
         Box::pin(async move {
+            // An image, audio or file input cannot reach a text model: refused before any
+            // decoding.
+            super::content::refuse_media(&self.inner.name, &request.messages)?;
             request.config = Arc::new(request.config.or_defaults(&self.inner.defaults));
             let (reply, rx) = oneshot::channel();
             self.inner

@@ -4,6 +4,7 @@
 
 pub(crate) mod anthropic;
 pub mod cache;
+pub mod content;
 mod embed;
 mod error;
 pub mod history;
@@ -41,6 +42,7 @@ pub use retry::RetryPolicy;
 pub use scripted::ScriptedLm;
 pub use secret::ApiKey;
 pub use transport::LmStats;
+pub(crate) use transport::shared_client;
 pub use usage::{Budget, Price, PriceTable, UsageReport};
 
 use std::future::Future;

@@ -52,7 +52,10 @@ impl Serialize for Wire<'_> {
         let m = self.0;
         let mut map = s.serialize_map(None)?;
         map.serialize_entry("role", m.role.as_str())?;
-        map.serialize_entry("content", &*m.content)?;
+        match m.content_parts() {
+            Some(parts) => map.serialize_entry("content", &parts)?,
+            None => map.serialize_entry("content", &*m.content)?,
+        }
         if let Some(calls) = &m.tool_calls {
             let calls: Vec<Value> = calls.iter().map(ToolCall::to_openai).collect();
             map.serialize_entry("tool_calls", &calls)?;

@@ -58,6 +58,15 @@ impl Message {
         }
     }
 
+    /// A user message's content as OpenAI content parts, when it holds media (an image, audio
+    /// or a file between DSPy's markers); `None` for plain text and other roles.
+    pub fn content_parts(&self) -> Option<Vec<serde_json::Value>> {
+        match self.role {
+            MessageRole::User => super::content::split(&self.content),
+            _ => None,
+        }
+    }
+
     /// A system message.
     pub fn system(content: impl Into<Arc<str>>) -> Message {
         Message::new(MessageRole::System, content)

@@ -302,6 +302,9 @@ fn literal_values(schema: &Value) -> Option<Vec<String>> {
     None
 }
 
+/// The schema key that names a DSPy type written as a string (media inputs).
+pub(crate) const DSPY_TYPE_KEY: &str = "x-dspy-type";
+
 /// The type's name in DSPy's vocabulary (`str`, `list[int]`, `Literal['a', 'b']`, `Person`, ...).
 pub(crate) fn dspy_type_name(schema: &Value) -> String {
     if let Some(r) = ref_name(schema) {
@@ -316,7 +319,11 @@ pub(crate) fn dspy_type_name(schema: &Value) -> String {
         return format!("Union[{}]", names.join(", "));
     }
     match schema.get("type").and_then(Value::as_str) {
-        Some("string") => "str".into(),
+        // A DSPy type carried as a string (`Image`, `Audio`, `File`) keeps its own name.
+        Some("string") => match schema.get(DSPY_TYPE_KEY).and_then(Value::as_str) {
+            Some(name) => name.into(),
+            None => "str".into(),
+        },
         Some("integer") => "int".into(),
         Some("number") => "float".into(),
         Some("boolean") => "bool".into(),
