@@ -146,3 +146,35 @@ fn topic_input() -> TopicInput {
         hints: vec!["markets".into(), "semiconductors".into()],
     }
 }
+
+/// Compare the two pictures.
+#[derive(Signature)]
+struct Compare {
+    #[input]
+    before: Image,
+    /// What to look for
+    #[input]
+    after: Image,
+    #[output]
+    change: String,
+}
+
+#[test]
+fn image_inputs_as_content_parts() {
+    let input = CompareInput {
+        before: Image::url("https://example.org/before.png").unwrap(),
+        after: Image::url("data:image/png;base64,iVBORw0KGgo=").unwrap(),
+    };
+    let messages = Predict::<Compare>::new().render(&input).unwrap();
+    let shown: Vec<serde_json::Value> = messages
+        .iter()
+        .map(|m| {
+            let content = m.content_parts().map_or_else(
+                || serde_json::Value::from(&*m.content),
+                serde_json::Value::Array,
+            );
+            serde_json::json!({"role": m.role.as_str(), "content": content})
+        })
+        .collect();
+    insta::assert_snapshot!(serde_json::to_string_pretty(&shown).unwrap());
+}
