@@ -333,3 +333,47 @@ async fn an_image_input_is_refused_before_any_decoding() {
     );
     assert_eq!(lm.stats().prompt_tokens.load(Ordering::Relaxed), before);
 }
+
+#[tokio::test]
+async fn tokens_stream_and_join_to_the_completion() {
+    let lm = model();
+    let mut request = ask("Answer briefly.", "Name three colours.", 24);
+    Arc::make_mut(&mut request.config).stop = vec!["\n\n".into()];
+    let whole = lm.complete(request.clone()).await.unwrap();
+    let mut pieces = Vec::new();
+    let streamed =
+        LanguageModel::complete_streaming(&lm, request, &mut |t: &str| pieces.push(t.to_string()))
+            .await
+            .unwrap();
+    assert!(pieces.len() > 1, "one piece per token or so: {pieces:?}");
+    assert_eq!(pieces.concat(), streamed.outputs[0]);
+    assert_eq!(
+        streamed.outputs, whole.outputs,
+        "greedy: same text streamed or not"
+    );
+}
+
+#[tokio::test]
+async fn a_predictor_streams_its_fields_on_the_embedded_model() {
+    let p = Predict::<Qa>::new().with_lm(model());
+    let mut events = dspy::stream(
+        &p,
+        QaInput {
+            question: "What is the capital of France?".into(),
+        },
+    );
+    let (mut answer, mut chunks) = (String::new(), 0);
+    let pred = loop {
+        match events.next().await.unwrap() {
+            dspy::StreamEvent::Chunk(c) => {
+                assert_eq!((c.predictor.as_str(), c.field.as_str()), ("self", "answer"));
+                answer.push_str(&c.text);
+                chunks += 1;
+            }
+            dspy::StreamEvent::Done(result) => break result.unwrap(),
+            _ => {}
+        }
+    };
+    assert!(chunks > 1, "{chunks} chunks");
+    assert_eq!(answer, pred.answer);
+}

@@ -20,6 +20,7 @@ pub mod settings;
 pub mod signature;
 pub mod state;
 pub mod strategy;
+pub mod stream;
 pub mod tool;
 
 pub use adapter::{Adapter, BamlAdapter, ChatAdapter, JsonAdapter, TwoStepAdapter, XmlAdapter};
@@ -49,6 +50,7 @@ pub use signature::{
     SignatureMeta,
 };
 pub use strategy::{BestOfN, MultiChainComparison, Parallel, Refine};
+pub use stream::{StreamEvent, Streaming, stream};
 pub use tool::{Tool, ToolCalls, ToolError};
 
 /// What the macros' generated code refers to. Not a stable API.

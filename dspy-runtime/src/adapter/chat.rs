@@ -72,6 +72,14 @@ impl ChatAdapter {
 }
 
 impl Adapter for ChatAdapter {
+    fn field_stream(
+        &self,
+        sig: &crate::signature::SignatureMeta,
+    ) -> Option<Box<dyn super::stream::FieldStream>> {
+        let names = sig.outputs().iter().map(|f| f.name().to_string()).collect();
+        Some(Box::new(super::stream::ChatFieldStream::new(names)))
+    }
+
     fn name(&self) -> &'static str {
         "ChatAdapter"
     }

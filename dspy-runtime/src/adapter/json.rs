@@ -31,6 +31,14 @@ impl JsonAdapter {
 }
 
 impl Adapter for JsonAdapter {
+    fn field_stream(
+        &self,
+        sig: &crate::signature::SignatureMeta,
+    ) -> Option<Box<dyn super::stream::FieldStream>> {
+        let names = sig.outputs().iter().map(|f| f.name().to_string()).collect();
+        Some(Box::new(super::stream::JsonFieldStream::new(names)))
+    }
+
     fn name(&self) -> &'static str {
         "JSONAdapter"
     }

@@ -7,6 +7,7 @@ mod chat;
 mod coerce;
 mod json;
 pub(crate) mod lenient_json;
+pub mod stream;
 mod two_step;
 mod words;
 mod xml;
@@ -111,6 +112,13 @@ pub trait Adapter: Send + Sync + 'static {
     /// off for ChatAdapter unless asked, on for JSONAdapter).
     fn native_tool_calls(&self) -> bool {
         false
+    }
+
+    /// Reads a streamed reply's output fields as they arrive (for `dspy::stream`): each
+    /// adapter finds its own markers. `None` (the default) streams no field text; the final
+    /// prediction still comes.
+    fn field_stream(&self, _sig: &SignatureMeta) -> Option<Box<dyn stream::FieldStream>> {
+        None
     }
 
     /// All messages for one call: `prepare` followed by `format_request`.

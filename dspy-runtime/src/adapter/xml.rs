@@ -13,7 +13,7 @@ use crate::signature::{FieldKind, FieldMeta, InputFields, SignatureMeta};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
-mod tree;
+pub(super) mod tree;
 
 use tree::Element;
 
@@ -57,6 +57,14 @@ impl XmlAdapter {
 }
 
 impl Adapter for XmlAdapter {
+    fn field_stream(
+        &self,
+        sig: &crate::signature::SignatureMeta,
+    ) -> Option<Box<dyn super::stream::FieldStream>> {
+        let names = sig.outputs().iter().map(|f| f.name().to_string()).collect();
+        Some(Box::new(super::stream::XmlFieldStream::new(names)))
+    }
+
     fn name(&self) -> &'static str {
         "XMLAdapter"
     }

@@ -17,6 +17,33 @@ pub(crate) async fn complete(
     parent: Option<CallId>,
     predictor: Option<usize>,
 ) -> Result<LmResponse, LmError> {
+    observed(lm, request, emitter, parent, predictor, None).await
+}
+
+/// [`complete`], with the reply's text handed to `on_text` as it streams.
+pub(crate) async fn complete_streaming(
+    lm: &Lm,
+    request: LmRequest,
+    emitter: Option<&Emitter>,
+    parent: Option<CallId>,
+    predictor: Option<usize>,
+    on_text: &mut (dyn FnMut(&str) + Send),
+) -> Result<LmResponse, LmError> {
+    observed(lm, request, emitter, parent, predictor, Some(on_text)).await
+}
+
+async fn observed(
+    lm: &Lm,
+    request: LmRequest,
+    emitter: Option<&Emitter>,
+    parent: Option<CallId>,
+    predictor: Option<usize>,
+    mut on_text: Option<&mut (dyn FnMut(&str) + Send)>,
+) -> Result<LmResponse, LmError> {
+    let mut send = |request: LmRequest| match on_text.take() {
+        Some(f) => lm.complete_streaming(request, f),
+        None => LanguageModel::complete(&**lm, request),
+    };
     let limit = with_current(|ctx| ctx.limit.clone());
     let _permit = match &limit {
         Some(s) => s.acquire().await.ok(),
@@ -25,7 +52,7 @@ pub(crate) async fn complete(
     let history = History::global();
     let keep = history.capacity() > 0 || emitter.is_some();
     if !keep {
-        return LanguageModel::complete(&**lm, request).await;
+        return send(request).await;
     }
     let call = Call {
         id: next_id(),
@@ -39,7 +66,7 @@ pub(crate) async fn complete(
     }
     let sent = request.clone();
     let started = Instant::now();
-    let response = LanguageModel::complete(&**lm, request).await;
+    let response = send(request).await;
     let latency = started.elapsed();
     let cost = match &response {
         Ok(r) if !r.cache_hit => lm.cost(r.usage),

@@ -11,6 +11,7 @@ mod emit;
 mod hints;
 mod lm_call;
 mod spans;
+mod stream;
 pub mod trace;
 mod usage;
 
@@ -23,8 +24,10 @@ pub use emit::probe;
 pub(crate) use emit::{Emitter, next_id, to_fields};
 pub use emit::{run_module, run_tool};
 pub(crate) use hints::Hints;
-pub(crate) use lm_call::complete;
+pub(crate) use lm_call::{complete, complete_streaming};
 pub use spans::TracingSpans;
+pub(crate) use stream::{Note, StreamSink};
+pub use stream::{PartialValue, Status, StreamChunk};
 pub(crate) use trace::extend_trace;
 pub use trace::{TraceEntry, trace, traced};
 pub use usage::track_usage;
@@ -64,6 +67,8 @@ pub struct Context {
     pub(crate) limit: Option<Arc<tokio::sync::Semaphore>>,
     /// Refine's advice: every predictor in the scope gets a `hint_` input.
     pub(crate) hints: Option<Arc<Hints>>,
+    /// Where predictors stream their outputs (inside `dspy::stream`).
+    pub(crate) stream: Option<Arc<StreamSink>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -93,6 +98,7 @@ static EMPTY: Context = Context {
     dry_run: false,
     limit: None,
     hints: None,
+    stream: None,
 };
 
 /// The context in effect on this task (the default one outside any [`scope`]).
@@ -157,6 +163,7 @@ pub struct Scope {
     dry_run: bool,
     limit: Option<Arc<tokio::sync::Semaphore>>,
     hints: Option<Arc<Hints>>,
+    stream: Option<Arc<StreamSink>>,
 }
 
 impl std::fmt::Debug for Scope {
@@ -232,6 +239,15 @@ impl Scope {
         self
     }
 
+    /// Predictors in the scope stream their outputs into `sink`, and module and tool calls
+    /// become status notes.
+    pub(crate) fn stream_to(mut self, sink: Arc<StreamSink>) -> Self {
+        self.callbacks
+            .push(Arc::new(stream::StatusCallback(sink.clone())));
+        self.stream = Some(sink);
+        self
+    }
+
     pub(crate) fn trace_into(mut self, log: Arc<trace::TraceLog>) -> Self {
         self.trace = Some(log.clone());
         self.callbacks.push(log);
@@ -257,6 +273,9 @@ impl Scope {
         }
         if let Some(h) = self.hints {
             ctx.hints = Some(h);
+        }
+        if let Some(s) = self.stream {
+            ctx.stream = Some(s);
         }
         ctx.dry_run |= self.dry_run;
         if !self.callbacks.is_empty() {

@@ -251,6 +251,51 @@ impl HttpLm {
         Ok(response)
     }
 
+    /// [`LanguageModel::complete_streaming`]: streams the reply (no cache, no retry after the
+    /// first byte), with the budget, usage and history of a plain call.
+    async fn complete_streaming_inner(
+        &self,
+        request: LmRequest,
+        on_text: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<LmResponse, LmError> {
+        let i = &self.inner;
+        let started = Instant::now();
+        let mut stream = self.stream(request.clone()).await?;
+        let mut text = String::new();
+        let mut usage = Usage::default();
+        while let Some(delta) = stream.next().await {
+            let delta = delta?;
+            if !delta.text.is_empty() {
+                on_text(&delta.text);
+                text.push_str(&delta.text);
+            }
+            if let Some(u) = delta.usage {
+                usage += u;
+            }
+        }
+        let cost = i.price.map(|p| p.cost(usage));
+        if let Some(b) = &i.budget {
+            b.spend(usage, cost);
+        }
+        if i.history.capacity() > 0 {
+            i.history.record(Arc::new(HistoryEntry {
+                timestamp: SystemTime::now(),
+                model: i.model.clone(),
+                messages: request.messages,
+                outputs: vec![text.clone()],
+                usage,
+                cost,
+                cache_hit: false,
+                latency: started.elapsed(),
+            }));
+        }
+        Ok(LmResponse {
+            outputs: vec![text],
+            usage,
+            ..LmResponse::default()
+        })
+    }
+
     /// Streams one completion as text deltas (no cache, no retry after the first byte).
     pub async fn stream(&self, request: LmRequest) -> Result<TextStream, LmError> {
         if let Some(b) = &self.inner.budget {
@@ -264,6 +309,7 @@ impl HttpLm {
             events: SseBuffer::new(self.inner.transport.max_body),
             pending: std::collections::VecDeque::new(),
             done: false,
+            last_event: Vec::new(),
             lm: self.clone(),
         })
     }
@@ -296,6 +342,24 @@ impl LanguageModel for HttpLm {
         );
         Box::pin(self.complete_inner(request).instrument(span))
     }
+
+    fn complete_streaming<'a>(
+        &'a self,
+        request: LmRequest,
+        on_text: &'a mut (dyn FnMut(&str) + Send),
+    ) -> BoxFuture<'a, Result<LmResponse, LmError>> {
+        let span = tracing::info_span!(
+            "chat",
+            otel.name = format!("chat {}", self.inner.wire_model),
+            gen_ai.operation.name = "chat",
+            gen_ai.request.model = %self.inner.wire_model,
+            dspy.stream = true,
+        );
+        Box::pin(
+            self.complete_streaming_inner(request, on_text)
+                .instrument(span),
+        )
+    }
 }
 
 /// A streamed completion: call [`TextStream::next`] until it returns `None`.
@@ -304,7 +368,10 @@ pub struct TextStream {
     provider: Provider,
     events: SseBuffer,
     pending: std::collections::VecDeque<Delta>,
+    /// The end marker came (`[DONE]`, `message_stop`): nothing more is read.
     done: bool,
+    /// The last event read, to tell a finished stream without an end marker from a cut one.
+    last_event: Vec<u8>,
     lm: HttpLm,
 }
 
@@ -342,6 +409,14 @@ impl TextStream {
                             "stream ended inside an event".into(),
                         )));
                     }
+                    // The connection closed before the end marker: a reply cut short, unless
+                    // its last chunk said why it finished (servers that send no `[DONE]`).
+                    if !finished(self.provider, &self.last_event) {
+                        return Some(Err(LmError::Transport(
+                            "the stream stopped before its end (no end marker, no finish reason)"
+                                .into(),
+                        )));
+                    }
                 }
                 Err(e) => {
                     self.done = true;
@@ -368,12 +443,29 @@ impl TextStream {
     /// Moves complete server-sent events from the buffer to `pending`.
     fn drain_events(&mut self) -> Result<(), LmError> {
         while let Some(event) = self.events.next_event()? {
+            self.last_event.clear();
+            self.last_event.extend_from_slice(event);
             if read_event(self.provider, event, &mut self.done, &mut self.pending)? {
                 return Ok(());
             }
         }
         Ok(())
     }
+}
+
+/// Whether a stream whose last event was `event` had ended: it carried a finish reason
+/// (OpenAI) or the message's end (Anthropic).
+fn finished(provider: Provider, event: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(event);
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .any(|data| match provider {
+            Provider::OpenAi => serde_json::from_str::<serde_json::Value>(data.trim())
+                .ok()
+                .and_then(|v| v.pointer("/choices/0/finish_reason").cloned())
+                .is_some_and(|r| !r.is_null()),
+            Provider::Anthropic => data.contains("\"message_stop\""),
+        })
 }
 
 /// Reads one server-sent event's `data:` lines into `pending`, setting `done` at the stream's

@@ -110,7 +110,12 @@ impl LocalStats {
 struct Job {
     request: LmRequest,
     reply: oneshot::Sender<Result<LmResponse, LmError>>,
+    /// Where the reply's text goes as it is decoded, when streaming.
+    on_text: Option<TextSender>,
 }
+
+/// The channel a streamed call's text goes through, token by token.
+type TextSender = tokio::sync::mpsc::UnboundedSender<String>;
 
 pub(super) fn backend() -> Result<&'static LlamaBackend, LmError> {
     static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
@@ -249,6 +254,32 @@ impl LocalLm {
     }
 }
 
+impl LocalLm {
+    /// Sends `request` to the worker, with its text to `on_text` as it is decoded.
+    async fn run(
+        &self,
+        mut request: LmRequest,
+        on_text: Option<TextSender>,
+    ) -> Result<LmResponse, LmError> {
+        // An image, audio or file input cannot reach a text model: refused before any
+        // decoding.
+        super::content::refuse_media(&self.inner.name, &request.messages)?;
+        request.config = Arc::new(request.config.or_defaults(&self.inner.defaults));
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .tx
+            .send(Job {
+                request,
+                reply,
+                on_text,
+            })
+            .await
+            .map_err(|_| LmError::Other("the local model's worker has stopped".into()))?;
+        rx.await
+            .map_err(|_| LmError::Other("the local model's worker dropped the call".into()))?
+    }
+}
+
 impl LanguageModel for LocalLm {
     fn model(&self) -> &str {
         &self.inner.name
@@ -260,21 +291,36 @@ impl LanguageModel for LocalLm {
         Capabilities::structured()
     }
 
-    fn complete(&self, mut request: LmRequest) -> BoxFuture<'_, Result<LmResponse, LmError>> {
+    fn complete(&self, request: LmRequest) -> BoxFuture<'_, Result<LmResponse, LmError>> {
+        Box::pin(self.run(request, None))
+    }
+
+    /// Streams the tokens of a single completion without tools (with `n` > 1 or tools, the
+    /// whole text comes at the end).
+    fn complete_streaming<'a>(
+        &'a self,
+        request: LmRequest,
+        on_text: &'a mut (dyn FnMut(&str) + Send),
+    ) -> BoxFuture<'a, Result<LmResponse, LmError>> {
         Box::pin(async move {
-            // An image, audio or file input cannot reach a text model: refused before any
-            // decoding.
-            super::content::refuse_media(&self.inner.name, &request.messages)?;
-            request.config = Arc::new(request.config.or_defaults(&self.inner.defaults));
-            let (reply, rx) = oneshot::channel();
-            self.inner
-                .tx
-                .send(Job { request, reply })
-                .await
-                .map_err(|_| LmError::Other("the local model's worker has stopped".into()))?;
-            let response = rx.await.map_err(|_| {
-                LmError::Other("the local model's worker dropped the call".into())
-            })??;
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+            let mut sent = 0;
+            // The text ends when the worker drops the sender, with the call done.
+            let drain = async {
+                while let Some(text) = rx.recv().await {
+                    sent += text.len();
+                    on_text(&text);
+                }
+            };
+            let (response, ()) =
+                futures_util::future::join(self.run(request, Some(tx)), drain).await;
+            let response = response?;
+            // What was not streamed (a reply with tools or n > 1) comes whole.
+            if let Some(rest) = response.outputs.first().and_then(|t| t.get(sent..))
+                && !rest.is_empty()
+            {
+                on_text(rest);
+            }
             Ok(response)
         })
     }
@@ -357,7 +403,7 @@ fn worker(
         calls: 0,
     };
     while let Some(job) = rx.blocking_recv() {
-        let result = session.complete(&mut ctx, &job.request);
+        let result = session.complete(&mut ctx, &job.request, job.on_text.as_ref());
         if result.is_err() {
             // After a failure the cache contents are unknown: start the next call afresh.
             ctx.clear_kv_cache();
@@ -427,6 +473,7 @@ impl Session {
         &mut self,
         ctx: &mut LlamaContext<'static>,
         request: &LmRequest,
+        on_text: Option<&TextSender>,
     ) -> Result<LmResponse, LmError> {
         let prompt = self.prompt(request)?;
         let tokens = self.model.vocab().tokenize(prompt.as_bytes(), true, true);
@@ -481,8 +528,16 @@ impl Session {
             let base = config.seed.unwrap_or(0) ^ request.rollout_id.map_or(0, mix);
             let seed = base.wrapping_add(u64::from(i)) as u32;
             let mut sampler = self.sampler(config, grammar.as_deref(), seed)?;
-            let (text, generated) =
-                self.generate(ctx, slot, &mut sampler, &tokens, max_tokens, &config.stop)?;
+            // Only a lone completion without tools streams (a tool call is not text).
+            let on_text = on_text.filter(|_| n == 1 && tools.is_none());
+            let (text, generated) = self.generate(
+                ctx,
+                slot,
+                &mut sampler,
+                (&tokens, max_tokens),
+                &config.stop,
+                on_text,
+            )?;
             completion_tokens += generated;
             match tools {
                 Some(tools) => {
@@ -630,12 +685,21 @@ impl Session {
         ctx: &mut LlamaContext<'static>,
         slot: usize,
         sampler: &mut LlamaSampler,
-        prompt: &[LlamaToken],
-        max_tokens: usize,
+        (prompt, max_tokens): (&[LlamaToken], usize),
         stop: &[String],
+        on_text: Option<&TextSender>,
     ) -> Result<(String, u64), LmError> {
         let vocab = self.model.vocab();
         let mut bytes = Vec::new();
+        // Streamed text is held back by a stop string's length less one, so that what is
+        // sent never holds the start of a stop string.
+        let hold = stop
+            .iter()
+            .map(String::len)
+            .max()
+            .unwrap_or(1)
+            .saturating_sub(1);
+        let mut sent = 0;
         let mut batch = LlamaBatch::new(1, 1);
         let mut generated = 0u64;
         for pos in prompt.len()..prompt.len() + max_tokens {
@@ -649,8 +713,20 @@ impl Session {
                 let text = String::from_utf8_lossy(&bytes);
                 if let Some(cut) = stop.iter().filter_map(|s| text.find(s.as_str())).min() {
                     let text = text[..cut].to_string();
+                    send_text(on_text, &text, &mut sent, text.len());
                     return Ok((text, generated));
                 }
+            }
+            if let Some(tx) = on_text {
+                let valid = match std::str::from_utf8(&bytes) {
+                    Ok(s) => s,
+                    Err(e) => std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or(""),
+                };
+                let mut safe = valid.len().saturating_sub(hold);
+                while !valid.is_char_boundary(safe) {
+                    safe -= 1;
+                }
+                send_text(Some(tx), valid, &mut sent, safe);
             }
             batch.clear();
             batch
@@ -659,7 +735,21 @@ impl Session {
             ctx.decode(&mut batch).map_err(|e| fail("decode", e))?;
             self.slots[slot].tokens.push(token);
         }
-        Ok((String::from_utf8_lossy(&bytes).into_owned(), generated))
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        send_text(on_text, &text, &mut sent, text.len());
+        Ok((text, generated))
+    }
+}
+
+/// Sends `text[sent..upto]` when there is any, and moves `sent` on.
+fn send_text(on_text: Option<&TextSender>, text: &str, sent: &mut usize, upto: usize) {
+    if let Some(tx) = on_text
+        && upto > *sent
+        && let Some(piece) = text.get(*sent..upto)
+    {
+        // A dropped receiver (the caller went away) loses nothing the call returns.
+        let _ = tx.send(piece.to_string());
+        *sent = upto;
     }
 }
 

@@ -66,6 +66,26 @@ pub trait LanguageModel: Send + Sync + 'static {
     /// events, usage totals and history, so an implementation need not record anything.
     fn complete(&self, request: LmRequest) -> BoxFuture<'_, Result<LmResponse, LmError>>;
 
+    /// Sends one request, handing the reply's text to `on_text` piece by piece as it arrives
+    /// (what `dspy::stream` uses), and returns the whole response as [`complete`] does. The
+    /// default calls [`complete`] and hands over the whole text at once; [`HttpLm`] streams
+    /// server-sent events and [`LocalLm`](crate::lm::LocalLm) its tokens.
+    ///
+    /// [`complete`]: LanguageModel::complete
+    fn complete_streaming<'a>(
+        &'a self,
+        request: LmRequest,
+        on_text: &'a mut (dyn FnMut(&str) + Send),
+    ) -> BoxFuture<'a, Result<LmResponse, LmError>> {
+        Box::pin(async move {
+            let response = self.complete(request).await?;
+            if let Some(text) = response.outputs.first() {
+                on_text(text);
+            }
+            Ok(response)
+        })
+    }
+
     /// What `usage` costs in dollars on this model, if it has a price.
     fn cost(&self, _usage: Usage) -> Option<f64> {
         None

@@ -33,6 +33,9 @@ pub(crate) struct ChatBody<'a> {
     pub tool_choice: Option<Value>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub stream: bool,
+    /// Asks a stream for its token counts (in its last chunk).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_options: Option<Value>,
 }
 
 /// Messages in OpenAI's wire shape: `role` and `content`, and an assistant's `tool_calls` or
@@ -89,6 +92,7 @@ impl<'a> ChatBody<'a> {
             tools: request.tools.as_deref(),
             tool_choice: request.tool_choice.as_ref().map(|c| c.to_openai()),
             stream,
+            stream_options: stream.then(|| json!({"include_usage": true})),
         }
     }
 }

@@ -4,6 +4,7 @@ use super::{
     BoxFuture, Capabilities, LanguageModel, LmError, LmRequest, LmResponse, ToolCall, Usage,
 };
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// An LM for tests: returns queued replies in order and records every request.
@@ -24,6 +25,8 @@ struct Inner {
     fixed: Option<String>,
     keyed: Vec<(String, String)>,
     script: Mutex<VecDeque<Result<Reply, LmError>>>,
+    /// Chars per piece when streaming (0: the whole reply at once).
+    piece: std::sync::atomic::AtomicUsize,
     requests: Mutex<Vec<LmRequest>>,
 }
 
@@ -84,6 +87,7 @@ impl ScriptedLm {
                 keyed: Vec::new(),
                 script: Mutex::new(script),
                 requests: Mutex::new(Vec::new()),
+                piece: Default::default(),
             }),
         }
     }
@@ -96,6 +100,7 @@ impl ScriptedLm {
             keyed: self.inner.keyed.clone(),
             script: Mutex::new(std::mem::take(&mut *lock(&self.inner.script))),
             requests: Mutex::new(std::mem::take(&mut *lock(&self.inner.requests))),
+            piece: self.inner.piece.load(Ordering::Relaxed).into(),
         };
         f(&mut inner);
         ScriptedLm {
@@ -112,6 +117,13 @@ impl ScriptedLm {
     /// The same script with other capabilities (e.g. structured outputs).
     pub fn with_capabilities(self, capabilities: Capabilities) -> ScriptedLm {
         self.rebuild(|i| i.capabilities = capabilities)
+    }
+
+    /// The same script, streamed (`complete_streaming`) in pieces of `chars` characters, each
+    /// after a yield to the scheduler, as a server's events arrive.
+    pub fn streaming(self, chars: usize) -> ScriptedLm {
+        self.inner.piece.store(chars, Ordering::Relaxed);
+        self
     }
 
     /// Queues another reply.
@@ -202,6 +214,30 @@ impl LanguageModel for ScriptedLm {
                 },
                 reasoning: Vec::new(),
             })
+        })
+    }
+
+    fn complete_streaming<'a>(
+        &'a self,
+        request: LmRequest,
+        on_text: &'a mut (dyn FnMut(&str) + Send),
+    ) -> BoxFuture<'a, Result<LmResponse, LmError>> {
+        Box::pin(async move {
+            let response = self.complete(request).await?;
+            let text = response.outputs.first().map_or("", String::as_str);
+            let piece = self.inner.piece.load(Ordering::Relaxed);
+            if piece == 0 {
+                on_text(text);
+                return Ok(response);
+            }
+            let mut starts: Vec<usize> =
+                text.char_indices().map(|(i, _)| i).step_by(piece).collect();
+            starts.push(text.len());
+            for w in starts.windows(2) {
+                tokio::task::yield_now().await;
+                on_text(&text[w[0]..w[1]]);
+            }
+            Ok(response)
         })
     }
 }

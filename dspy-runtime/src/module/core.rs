@@ -531,14 +531,35 @@ impl PredictCore {
             tools: turn.tools.cloned(),
             tool_choice: turn.tool_choice.cloned(),
         };
-        let response = context::complete(
-            lm,
-            request,
-            step.emitter,
-            step.emitter.map(|_| step.call.id),
-            Some(self.id()),
-        )
-        .await
+        // Inside `dspy::stream`, the reply streams through the adapter's field markers (not
+        // with tools: a tool call is not text).
+        let sink = context::with_current(|ctx| ctx.stream.clone());
+        let feed = sink
+            .filter(|_| request.tools.is_none())
+            .and_then(|sink| Some((sink, adapter.field_stream(meta)?)))
+            .map(|(sink, fields)| {
+                super::stream_feed::FieldFeed::new(sink, self.id(), meta, fields)
+            });
+        let parent = step.emitter.map(|_| step.call.id);
+        let response = match feed {
+            None => context::complete(lm, request, step.emitter, parent, Some(self.id())).await,
+            Some(mut feed) => {
+                let response = context::complete_streaming(
+                    lm,
+                    request,
+                    step.emitter,
+                    parent,
+                    Some(self.id()),
+                    &mut |text| feed.push(text),
+                )
+                .await;
+                // A call that failed leaves its open field without a last chunk.
+                if response.is_ok() {
+                    feed.finish();
+                }
+                response
+            }
+        }
         .map_err(|e| (Error::Lm(e), Usage::default()))?;
         let usage = response.usage;
         let reasoning = response.reasoning.into_iter().next().flatten();

@@ -88,6 +88,7 @@ mod dyn_predict;
 mod predict;
 mod prediction;
 pub mod react;
+mod stream_feed;
 
 pub use batch::DEFAULT_CONCURRENCY;
 pub(crate) use batch::run_bounded;

@@ -217,7 +217,7 @@ fn attribute(attrs: &str, name: &str) -> Option<String> {
 
 /// Decodes XML's entities (`&amp;`, `&lt;`, `&gt;`, `&quot;`, `&apos;`, `&#…;`); anything else
 /// stays as written.
-pub(super) fn unescape(s: &str) -> String {
+pub(in crate::adapter) fn unescape(s: &str) -> String {
     if !s.contains('&') {
         return s.to_string();
     }
