@@ -33,6 +33,12 @@ async fn read<O>(mut events: dspy::Streaming<'_, O>) -> Seen<O> {
                 entry.1 |= c.last;
             }
             StreamEvent::Partial(p) => partials.push((p.field, p.value)),
+            StreamEvent::Status(Status::Retry { predictor, adapter }) => {
+                // The fallback's attempt streams its fields afresh.
+                fields.retain(|(p, _), _| *p != predictor);
+                partials.clear();
+                statuses.push(Status::Retry { predictor, adapter });
+            }
             StreamEvent::Status(s) => statuses.push(s),
             StreamEvent::Done(result) => {
                 assert!(events.next().await.is_none(), "nothing after Done");
@@ -181,6 +187,34 @@ async fn a_program_streams_with_its_predictors_paths_and_statuses() {
                 ok: true
             },
         ]
+    );
+}
+
+#[tokio::test]
+async fn a_reply_that_does_not_parse_streams_again_after_a_retry_status() {
+    let lm = ScriptedLm::new([
+        "[[ ## reasoning ## ]]\nHalf a thought, and no answer.",
+        "{\"reasoning\": \"Scattering.\", \"answer\": \"Blue.\"}",
+    ])
+    .streaming(3);
+    let cot = ChainOfThought::<Qa>::new().with_lm(lm);
+    let seen = read(dspy::stream(&cot, sky())).await;
+    let pred = seen.result.unwrap();
+    assert_eq!(pred.adapter(), "JSONAdapter");
+    assert_eq!(
+        seen.statuses,
+        [Status::Retry {
+            predictor: "predict".into(),
+            adapter: "JSONAdapter".into()
+        }]
+    );
+    assert_eq!(
+        seen.fields[&key("predict", "reasoning")],
+        ("Scattering.".to_string(), true)
+    );
+    assert_eq!(
+        seen.fields[&key("predict", "answer")],
+        ("Blue.".to_string(), true)
     );
 }
 

@@ -60,6 +60,15 @@ pub enum Status {
         /// Whether it returned a result.
         ok: bool,
     },
+    /// A predictor's reply did not parse, and it asks again with its adapter's fallback
+    /// (ChatAdapter's is JSONAdapter): the chunks it streamed so far are void, and its fields
+    /// stream again from the start.
+    Retry {
+        /// The predictor's path.
+        predictor: String,
+        /// The adapter it asks with now.
+        adapter: String,
+    },
 }
 
 impl std::fmt::Display for Status {
@@ -72,6 +81,12 @@ impl std::fmt::Display for Status {
             Status::ToolStart { name } => write!(f, "Calling tool {name}..."),
             Status::ToolEnd { .. } => {
                 f.write_str("Tool calling finished! Querying the LLM with tool calling results...")
+            }
+            Status::Retry { predictor, adapter } => {
+                write!(
+                    f,
+                    "{predictor}: the reply did not parse; asking again with {adapter}..."
+                )
             }
         }
     }

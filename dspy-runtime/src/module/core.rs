@@ -423,6 +423,13 @@ impl PredictCore {
         match self.attempt(step, lm, adapter, inputs, turn, effort).await {
             Err((Error::Parse(first), usage)) => match adapter.fallback() {
                 Some(fallback) => {
+                    // A stream's reader drops this predictor's chunks so far.
+                    if let Some(sink) = context::with_current(|ctx| ctx.stream.clone()) {
+                        sink.send(context::Note::Status(context::Status::Retry {
+                            predictor: sink.path(self.id()),
+                            adapter: fallback.name().to_string(),
+                        }));
+                    }
                     match self.attempt(step, lm, fallback, inputs, turn, effort).await {
                         Ok(mut outcome) => {
                             outcome.usage += usage;
