@@ -3,11 +3,7 @@
 //! value so far of a structured output (a list growing item by item), status messages around
 //! module and tool calls, and last the typed result.
 //!
-//! ```no_run
-//! # use dspy::prelude::*;
-//! # use dspy::stream::StreamEvent;
-//! # #[derive(Signature)] struct Qa { #[input] question: String, #[output] answer: String }
-//! # async fn run() -> dspy::Result<()> {
+//! ```text
 //! let qa = ChainOfThought::<Qa>::new();
 //! let mut events = dspy::stream(&qa, QaInput { question: "Why is the sky blue?".into() });
 //! while let Some(event) = events.next().await {
@@ -17,8 +13,9 @@
 //!         _ => {}
 //!     }
 //! }
-//! # Ok(()) }
 //! ```
+//!
+//! (The README's streaming section has this as a doctest.)
 //!
 //! Field boundaries come from the adapter's own markers (ChatAdapter's headers, JSONAdapter's
 //! keys, XMLAdapter's tags), so a marker split across pieces is never shown as text, and a

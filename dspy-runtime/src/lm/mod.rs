@@ -69,7 +69,7 @@ pub trait LanguageModel: Send + Sync + 'static {
     /// Sends one request, handing the reply's text to `on_text` piece by piece as it arrives
     /// (what `dspy::stream` uses), and returns the whole response as [`complete`] does. The
     /// default calls [`complete`] and hands over the whole text at once; [`HttpLm`] streams
-    /// server-sent events and [`LocalLm`](crate::lm::LocalLm) its tokens.
+    /// server-sent events and the embedded `LocalLm` its tokens.
     ///
     /// [`complete`]: LanguageModel::complete
     fn complete_streaming<'a>(
