@@ -73,6 +73,11 @@ pub mod __fuzz {
     use serde_json::Value;
     use std::collections::VecDeque;
 
+    /// A structured output's value so far, from the start of its JSON text (streaming).
+    pub fn partial_value(text: &str) -> Option<Value> {
+        crate::adapter::stream::partial_value(text)
+    }
+
     /// The lenient JSON reader: one whole value.
     pub fn lenient_parse(text: &str) -> Result<Value, String> {
         crate::adapter::lenient_json::parse(text)

@@ -303,7 +303,12 @@ fn check_predictor(
             for (i, d) in list.iter().enumerate() {
                 match d {
                     Value::Object(m) => {
-                        let demo = Demo::from_map(m.clone());
+                        let mut fields = m.clone();
+                        // Media values get this process's markers (see `lm::content`).
+                        fields
+                            .values_mut()
+                            .for_each(crate::lm::content::adopt_markers);
+                        let demo = Demo::from_map(fields);
                         match demo.check(sig) {
                             Ok(()) => demos.push(demo),
                             Err(e) => problems.push(format!("`{path}`: demo {}: {e}", i + 1)),

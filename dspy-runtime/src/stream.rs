@@ -86,13 +86,18 @@ impl<O> Streaming<'_, O> {
         std::future::poll_fn(|cx| self.poll_event(cx)).await
     }
 
-    /// Reads the stream to its end: the result, dropping the other events.
+    /// Reads the stream to its end: the result, dropping the other events (an error if
+    /// [`StreamEvent::Done`] was already read).
     pub async fn result(mut self) -> Result<O> {
         loop {
             match self.next().await {
                 Some(StreamEvent::Done(result)) => return result,
                 Some(_) => {}
-                None => unreachable!("a stream ends with Done"),
+                None => {
+                    return Err(crate::error::Error::Module(
+                        "the stream's result was already read".into(),
+                    ));
+                }
             }
         }
     }
@@ -113,6 +118,8 @@ impl<O> Streaming<'_, O> {
                 Poll::Ready(result) => {
                     self.call = None;
                     self.result = Some(result);
+                    // A task the call left behind cannot add to a finished stream.
+                    self.notes.close();
                 }
                 Poll::Pending => return Poll::Pending,
             }

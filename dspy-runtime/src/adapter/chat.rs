@@ -151,7 +151,7 @@ fn output_requirements(sig: &SignatureMeta) -> String {
 ///
 /// Accepts what DSPy's `\[\[ ## (\w+) ## \]\]` accepts, and also other spacing, other
 /// numbers of `#`, and any case (names are matched case-insensitively by the caller).
-fn header(line: &str) -> Option<(&str, &str)> {
+pub(super) fn header(line: &str) -> Option<(&str, &str)> {
     let t = line.trim_start();
     let rest = t.strip_prefix("[[")?;
     let rest = rest.trim_start().trim_start_matches('#').trim_start();

@@ -263,8 +263,15 @@ impl HttpLm {
         let mut stream = self.stream(request.clone()).await?;
         let mut text = String::new();
         let mut usage = Usage::default();
+        let mut failed = None;
         while let Some(delta) = stream.next().await {
-            let delta = delta?;
+            let delta = match delta {
+                Ok(d) => d,
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            };
             if !delta.text.is_empty() {
                 on_text(&delta.text);
                 text.push_str(&delta.text);
@@ -274,8 +281,12 @@ impl HttpLm {
             }
         }
         let cost = i.price.map(|p| p.cost(usage));
+        // What a stream used is spent, whether or not it ended well.
         if let Some(b) = &i.budget {
             b.spend(usage, cost);
+        }
+        if let Some(e) = failed {
+            return Err(e);
         }
         if i.history.capacity() > 0 {
             i.history.record(Arc::new(HistoryEntry {
@@ -309,7 +320,7 @@ impl HttpLm {
             events: SseBuffer::new(self.inner.transport.max_body),
             pending: std::collections::VecDeque::new(),
             done: false,
-            last_event: Vec::new(),
+            finished: false,
             lm: self.clone(),
         })
     }
@@ -370,8 +381,9 @@ pub struct TextStream {
     pending: std::collections::VecDeque<Delta>,
     /// The end marker came (`[DONE]`, `message_stop`): nothing more is read.
     done: bool,
-    /// The last event read, to tell a finished stream without an end marker from a cut one.
-    last_event: Vec<u8>,
+    /// An event said why the reply finished (a finish reason), which tells a finished stream
+    /// without an end marker from a cut one.
+    finished: bool,
     lm: HttpLm,
 }
 
@@ -411,7 +423,7 @@ impl TextStream {
                     }
                     // The connection closed before the end marker: a reply cut short, unless
                     // its last chunk said why it finished (servers that send no `[DONE]`).
-                    if !finished(self.provider, &self.last_event) {
+                    if !self.finished {
                         return Some(Err(LmError::Transport(
                             "the stream stopped before its end (no end marker, no finish reason)"
                                 .into(),
@@ -443,8 +455,7 @@ impl TextStream {
     /// Moves complete server-sent events from the buffer to `pending`.
     fn drain_events(&mut self) -> Result<(), LmError> {
         while let Some(event) = self.events.next_event()? {
-            self.last_event.clear();
-            self.last_event.extend_from_slice(event);
+            self.finished |= finished(self.provider, event);
             if read_event(self.provider, event, &mut self.done, &mut self.pending)? {
                 return Ok(());
             }
@@ -453,18 +464,24 @@ impl TextStream {
     }
 }
 
-/// Whether a stream whose last event was `event` had ended: it carried a finish reason
-/// (OpenAI) or the message's end (Anthropic).
+/// Whether `event` says the reply finished: a finish reason (OpenAI) or the message's end
+/// (Anthropic). Parsed only when it names a finish reason that is not `null`.
 fn finished(provider: Provider, event: &[u8]) -> bool {
     let text = String::from_utf8_lossy(event);
     text.lines()
         .filter_map(|l| l.strip_prefix("data:"))
         .any(|data| match provider {
-            Provider::OpenAi => serde_json::from_str::<serde_json::Value>(data.trim())
-                .ok()
-                .and_then(|v| v.pointer("/choices/0/finish_reason").cloned())
-                .is_some_and(|r| !r.is_null()),
-            Provider::Anthropic => data.contains("\"message_stop\""),
+            Provider::OpenAi => {
+                data.contains("finish_reason")
+                    && !data.contains("\"finish_reason\":null")
+                    && serde_json::from_str::<serde_json::Value>(data.trim())
+                        .ok()
+                        .and_then(|v| v.pointer("/choices/0/finish_reason").cloned())
+                        .is_some_and(|r| !r.is_null())
+            }
+            Provider::Anthropic => {
+                data.contains("\"message_stop\"") || data.contains("\"stop_reason\":\"")
+            }
         })
 }
 

@@ -217,9 +217,16 @@ pub(crate) fn parse_response(body: &[u8]) -> Result<LmResponse, LmError> {
 /// The text delta of one streamed chunk (`data: {...}`), if it has one.
 pub(crate) fn stream_delta(data: &str) -> Result<Option<(String, Option<Usage>)>, LmError> {
     let v: Value = decode("a stream chunk", data.as_bytes())?;
+    // The first completion's text (with `n` > 1, each chunk carries one choice and its index).
+    let first = v
+        .pointer("/choices/0/index")
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
+        == 0;
     let text = v
         .pointer("/choices/0/delta/content")
         .and_then(Value::as_str)
+        .filter(|_| first)
         .map(str::to_string);
     let usage = v.get("usage").filter(|u| u.is_object()).map(|u| Usage {
         prompt_tokens: u.get("prompt_tokens").and_then(Value::as_u64).unwrap_or(0),
@@ -379,5 +386,7 @@ mod tests {
         let d = stream_delta(r#"{"choices":[{"delta":{"content":"Hel"}}]}"#).unwrap();
         assert_eq!(d, Some(("Hel".to_string(), None)));
         assert_eq!(stream_delta(r#"{"choices":[{"delta":{}}]}"#).unwrap(), None);
+        let other = r#"{"choices":[{"index":1,"delta":{"content":"B"}}]}"#;
+        assert_eq!(stream_delta(other).unwrap(), None);
     }
 }

@@ -72,19 +72,20 @@ impl Audio {
         Ok(Audio::encode(&bytes, normalize(&mime["audio/".len()..])))
     }
 
-    /// Downloads audio (at most [`MAX_MEDIA_BYTES`]); its `Content-Type` must be `audio/*`.
-    /// It fetches whatever host the URL names: check untrusted URLs first.
+    /// Downloads audio (at most [`MAX_MEDIA_BYTES`]); its bytes must be audio, and its format
+    /// is its `Content-Type`'s (`audio/mpeg` is `mpeg`), else what its bytes are. It fetches
+    /// whatever host the URL names: check untrusted URLs first.
     pub async fn download(url: &str) -> Result<Audio, MediaError> {
         let (bytes, content_type) = super::download(url, MAX_MEDIA_BYTES).await?;
-        let content_type = content_type.unwrap_or_else(|| "audio/wav".into());
-        let Some(format) = content_type.strip_prefix("audio/") else {
-            return Err(MediaError::WrongKind {
-                what: url.to_string(),
-                expected: "audio",
-                found: format!("its Content-Type is {content_type}"),
-            });
+        check_audio(&bytes, &super::shown(url))?;
+        let format = match content_type
+            .as_deref()
+            .and_then(|t| t.strip_prefix("audio/"))
+        {
+            Some(f) => normalize(f),
+            None => sniff::audio(&bytes).unwrap_or("wav").to_string(),
         };
-        Ok(Audio::encode(&bytes, normalize(format)))
+        Ok(Audio::encode(&bytes, format))
     }
 
     fn encode(bytes: &[u8], format: String) -> Audio {

@@ -10,7 +10,7 @@ use std::path::Path;
 /// A file input (a PDF, a text file, ...): its data as a data URI, a provider's file id, or
 /// both, with an optional file name. In the prompt it is a `file` content part, as DSPy sends
 /// it (Anthropic gets a `document`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct File {
     file_data: Option<String>,
     file_id: Option<String>,
@@ -99,6 +99,19 @@ impl File {
             filename: get("filename"),
         };
         (file != File::default()).then_some(file)
+    }
+}
+
+impl std::fmt::Debug for File {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("File")
+            .field(
+                "file_data",
+                &self.file_data.as_deref().map(super::abbreviate),
+            )
+            .field("file_id", &self.file_id)
+            .field("filename", &self.filename)
+            .finish()
     }
 }
 

@@ -64,12 +64,12 @@ impl Image {
     /// host the URL names: check untrusted URLs first.
     pub async fn download(url: &str) -> Result<Image, MediaError> {
         let (bytes, content_type) = super::download(url, MAX_MEDIA_BYTES).await?;
-        let mime = match content_type.filter(|t| t.starts_with("image/")) {
-            Some(t) => t,
-            None => sniff::image(&bytes)
-                .ok_or_else(|| not_an_image(url, &bytes))?
-                .to_string(),
-        };
+        // The bytes must be an image whatever the server says; its type names them if it can.
+        let sniffed =
+            sniff::image(&bytes).ok_or_else(|| not_an_image(&super::shown(url), &bytes))?;
+        let mime = content_type
+            .filter(|t| t.starts_with("image/"))
+            .unwrap_or_else(|| sniffed.to_string());
         Ok(Image {
             url: data_uri(&mime, &bytes),
         })
@@ -160,11 +160,18 @@ mod tests {
     fn serializes_as_dspy_writes_it_and_reads_back() {
         let img = Image::url("https://x.org/a.png").unwrap();
         let s = serde_json::to_value(&img).unwrap();
+        let payload = crate::lm::content::unmarked(s.as_str().unwrap())
+            .unwrap()
+            .to_string();
         assert_eq!(
-            s,
-            "<<CUSTOM-TYPE-START-IDENTIFIER>>[{\"type\": \"image_url\", \"image_url\": {\"url\": \"https://x.org/a.png\"}}]<<CUSTOM-TYPE-END-IDENTIFIER>>"
+            payload,
+            "[{\"type\": \"image_url\", \"image_url\": {\"url\": \"https://x.org/a.png\"}}]"
         );
         assert_eq!(serde_json::from_value::<Image>(s).unwrap(), img);
+        // DSPy's own serialization reads back too.
+        let dspy =
+            format!("<<CUSTOM-TYPE-START-IDENTIFIER>>{payload}<<CUSTOM-TYPE-END-IDENTIFIER>>");
+        assert_eq!(serde_json::from_value::<Image>(dspy.into()).unwrap(), img);
         let from_obj: Image =
             serde_json::from_value(json!({"url": "https://x.org/a.png"})).unwrap();
         assert_eq!(from_obj, img);

@@ -12,7 +12,7 @@ pub use audio::Audio;
 pub use file::File;
 pub use image::Image;
 
-use crate::lm::content::{PARTS_END, PARTS_START};
+use crate::lm::content::{marked, unmarked};
 use serde_json::Value;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -115,15 +115,24 @@ fn check_len(bytes: &[u8], limit: usize) -> Result<(), MediaError> {
     }
 }
 
+/// A URL as errors show it: without its query (a presigned URL's signature stays out of logs).
+fn shown(url: &str) -> String {
+    match url.split_once('?') {
+        Some((base, _)) => format!("{base}?…"),
+        None => url.to_string(),
+    }
+}
+
 /// Downloads `url` (HTTP or HTTPS) under `limit` bytes: its body and `Content-Type`.
 async fn download(url: &str, limit: usize) -> Result<(Vec<u8>, Option<String>), MediaError> {
     let fail = |message: String| MediaError::Download {
-        url: url.to_string(),
+        url: shown(url),
         message,
     };
     if !is_url(url, &["http", "https"]) {
         return Err(MediaError::BadSource(format!(
-            "a download needs an http(s) URL, got {url:?}"
+            "a download needs an http(s) URL, got {:?}",
+            shown(url)
         )));
     }
     let client = crate::lm::shared_client().map_err(|e| fail(e.to_string()))?;
@@ -142,7 +151,7 @@ async fn download(url: &str, limit: usize) -> Result<(Vec<u8>, Option<String>), 
         .and_then(|v| v.to_str().ok())
         .map(|v| v.split(';').next().unwrap_or(v).trim().to_string());
     let too_large = |size: String| MediaError::TooLarge {
-        what: url.to_string(),
+        what: shown(url),
         limit,
         size,
     };
@@ -182,22 +191,9 @@ fn data_uri(mime: &str, bytes: &[u8]) -> String {
     s
 }
 
-/// A part list written as DSPy writes it into the prompt: Python's `json.dumps` between the
-/// markers.
-fn marked(parts: &Value) -> String {
-    let mut s = String::from(PARTS_START);
-    crate::format::py_json(parts, false, &mut s);
-    s.push_str(PARTS_END);
-    s
-}
-
 /// The single part inside a marked string, if `s` is one.
 fn unmark(s: &str) -> Option<Value> {
-    let inner = s
-        .trim()
-        .strip_prefix(PARTS_START)?
-        .strip_suffix(PARTS_END)?;
-    match serde_json::from_str(inner.trim()) {
+    match serde_json::from_str(unmarked(s)?) {
         Ok(Value::Array(mut parts)) if parts.len() == 1 => parts.pop(),
         _ => None,
     }

@@ -538,11 +538,14 @@ impl PredictCore {
             tools: turn.tools.cloned(),
             tool_choice: turn.tool_choice.cloned(),
         };
-        // Inside `dspy::stream`, the reply streams through the adapter's field markers (not
-        // with tools: a tool call is not text).
+        // Inside `dspy::stream`, the reply streams through the adapter's field markers; not
+        // with tools (a call is not text), several completions, or native reasoning (whose
+        // reasoning the stream does not carry).
         let sink = context::with_current(|ctx| ctx.stream.clone());
+        let streams =
+            request.tools.is_none() && request.config.n.unwrap_or(1) <= 1 && effort.is_none();
         let feed = sink
-            .filter(|_| request.tools.is_none())
+            .filter(|_| streams)
             .and_then(|sink| Some((sink, adapter.field_stream(meta)?)))
             .map(|(sink, fields)| {
                 super::stream_feed::FieldFeed::new(sink, self.id(), meta, fields)

@@ -57,7 +57,10 @@ impl<'m> FieldFeed<'m> {
             if *field.kind() == FieldKind::Json && !piece.text.is_empty() {
                 let (raw, last) = &mut self.raw[piece.field];
                 raw.push_str(&piece.text);
-                if let Some(value) = partial_value(raw)
+                // The value can only grow where an item or container may end.
+                let may_grow = piece.text.contains([',', ']', '}', '[', '{']);
+                if may_grow
+                    && let Some(value) = partial_value(raw)
                     && last.as_ref() != Some(&value)
                     && field.validate(&value).is_ok()
                 {

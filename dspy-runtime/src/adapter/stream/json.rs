@@ -1,17 +1,34 @@
 //! JSONAdapter's (and BAMLAdapter's) fields: the values of the reply object's keys, a string
-//! value decoded as it arrives and any other value as written.
+//! value decoded as it arrives (escapes as the parser reads them) and any other value as
+//! written.
 
 use super::{FieldPiece, FieldStream, FieldText};
+
+/// Where an escape in a string stands.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Escape {
+    /// After a backslash.
+    Start,
+    /// In `\uXXXX`: the hex digits so far and their value.
+    Hex { digits: u8, value: u32 },
+    /// After a high surrogate, before a `\` that may open its pair.
+    AfterHigh(u32),
+    /// After a high surrogate and a backslash.
+    HighSlash(u32),
+    /// In the low surrogate's `\uXXXX`.
+    Low { high: u32, digits: u8, value: u32 },
+}
 
 enum State {
     /// Before the object's `{` (a code fence, prose).
     Start,
     /// Before a key, or the object's end.
     ExpectKey,
-    /// In a key.
+    /// In a key quoted with `quote`.
     Key {
         name: String,
         escaped: bool,
+        quote: char,
     },
     /// After a key, before its `:`.
     AfterKey {
@@ -21,14 +38,15 @@ enum State {
     ExpectValue {
         field: Option<usize>,
     },
-    /// In a string value; `escape` holds an escape not yet complete.
+    /// In a string value quoted with `quote`.
     Str {
-        escape: Option<String>,
+        escape: Option<Escape>,
+        quote: char,
     },
-    /// In another value: its nesting depth and whether inside a string in it.
+    /// In another value: its nesting depth, and the quote of a string inside it.
     Raw {
         depth: usize,
-        in_str: bool,
+        quote: Option<char>,
         escaped: bool,
     },
     /// After a value, before `,` or `}`.
@@ -69,6 +87,17 @@ impl JsonFieldStream {
         self.cur.close(out);
     }
 
+    /// The output a key names: exact, else ignoring ASCII case (as the parser looks it up);
+    /// the first occurrence streams.
+    fn field(&mut self, name: &str) -> Option<usize> {
+        let i = self
+            .names
+            .iter()
+            .position(|n| n == name)
+            .or_else(|| self.names.iter().position(|n| n.eq_ignore_ascii_case(name)))?;
+        (!std::mem::replace(&mut self.seen[i], true)).then_some(i)
+    }
+
     fn step(&mut self, c: char, out: &mut Vec<FieldPiece>) {
         match &mut self.state {
             State::Start => {
@@ -77,18 +106,23 @@ impl JsonFieldStream {
                 }
             }
             State::ExpectKey => match c {
-                '"' => {
+                '"' | '\'' => {
                     self.state = State::Key {
                         name: String::new(),
                         escaped: false,
+                        quote: c,
                     }
                 }
                 '}' => self.state = State::Done,
                 _ => {}
             },
-            State::Key { name, escaped } => match (c, *escaped) {
+            State::Key {
+                name,
+                escaped,
+                quote,
+            } => match (c, *escaped) {
                 ('\\', false) => *escaped = true,
-                ('"', false) => {
+                (c, false) if c == *quote => {
                     let name = std::mem::take(name);
                     self.state = State::AfterKey { name };
                 }
@@ -99,8 +133,8 @@ impl JsonFieldStream {
             },
             State::AfterKey { name } => {
                 if c == ':' {
-                    let field = self.names.iter().position(|n| n == name);
-                    let field = field.filter(|&i| !std::mem::replace(&mut self.seen[i], true));
+                    let name = std::mem::take(name);
+                    let field = self.field(&name);
                     self.state = State::ExpectValue { field };
                 }
             }
@@ -109,57 +143,61 @@ impl JsonFieldStream {
                     return;
                 }
                 let field = *field;
-                if c == '"' {
+                if c == '"' || c == '\'' {
                     self.cur.open(field, false);
-                    self.state = State::Str { escape: None };
+                    self.state = State::Str {
+                        escape: None,
+                        quote: c,
+                    };
                 } else {
                     self.cur.open(field, true);
-                    let depth = usize::from(c == '[' || c == '{');
-                    self.pending.push(c);
                     self.state = State::Raw {
-                        depth,
-                        in_str: false,
+                        depth: 0,
+                        quote: None,
                         escaped: false,
                     };
-                    if depth == 0 && c == '}' {
-                        self.close(out);
-                        self.state = State::Done;
-                    }
+                    self.step(c, out);
                 }
             }
-            State::Str { escape } => match escape {
-                Some(esc) => {
-                    esc.push(c);
-                    if let Some(decoded) = decode_escape(esc) {
-                        self.pending.push_str(&decoded);
-                        *escape = None;
+            State::Str { escape, quote } => {
+                let quote = *quote;
+                match escape.take() {
+                    Some(e) => {
+                        let (decoded, next, again) = escape_step(e, c);
+                        self.pending.extend(decoded.into_iter().flatten());
+                        if let State::Str { escape, .. } = &mut self.state {
+                            *escape = next;
+                        }
+                        if again {
+                            self.step(c, out);
+                        }
                     }
+                    None => match c {
+                        '\\' => *escape = Some(Escape::Start),
+                        c if c == quote => {
+                            self.close(out);
+                            self.state = State::AfterValue;
+                        }
+                        c => self.pending.push(c),
+                    },
                 }
-                None => match c {
-                    '\\' => *escape = Some(String::from('\\')),
-                    '"' => {
-                        self.close(out);
-                        self.state = State::AfterValue;
-                    }
-                    c => self.pending.push(c),
-                },
-            },
+            }
             State::Raw {
                 depth,
-                in_str,
+                quote,
                 escaped,
             } => {
-                if *in_str {
+                if let Some(q) = *quote {
                     match (c, *escaped) {
                         ('\\', false) => *escaped = true,
-                        ('"', false) => *in_str = false,
+                        (c, false) if c == q => *quote = None,
                         _ => *escaped = false,
                     }
                     self.pending.push(c);
                     return;
                 }
                 match c {
-                    '"' => *in_str = true,
+                    '"' | '\'' => *quote = Some(c),
                     '[' | '{' => *depth += 1,
                     ']' | '}' if *depth > 0 => {
                         *depth -= 1;
@@ -192,49 +230,96 @@ impl JsonFieldStream {
     }
 }
 
-/// The text of a complete JSON escape (`\n`, `\"`, `\u00e9`, a surrogate pair), `None` while
-/// it is incomplete. A bad escape is kept as written.
-fn decode_escape(esc: &str) -> Option<String> {
-    let b = esc.as_bytes();
-    if b.len() < 2 {
-        return None;
-    }
-    let simple = match b[1] {
-        b'n' => Some('\n'),
-        b't' => Some('\t'),
-        b'r' => Some('\r'),
-        b'b' => Some('\u{8}'),
-        b'f' => Some('\u{c}'),
-        b'"' => Some('"'),
-        b'\\' => Some('\\'),
-        b'/' => Some('/'),
-        b'u' => None,
-        _ => return Some(esc.to_string()),
-    };
-    if let Some(c) = simple {
-        return Some(c.to_string());
-    }
-    let unit = |s: &str| u16::from_str_radix(s, 16).ok();
-    if esc.len() < 6 {
-        return None;
-    }
-    let Some(hi) = unit(&esc[2..6]) else {
-        return Some(esc.to_string());
-    };
-    if !(0xD800..0xDC00).contains(&hi) {
-        return Some(char::from_u32(u32::from(hi)).map_or_else(|| esc.to_string(), String::from));
-    }
-    // A high surrogate: wait for its pair.
-    if esc.len() < 12 {
-        return (esc.len() > 6 && !"\\u".starts_with(&esc[6..esc.len().min(8)]))
-            .then(|| esc.to_string());
-    }
-    match (esc.get(6..8), unit(&esc[8..12])) {
-        (Some("\\u"), Some(lo)) if (0xDC00..0xE000).contains(&lo) => {
-            let code = 0x10000 + ((u32::from(hi) - 0xD800) << 10) + (u32::from(lo) - 0xDC00);
-            Some(char::from_u32(code).map_or_else(|| esc.to_string(), String::from))
-        }
-        _ => Some(esc.to_string()),
+/// What an escape step decodes to: up to two chars.
+type Decoded = [Option<char>; 2];
+
+/// One char of an escape, read as the lenient parser reads it: the chars it decodes to (if
+/// it ends), what is left of the escape, and whether `c` itself must be read again (it ended
+/// an escape without belonging to it). A lone or broken surrogate is U+FFFD.
+fn escape_step(e: Escape, c: char) -> (Decoded, Option<Escape>, bool) {
+    const BAD: char = '\u{fffd}';
+    let one = |c: char| [Some(c), None];
+    const NONE: Decoded = [None, None];
+    let hex = c.to_digit(16);
+    match e {
+        Escape::Start => match c {
+            'n' => (one('\n'), None, false),
+            't' => (one('\t'), None, false),
+            'r' => (one('\r'), None, false),
+            'b' => (one('\u{8}'), None, false),
+            'f' => (one('\u{c}'), None, false),
+            'u' => (
+                NONE,
+                Some(Escape::Hex {
+                    digits: 0,
+                    value: 0,
+                }),
+                false,
+            ),
+            c => (one(c), None, false),
+        },
+        Escape::Hex { digits, value } => match hex {
+            // Not an escape the parser reads (it fails the whole reply): as written.
+            None => (one(BAD), None, true),
+            Some(h) => {
+                let value = value << 4 | h;
+                match digits + 1 {
+                    4 if (0xD800..0xDC00).contains(&value) => {
+                        (NONE, Some(Escape::AfterHigh(value)), false)
+                    }
+                    4 => (one(char::from_u32(value).unwrap_or(BAD)), None, false),
+                    d => (NONE, Some(Escape::Hex { digits: d, value }), false),
+                }
+            }
+        },
+        Escape::AfterHigh(high) => match c {
+            '\\' => (NONE, Some(Escape::HighSlash(high)), false),
+            _ => (one(BAD), None, true),
+        },
+        // The backslash opens another escape: the surrogate is lone (U+FFFD), then that
+        // escape.
+        Escape::HighSlash(high) => match c {
+            'u' => (
+                NONE,
+                Some(Escape::Low {
+                    high,
+                    digits: 0,
+                    value: 0,
+                }),
+                false,
+            ),
+            c => {
+                let ([d, _], next, again) = escape_step(Escape::Start, c);
+                ([Some(BAD), d], next, again)
+            }
+        },
+        Escape::Low {
+            high,
+            digits,
+            value,
+        } => match hex {
+            None => (one(BAD), None, true),
+            Some(h) => {
+                let value = value << 4 | h;
+                match digits + 1 {
+                    4 => {
+                        let code = 0x10000
+                            + ((high - 0xD800) << 10)
+                            + (value.wrapping_sub(0xDC00) & 0x3FF);
+                        (one(char::from_u32(code).unwrap_or(BAD)), None, false)
+                    }
+                    d => (
+                        NONE,
+                        Some(Escape::Low {
+                            high,
+                            digits: d,
+                            value,
+                        }),
+                        false,
+                    ),
+                }
+            }
+        },
     }
 }
 
@@ -247,12 +332,6 @@ impl FieldStream for JsonFieldStream {
     }
 
     fn finish(&mut self, out: &mut Vec<FieldPiece>) {
-        if let State::Str {
-            escape: Some(esc), ..
-        } = &self.state
-        {
-            self.pending.push_str(&esc.clone());
-        }
         self.close(out);
         self.state = State::Done;
     }
@@ -264,18 +343,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn json_values_join_to_the_parsed_values_at_every_cut() {
-        let reply = "```json\n{\"reasoning\": \"A \\\"quoted\\\" \\u00e9 \\ud83d\\ude00 line\\nnext, {not} [json]\", \"other\": {\"x\": [1, \"]\"]}, \"tags\": [\"a\", \"b,c\"], \"n\": 42 }\n```";
+    fn values_of_every_kind_join_at_every_cut() {
+        let reply = "```json\n{\"reasoning\": \"line\\nnext, {not} [json]\", \"other\": {\"x\": [1, \"]\"]}, \"tags\": [\"a\", \"b,c\"], \"n\": 42 }\n```";
         for cut in every_cut(reply) {
             let names = ["reasoning", "tags", "n"].map(String::from).to_vec();
             let got = joined(Box::new(JsonFieldStream::new(names)), &cut, 3);
             assert_eq!(
                 got,
                 vec![
-                    (
-                        "A \"quoted\" é 😀 line\nnext, {not} [json]".to_string(),
-                        true
-                    ),
+                    ("line\nnext, {not} [json]".to_string(), true),
                     ("[\"a\", \"b,c\"]".to_string(), true),
                     ("42".to_string(), true),
                 ],
@@ -285,14 +361,20 @@ mod tests {
     }
 
     #[test]
-    fn escapes() {
-        assert_eq!(decode_escape("\\"), None);
-        assert_eq!(decode_escape("\\n").as_deref(), Some("\n"));
-        assert_eq!(decode_escape("\\u00"), None);
-        assert_eq!(decode_escape("\\u00e9").as_deref(), Some("é"));
-        assert_eq!(decode_escape("\\ud83d"), None);
-        assert_eq!(decode_escape("\\ud83d\\u"), None);
-        assert_eq!(decode_escape("\\ud83d\\ude00").as_deref(), Some("😀"));
-        assert_eq!(decode_escape("\\q").as_deref(), Some("\\q"));
+    fn escapes_decode_as_the_parser_reads_them() {
+        let decode = |esc: &str| {
+            let mut s = JsonFieldStream::new(vec!["a".into()]);
+            let mut out = Vec::new();
+            s.push(&format!("{{\"a\": \"{esc}\"}}"), &mut out);
+            out.into_iter().map(|p| p.text).collect::<String>()
+        };
+        assert_eq!(decode("\\u00e9\\ud83d\\ude00"), "é😀");
+        assert_eq!(decode("\\ud83d\\n"), "\u{fffd}\n");
+        assert_eq!(decode("\\ud83dx"), "\u{fffd}x");
+        assert_eq!(decode("\\udc00"), "\u{fffd}");
+        assert_eq!(decode("\\q\\/\\\\"), "q/\\");
+        // Not an escape the parser reads: U+FFFD, and the string still ends at its quote.
+        assert_eq!(decode("\\u12é"), "\u{fffd}é");
+        assert_eq!(decode("\\u1"), "\u{fffd}");
     }
 }

@@ -3,29 +3,40 @@
 
 use super::{FieldPiece, FieldStream, FieldText, partial_marker_len};
 
-const OPEN: &str = "[[ ## ";
-const CLOSE: &str = " ## ]]";
-/// The longest header name read; a longer one is text, not a header.
-const MAX_NAME: usize = 128;
+/// The longest line held back because it may be a header; a longer one is decided on its
+/// first this-many bytes.
+const MAX_HEADER_LINE: usize = 256;
+/// The longest unfinished tag held back because it may open an output.
+const MAX_TAG: usize = 128;
 
-/// The output index of `name` (exact, else ignoring ASCII case, as the parsers match it),
-/// unless that output was already read (the first occurrence wins).
-fn position(names: &[String], seen: &mut [bool], name: &str) -> Option<usize> {
-    let i = names
-        .iter()
-        .position(|n| n == name)
-        .or_else(|| names.iter().position(|n| n.eq_ignore_ascii_case(name)))?;
+/// The output index of `name` by `matches`, unless that output was already read (the first
+/// occurrence wins, as in the parsers).
+fn position(
+    names: &[String],
+    seen: &mut [bool],
+    name: &str,
+    case_insensitive: bool,
+) -> Option<usize> {
+    let i = names.iter().position(|n| n == name).or_else(|| {
+        case_insensitive
+            .then(|| names.iter().position(|n| n.eq_ignore_ascii_case(name)))
+            .flatten()
+    })?;
     (!std::mem::replace(&mut seen[i], true)).then_some(i)
 }
 
-/// ChatAdapter's fields: each starts at its `[[ ## name ## ]]` header and ends at the next
-/// header; `[[ ## completed ## ]]` ends the reply.
+/// ChatAdapter's fields, read line by line as its parser reads them: a line that is a
+/// `[[ ## name ## ]]` header (by the parser's own test) opens a field, which runs to the next
+/// header. A line that may still become a header is held until it is decided; any other text
+/// streams as it comes.
 pub(crate) struct ChatFieldStream {
     names: Vec<String>,
     seen: Vec<bool>,
-    buf: String,
+    /// The current line's text not yet handed out.
+    line: String,
+    /// The current line cannot be a header: its text streams as it comes.
+    plain: bool,
     cur: FieldText,
-    done: bool,
 }
 
 impl ChatFieldStream {
@@ -33,57 +44,89 @@ impl ChatFieldStream {
         ChatFieldStream {
             seen: vec![false; names.len()],
             names,
-            buf: String::new(),
+            line: String::new(),
+            plain: false,
             cur: FieldText::default(),
-            done: false,
         }
+    }
+
+    /// Opens the field a header names (none for an unknown or repeated one).
+    fn open(&mut self, name: &str, out: &mut Vec<FieldPiece>) {
+        self.cur.close(out);
+        let field = position(&self.names, &mut self.seen, name, true);
+        self.cur.open(field, true);
+    }
+
+    /// Decides whether the unfinished current line can still be a header, and streams it
+    /// when it cannot.
+    fn partial_line(&mut self, out: &mut Vec<FieldPiece>) {
+        if !self.plain {
+            let t = self.line.trim_start();
+            let may_be_header = t.is_empty() || "[[".starts_with(t) || t.starts_with("[[");
+            if may_be_header && self.line.len() <= MAX_HEADER_LINE {
+                return;
+            }
+            self.plain = true;
+            if may_be_header {
+                // Too long to wait for: decided on its first bytes, whatever the split.
+                let mut cut = MAX_HEADER_LINE;
+                while !self.line.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                let line = std::mem::take(&mut self.line);
+                if let Some((name, _)) = super::super::chat::header(&line[..cut]) {
+                    let rest = super::super::chat::header(&line).map_or("", |(_, rest)| rest);
+                    self.open(name, out);
+                    self.line.push_str(rest);
+                } else {
+                    self.line = line;
+                }
+            }
+        }
+        // Hand out the line but a last `\r` (a `\r\n` ends a line as a `\n` does).
+        let upto = self.line.len() - usize::from(self.line.ends_with('\r'));
+        self.cur.text(&self.line[..upto], out);
+        self.line.drain(..upto);
+    }
+
+    /// The current line ended (at a newline, or at the reply's end).
+    fn end_line(&mut self, newline: bool, out: &mut Vec<FieldPiece>) {
+        let line = std::mem::take(&mut self.line);
+        let line = match newline {
+            true => line.strip_suffix('\r').unwrap_or(&line),
+            false => &line,
+        };
+        match super::super::chat::header(line).filter(|_| !self.plain) {
+            Some((name, rest)) => {
+                self.open(name, out);
+                self.cur.text(rest, out);
+            }
+            None => self.cur.text(line, out),
+        }
+        if newline {
+            self.cur.text("\n", out);
+        }
+        self.plain = false;
     }
 }
 
 impl FieldStream for ChatFieldStream {
     fn push(&mut self, text: &str, out: &mut Vec<FieldPiece>) {
-        if self.done {
-            return;
+        let mut rest = text;
+        while let Some(nl) = rest.find('\n') {
+            self.line.push_str(&rest[..nl]);
+            self.end_line(true, out);
+            rest = &rest[nl + 1..];
         }
-        self.buf.push_str(text);
-        loop {
-            let Some(i) = self.buf.find(OPEN) else {
-                let cut = self.buf.len() - partial_marker_len(&self.buf, OPEN);
-                self.cur.text(&self.buf[..cut], out);
-                self.buf.drain(..cut);
-                return;
-            };
-            self.cur.text(&self.buf[..i], out);
-            self.buf.drain(..i);
-            let Some(j) = self.buf[OPEN.len()..].find(CLOSE) else {
-                if self.buf.len() > OPEN.len() + MAX_NAME + CLOSE.len() {
-                    // Too long for a header: the opening was text.
-                    self.cur.text(OPEN, out);
-                    self.buf.drain(..OPEN.len());
-                    continue;
-                }
-                return;
-            };
-            let name = self.buf[OPEN.len()..OPEN.len() + j].trim().to_string();
-            self.buf.drain(..OPEN.len() + j + CLOSE.len());
-            self.cur.close(out);
-            if name == "completed" {
-                self.done = true;
-                self.buf.clear();
-                return;
-            }
-            let field = position(&self.names, &mut self.seen, &name);
-            self.cur.open(field, true);
-        }
+        self.line.push_str(rest);
+        self.partial_line(out);
     }
 
     fn finish(&mut self, out: &mut Vec<FieldPiece>) {
-        if !self.done {
-            let rest = std::mem::take(&mut self.buf);
-            self.cur.text(&rest, out);
+        if !self.line.is_empty() {
+            self.end_line(false, out);
         }
         self.cur.close(out);
-        self.done = true;
     }
 }
 
@@ -151,7 +194,7 @@ impl FieldStream for XmlFieldStream {
                         let rest = &self.buf[lt + 1..];
                         let Some(gt) = rest.find('>') else {
                             // A tag not yet closed: keep it if it may name an output.
-                            let may = rest.len() <= MAX_NAME
+                            let may = rest.len() <= MAX_TAG
                                 && self.names.iter().any(|n| n.starts_with(rest.trim()));
                             if may {
                                 self.buf.drain(..lt);
@@ -161,7 +204,8 @@ impl FieldStream for XmlFieldStream {
                             continue;
                         };
                         let name = rest[..gt].trim();
-                        match position(&self.names, &mut self.seen, name) {
+                        // Exact names, as the parser finds elements.
+                        match position(&self.names, &mut self.seen, name, false) {
                             Some(field) => break Some((field, name.to_string(), lt + 1 + gt + 1)),
                             None => from = lt + 1,
                         }

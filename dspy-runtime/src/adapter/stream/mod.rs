@@ -31,6 +31,8 @@ pub trait FieldStream: Send {
     fn finish(&mut self, out: &mut Vec<FieldPiece>);
 }
 
+use dspy_grammar::py_is_space;
+
 /// One field's text as it is handed out: leading whitespace dropped, trailing whitespace held
 /// until text follows it (so the pieces join to the stripped value).
 #[derive(Default)]
@@ -66,13 +68,13 @@ impl FieldText {
             return;
         }
         if !self.started {
-            s = s.trim_start();
+            s = s.trim_start_matches(py_is_space);
             if s.is_empty() {
                 return;
             }
             self.started = true;
         }
-        let body = s.trim_end();
+        let body = s.trim_end_matches(py_is_space);
         if body.is_empty() {
             self.held_ws.push_str(s);
             return;
@@ -153,11 +155,56 @@ pub(crate) mod tests {
         cuts
     }
 
+    /// Each adapter's field stream gives, at every cut of each reply, the text fields its own
+    /// parser reads.
+    #[test]
+    fn chunks_join_to_what_each_adapter_parses_at_every_cut() {
+        use crate::adapter::{Adapter, ChatAdapter, JsonAdapter, XmlAdapter};
+        let sig = crate::signature::DynSignature::parse("q -> reasoning, answer").unwrap();
+        let meta = sig.meta();
+        let chat: &[&str] = &[
+            "[[ ## reasoning ## ]]\r\nLine one\r\n\r\nline   two  \r\n[[## Answer ##]] Paris  \nand more\n[[ ## completed ## ]]",
+            "Intro\n  [[ ## answer ## ]]\nmid [[ ## reasoning ## ]] line\n[[ ## reasoning ## ]]\nr\n\n[[ ## completed ## ]]\n[[ ## answer ## ]]\nlate",
+            "[[ ## reasoning ## ]]\n\u{1c} padded \u{1f}\n[[ ## answer ## ]]\n[[1, 2], [3]]\n[[ answer ]]\n",
+            "[[ ## reasoning ## ]] same line\n[[ ## answer ## ]]\n«ü» [[ ## x",
+        ];
+        let json: &[&str] = &[
+            "{\"reasoning\": \"A \\\"q\\\" \\u00e9 \\ud83d\\ude00 \\ud83d\\n x \\q \\udc00 \\ud83d!\", \"Answer\": \"Paris\"}",
+            "```json\n{'reasoning': 'single \\' quoted', \"answer\": \"b, {c}\"}\n```",
+        ];
+        let xml: &[&str] =
+            &["<reasoning>\n A &amp; B &#x263A; &bogus;\n</reasoning>\n<answer>Paris</answer>"];
+        let cases: [(&dyn Adapter, &[&str]); 3] = [
+            (&ChatAdapter::new(), chat),
+            (&JsonAdapter::new(), json),
+            (&XmlAdapter::new(), xml),
+        ];
+        for (adapter, replies) in cases {
+            for reply in replies {
+                let parsed = adapter
+                    .parse(meta, reply)
+                    .unwrap_or_else(|e| panic!("{}: {e}", adapter.name()));
+                for cut in every_cut(reply) {
+                    let got = joined(adapter.field_stream(meta).unwrap(), &cut, 2);
+                    for (i, f) in meta.outputs().iter().enumerate() {
+                        assert_eq!(
+                            Some(got[i].0.as_str()),
+                            parsed.fields[f.name()].as_str(),
+                            "{} field {} of {reply:?} cut {cut:?}",
+                            adapter.name(),
+                            f.name()
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn partial_markers() {
-        assert_eq!(partial_marker_len("abc [[ #", "[[ ## "), 4);
-        assert_eq!(partial_marker_len("abc", "[[ ## "), 0);
+        assert_eq!(partial_marker_len("x</ans", "</answer>"), 5);
+        assert_eq!(partial_marker_len("abc", "</answer>"), 0);
         assert_eq!(partial_marker_len("x<", "</answer>"), 1);
-        assert_eq!(partial_marker_len("é", "[[ ## "), 0);
+        assert_eq!(partial_marker_len("é", "</answer>"), 0);
     }
 }
