@@ -10,6 +10,8 @@ pub mod demo;
 pub mod error;
 pub mod evaluate;
 pub mod format;
+#[cfg(target_os = "linux")]
+pub mod interpreter;
 pub mod lm;
 pub mod media;
 pub mod module;

@@ -147,12 +147,28 @@ fn output_requirements(sig: &SignatureMeta) -> String {
     out
 }
 
+/// The longest start of a line read for a header: a line whose `]]` comes later is text
+/// (so that a streamed line can be decided before it ends; see `adapter::stream`).
+pub(super) const MAX_HEADER_LINE: usize = 256;
+
 /// If `line` (trimmed) starts with a `[[ ## name ## ]]` header, the name and the rest of the line.
 ///
 /// Accepts what DSPy's `\[\[ ## (\w+) ## \]\]` accepts, and also other spacing, other
 /// numbers of `#`, and any case (names are matched case-insensitively by the caller).
-pub(super) fn header(line: &str) -> Option<(&str, &str)> {
-    let t = line.trim_start();
+fn header(line: &str) -> Option<(&str, &str)> {
+    let (name, rest_at) = header_at(line)?;
+    Some((name, line[rest_at..].trim()))
+}
+
+/// [`header`]'s name, and where the rest of the line starts (after the `]]`), read on the
+/// line's first [`MAX_HEADER_LINE`] bytes.
+pub(super) fn header_at(line: &str) -> Option<(&str, usize)> {
+    let mut cut = MAX_HEADER_LINE.min(line.len());
+    while !line.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let head = &line[..cut];
+    let t = head.trim_start();
     let rest = t.strip_prefix("[[")?;
     let rest = rest.trim_start().trim_start_matches('#').trim_start();
     let name_len = rest
@@ -166,7 +182,7 @@ pub(super) fn header(line: &str) -> Option<(&str, &str)> {
     let (name, after) = rest.split_at(name_len);
     let after = after.trim_start().trim_start_matches('#').trim_start();
     let after = after.strip_prefix("]]")?;
-    Some((name, after.trim()))
+    Some((name, head.len() - after.len()))
 }
 
 fn parse_sections(sig: &SignatureMeta, completion: &str) -> Result<ParsedOutput, ParseErrorKind> {

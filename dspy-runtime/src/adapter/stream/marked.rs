@@ -3,9 +3,7 @@
 
 use super::{FieldPiece, FieldStream, FieldText, partial_marker_len};
 
-/// The longest line held back because it may be a header; a longer one is decided on its
-/// first this-many bytes.
-const MAX_HEADER_LINE: usize = 256;
+use super::super::chat::MAX_HEADER_LINE;
 /// The longest unfinished tag held back because it may open an output.
 const MAX_TAG: usize = 128;
 
@@ -36,6 +34,8 @@ pub(crate) struct ChatFieldStream {
     line: String,
     /// The current line cannot be a header: its text streams as it comes.
     plain: bool,
+    /// The current line is a long header whose rest streams as it comes.
+    header_rest: bool,
     cur: FieldText,
 }
 
@@ -46,6 +46,7 @@ impl ChatFieldStream {
             names,
             line: String::new(),
             plain: false,
+            header_rest: false,
             cur: FieldText::default(),
         }
     }
@@ -68,18 +69,15 @@ impl ChatFieldStream {
             }
             self.plain = true;
             if may_be_header {
-                // Too long to wait for: decided on its first bytes, whatever the split.
-                let mut cut = MAX_HEADER_LINE;
-                while !self.line.is_char_boundary(cut) {
-                    cut -= 1;
-                }
+                // Too long to wait for: decided on its first bytes, as `end_line` decides.
                 let line = std::mem::take(&mut self.line);
-                if let Some((name, _)) = super::super::chat::header(&line[..cut]) {
-                    let rest = super::super::chat::header(&line).map_or("", |(_, rest)| rest);
-                    self.open(name, out);
-                    self.line.push_str(rest);
-                } else {
-                    self.line = line;
+                match header_of(&line) {
+                    Some((name, rest)) => {
+                        self.open(name, out);
+                        self.header_rest = true;
+                        self.line.push_str(rest);
+                    }
+                    None => self.line = line,
                 }
             }
         }
@@ -96,18 +94,30 @@ impl ChatFieldStream {
             true => line.strip_suffix('\r').unwrap_or(&line),
             false => &line,
         };
-        match super::super::chat::header(line).filter(|_| !self.plain) {
+        match header_of(line).filter(|_| !self.plain) {
             Some((name, rest)) => {
                 self.open(name, out);
-                self.cur.text(rest, out);
+                self.cur.text(rest.trim_end(), out);
             }
             None => self.cur.text(line, out),
+        }
+        // A header line's text ends trimmed, as the parser trims it.
+        if std::mem::take(&mut self.header_rest) {
+            self.cur.held_ws.clear();
         }
         if newline {
             self.cur.text("\n", out);
         }
         self.plain = false;
     }
+}
+
+/// The header a line opens, and the rest of the line with its start trimmed (the parser's
+/// own test, which reads only the line's first bytes: a line held back while it grows is
+/// decided alike however it arrives).
+fn header_of(line: &str) -> Option<(&str, &str)> {
+    let (name, rest_at) = super::super::chat::header_at(line)?;
+    Some((name, line[rest_at..].trim_start()))
 }
 
 impl FieldStream for ChatFieldStream {

@@ -1,0 +1,177 @@
+# The sandboxed side of dspy's Python interpreter (dspy_runtime::interpreter): runs code sent by
+# the host, one execution at a time, in one namespace kept between executions. Started by the
+# host inside the sandbox (Landlock, seccomp and rlimits are already in force); nothing here is
+# a security boundary. Protocol: one JSON object per line, on the descriptors the host passed as
+# stdin and stdout, which are moved out of the code's reach first.
+import ast
+import io
+import json
+import os
+import sys
+import traceback
+
+_proto_in = os.fdopen(os.dup(0), "r", encoding="utf-8", newline="\n")
+_proto_out = os.fdopen(os.dup(1), "w", encoding="utf-8", newline="\n")
+_null = os.open(os.devnull, os.O_RDWR)
+for _fd in (0, 1, 2):
+    os.dup2(_null, _fd)
+del _fd
+
+
+def _send(msg):
+    _proto_out.write(json.dumps(msg, ensure_ascii=False, default=repr) + "\n")
+    _proto_out.flush()
+
+
+def _receive():
+    line = _proto_in.readline()
+    if not line:
+        os._exit(0)
+    return json.loads(line)
+
+
+class _OutputLimit(BaseException):
+    """The code printed more than the execution's output limit."""
+
+
+class _Output(io.TextIOBase):
+    """Captures what the code prints, up to a limit; past it, the execution stops."""
+
+    def __init__(self, limit):
+        self.limit = limit
+        self.parts = []
+        self.size = 0
+        self.over = False
+
+    def writable(self):
+        return True
+
+    def write(self, s):
+        if not isinstance(s, str):
+            raise TypeError("write() argument must be str, not " + type(s).__name__)
+        if self.over:
+            raise _OutputLimit()
+        room = self.limit - self.size
+        if len(s) > room:
+            self.parts.append(s[: max(room, 0)])
+            self.size = self.limit
+            self.over = True
+            raise _OutputLimit()
+        self.parts.append(s)
+        self.size += len(s)
+        return len(s)
+
+    def text(self):
+        return "".join(self.parts)
+
+
+class _Submit(BaseException):
+    """SUBMIT(...) was called: the execution ends with these outputs."""
+
+    def __init__(self, fields):
+        self.fields = fields
+
+
+class HostError(Exception):
+    """A host function failed; its message says why."""
+
+
+def _host_call(name, args):
+    _send({"op": "call", "name": name, "args": args})
+    reply = _receive()
+    if reply.get("op") == "return":
+        return reply.get("value")
+    raise HostError(reply.get("message", "the host function failed"))
+
+
+def _make_host_function(name, params, doc):
+    def call(*args, **kwargs):
+        if len(args) > len(params):
+            raise TypeError(f"{name}() takes {len(params)} positional arguments but {len(args)} were given")
+        named = dict(zip(params, args))
+        for k in kwargs:
+            if k in named:
+                raise TypeError(f"{name}() got multiple values for argument '{k}'")
+        named.update(kwargs)
+        return _host_call(name, named)
+
+    call.__name__ = name
+    call.__doc__ = doc
+    return call
+
+
+def SUBMIT(*args, **kwargs):
+    """Ends the run with its outputs: SUBMIT(answer=...) or SUBMIT(value) for one output."""
+    if args and kwargs:
+        raise TypeError("SUBMIT takes its outputs by name, or one value")
+    if len(args) > 1:
+        raise TypeError("SUBMIT takes one positional value")
+    raise _Submit(kwargs if kwargs else {"output": args[0] if args else None})
+
+
+_globals = {"__name__": "__main__", "__builtins__": __builtins__, "SUBMIT": SUBMIT, "HostError": HostError}
+
+
+def _json_value(v):
+    try:
+        json.dumps(v)
+        return {"json": v}
+    except (TypeError, ValueError):
+        return {"repr": repr(v)}
+
+
+def _run(code, limit):
+    out = _Output(limit)
+    sys.stdout = sys.stderr = out
+    result = {"op": "done", "stdout": "", "value": None, "error": None, "submitted": None}
+    try:
+        tree = ast.parse(code, "<code>", "exec")
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = ast.Expression(tree.body.pop().value)
+        exec(compile(tree, "<code>", "exec"), _globals)
+        if last is not None:
+            value = eval(compile(last, "<code>", "eval"), _globals)
+            if value is not None:
+                result["value"] = _json_value(value)
+    except _Submit as s:
+        result["submitted"] = _json_value(s.fields)
+    except _OutputLimit:
+        result["error"] = {"type": "OutputLimit", "message": f"printed more than {limit} characters"}
+    except SyntaxError as e:
+        result["error"] = {
+            "type": "SyntaxError",
+            "message": f"{e.msg} (line {e.lineno})",
+            "traceback": "".join(traceback.format_exception_only(type(e), e)),
+        }
+    except BaseException as e:  # noqa: BLE001 - every failure of the code is reported
+        tb = traceback.format_exception(type(e), e, e.__traceback__)
+        # Drop the runner's own frame.
+        result["error"] = {
+            "type": type(e).__name__,
+            "message": str(e),
+            "traceback": "".join(tb[:1] + tb[2:]) if len(tb) > 2 else "".join(tb),
+        }
+    finally:
+        sys.stdout = sys.stderr = io.StringIO()
+    if out.over and result["error"] is None:
+        result["error"] = {"type": "OutputLimit", "message": f"printed more than {limit} characters"}
+    result["stdout"] = out.text()
+    return result
+
+
+_send({"op": "ready", "python": sys.version.split()[0]})
+while True:
+    msg = _receive()
+    op = msg.get("op")
+    if op == "exec":
+        _send(_run(msg.get("code", ""), int(msg.get("max_output", 100000))))
+    elif op == "define":
+        for f in msg.get("functions", []):
+            _globals[f["name"]] = _make_host_function(f["name"], f.get("params", []), f.get("doc", ""))
+        _send({"op": "defined"})
+    elif op == "set":
+        _globals.update(msg.get("values", {}))
+        _send({"op": "defined"})
+    else:
+        _send({"op": "error", "message": f"unknown op {op!r}"})

@@ -1,0 +1,248 @@
+//! The sandboxed Python interpreter: state across executions, values, host functions,
+//! SUBMIT, and hostile code, each ending in a typed error within its limit with the host
+//! unharmed (an infinite loop, 10 GB, a fork bomb, reading /etc/passwd, writing a file, a
+//! socket, os.system, ctypes, printing without end, deep recursion, killing the host).
+#![cfg(target_os = "linux")]
+
+use dspy::interpreter::{InterpreterError, Limits, PythonInterpreter};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn interpreter(time: Duration) -> PythonInterpreter {
+    let limits = Limits {
+        time,
+        memory_bytes: 512 << 20,
+        max_output_chars: 10_000,
+    };
+    PythonInterpreter::with_limits(limits).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs `code` in a fresh session; the error, and how long it took.
+async fn fails(code: &str) -> (InterpreterError, Duration) {
+    let py = interpreter(Duration::from_secs(2));
+    let started = Instant::now();
+    let err = py.run(code).await.expect_err(code);
+    (err, started.elapsed())
+}
+
+#[tokio::test]
+async fn state_values_output_and_errors() {
+    let py = interpreter(Duration::from_secs(10));
+    let mut s = py.session().await.unwrap();
+    let r = s.run("x = 2 + 3\nprint('x is', x)\nx * 10").await.unwrap();
+    assert_eq!((r.stdout.as_str(), r.value), ("x is 5\n", Some(json!(50))));
+    let r = s.run("x + 1").await.unwrap();
+    assert_eq!(r.value, Some(json!(6)), "state persists");
+    let r = s.run("{'a': [1, 2.5, None]}").await.unwrap();
+    assert_eq!(r.value, Some(json!({"a": [1, 2.5, null]})));
+    let r = s.run("object()").await.unwrap();
+    assert!(
+        r.value
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .starts_with("<object object")
+    );
+    assert!(matches!(
+        s.run("def f(:").await,
+        Err(InterpreterError::Syntax { .. })
+    ));
+    match s.run("1 / 0").await {
+        Err(InterpreterError::Exception {
+            name, traceback, ..
+        }) => {
+            assert_eq!(name, "ZeroDivisionError");
+            assert!(traceback.contains("line 1"), "{traceback}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // The session survives the code's own errors.
+    assert_eq!(s.run("x").await.unwrap().value, Some(json!(5)));
+    let r = s.run("SUBMIT(answer=x, why='sum')").await.unwrap();
+    assert_eq!(
+        serde_json::Value::Object(r.submitted.unwrap()),
+        json!({"answer": 5, "why": "sum"})
+    );
+}
+
+#[tokio::test]
+async fn host_functions_are_called_with_json() {
+    let py = interpreter(Duration::from_secs(10));
+    let mut s = py.session().await.unwrap();
+    s.define(
+        "add",
+        &["a", "b"],
+        "Adds two numbers.",
+        Arc::new(|args| {
+            Box::pin(async move {
+                match (args["a"].as_i64(), args["b"].as_i64()) {
+                    (Some(a), Some(b)) => Ok(json!(a + b)),
+                    _ => Err(format!("add wants two integers, got {args}")),
+                }
+            })
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.run("add(2, b=3)").await.unwrap().value, Some(json!(5)));
+    match s.run("add('x', 1)").await {
+        Err(InterpreterError::Exception { name, message, .. }) => {
+            assert_eq!(name, "HostError");
+            assert!(message.contains("two integers"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // A host function's time does not count against the time limit.
+    s.define(
+        "slow",
+        &[],
+        "",
+        Arc::new(|_| {
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Ok(json!("done"))
+            })
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.run("slow()").await.unwrap().value, Some(json!("done")));
+    assert!(
+        s.define(
+            "not a name",
+            &[],
+            "",
+            Arc::new(|_| Box::pin(async { Ok(json!(1)) }))
+        )
+        .await
+        .is_err()
+    );
+}
+
+#[tokio::test]
+async fn an_infinite_loop_hits_the_time_limit() {
+    let (err, took) = fails("while True:\n    pass").await;
+    assert!(matches!(err, InterpreterError::TimeLimit(_)), "{err}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
+#[tokio::test]
+async fn ten_gigabytes_hit_the_memory_limit() {
+    let (err, _) = fails("b = bytearray(10 * 1024**3)").await;
+    assert!(matches!(err, InterpreterError::MemoryLimit { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn a_fork_bomb_is_stopped_at_the_first_fork() {
+    let (err, took) = fails("import os\nwhile True:\n    os.fork()").await;
+    assert!(matches!(err, InterpreterError::Forbidden(_)), "{err}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+}
+
+#[tokio::test]
+async fn files_outside_python_cannot_be_read_or_written() {
+    let (err, _) = fails("open('/etc/passwd').read()").await;
+    assert!(
+        matches!(&err, InterpreterError::Exception { name, .. } if name == "PermissionError"),
+        "{err}"
+    );
+    let target = std::env::temp_dir().join(format!("dspy-sandbox-{}", std::process::id()));
+    let code = format!("open({:?}, 'w').write('x')", target.display().to_string());
+    let (err, _) = fails(&code).await;
+    assert!(
+        matches!(&err, InterpreterError::Exception { name, .. } if name == "PermissionError"),
+        "{err}"
+    );
+    assert!(!target.exists(), "nothing was written");
+    let (err, _) = fails("import os\nos.listdir('/root')").await;
+    assert!(
+        matches!(&err, InterpreterError::Exception { name, .. } if name == "PermissionError"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn sockets_processes_and_signals_are_forbidden() {
+    for code in [
+        "import socket\nsocket.socket().connect(('127.0.0.1', 22))",
+        "import os\nos.system('echo pwned')",
+        "import subprocess\nsubprocess.run(['ls'])",
+        "import os\nos.kill(os.getppid(), 9)",
+    ] {
+        let (err, _) = fails(code).await;
+        assert!(
+            matches!(err, InterpreterError::Forbidden(_)),
+            "{code}: {err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn ctypes_cannot_be_imported() {
+    let (err, _) = fails("import ctypes").await;
+    assert!(
+        matches!(&err, InterpreterError::Exception { name, .. } if name == "ImportError" || name == "ModuleNotFoundError"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn printing_without_end_hits_the_output_limit() {
+    let (err, _) = fails("while True:\n    print('x' * 1000)").await;
+    match err {
+        InterpreterError::OutputLimit { limit, stdout } => {
+            assert_eq!(limit, 10_000);
+            assert_eq!(stdout.len(), 10_000);
+        }
+        other => panic!("{other}"),
+    }
+    // A gigabyte at once: stopped by the output or the memory limit, never delivered.
+    let (err, _) = fails("print('x' * 10**9)").await;
+    assert!(
+        matches!(
+            err,
+            InterpreterError::OutputLimit { .. } | InterpreterError::MemoryLimit { .. }
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn deep_recursion_is_an_error() {
+    let (err, _) = fails("def f(n):\n    return f(n + 1)\nf(0)").await;
+    assert!(
+        matches!(&err, InterpreterError::Exception { name, .. } if name == "RecursionError"),
+        "{err}"
+    );
+    // With Python's own guard lifted, the frames grow until a limit ends them, not the host.
+    let (err, _) =
+        fails("import sys\nsys.setrecursionlimit(10**7)\ndef f(n):\n    return f(n + 1)\nf(0)")
+            .await;
+    assert!(
+        matches!(
+            err,
+            InterpreterError::Crashed(_)
+                | InterpreterError::MemoryLimit { .. }
+                | InterpreterError::TimeLimit(_)
+                | InterpreterError::Exception { .. }
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_dead_session_says_so_and_the_next_one_works() {
+    let py = interpreter(Duration::from_secs(1));
+    let mut s = py.session().await.unwrap();
+    assert!(matches!(
+        s.run("while True: pass").await,
+        Err(InterpreterError::TimeLimit(_))
+    ));
+    assert!(matches!(
+        s.run("1").await,
+        Err(InterpreterError::Crashed(_))
+    ));
+    let mut fresh = py.session().await.unwrap();
+    assert_eq!(fresh.run("1 + 1").await.unwrap().value, Some(json!(2)));
+}
