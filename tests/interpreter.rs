@@ -246,3 +246,17 @@ async fn a_dead_session_says_so_and_the_next_one_works() {
     let mut fresh = py.session().await.unwrap();
     assert_eq!(fresh.run("1 + 1").await.unwrap().value, Some(json!(2)));
 }
+
+#[tokio::test]
+async fn another_pythons_ctypes_is_out_of_reach_too() {
+    // Debian's own Python keeps `_ctypes` under /usr/lib; the sandbox grants no directory
+    // holding a Python, so a path trick finds nothing to load.
+    let code = "import sys, glob\n\
+        sys.path[:0] = glob.glob('/usr/lib/python3*/lib-dynload') + glob.glob('/usr/local/lib/python3*/lib-dynload')\n\
+        import _ctypes";
+    let (err, _) = fails(code).await;
+    assert!(
+        matches!(&err, InterpreterError::Exception { name, .. } if name == "ImportError" || name == "ModuleNotFoundError" || name == "PermissionError"),
+        "{err}"
+    );
+}

@@ -229,19 +229,41 @@ impl Sandbox {
                 FS_READ_FILE | FS_WRITE_FILE,
             ),
         ];
-        // The system's shared libraries and the dynamic loader.
+        // The system's shared libraries and the dynamic loader: the architecture's library
+        // directories, never a directory that holds a Python (`/lib` is often `/usr/lib`,
+        // where Debian's Python keeps its `ctypes`).
+        let mut granted: Vec<PathBuf> = Vec::new();
         for dir in [
-            "/lib",
-            "/lib64",
+            "/lib/x86_64-linux-gnu",
             "/usr/lib/x86_64-linux-gnu",
+            "/lib/aarch64-linux-gnu",
             "/usr/lib/aarch64-linux-gnu",
+            "/lib64",
             "/usr/lib64",
-            "/usr/local/lib",
         ] {
-            let dir = Path::new(dir);
-            if dir.is_dir() && !paths.stdlib.starts_with(dir) {
-                rules.push((cstring(dir)?, read_exec));
+            let Ok(dir) = std::fs::canonicalize(dir) else {
+                continue;
+            };
+            let holds_python = paths.stdlib.starts_with(&dir)
+                || std::fs::read_dir(&dir).is_ok_and(|entries| {
+                    entries
+                        .flatten()
+                        .any(|e| e.file_name().as_bytes().starts_with(b"python"))
+                });
+            if !dir.is_dir() || granted.contains(&dir) {
+                continue;
             }
+            if holds_python {
+                // Its libraries one by one, not what lies beneath.
+                for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                    if e.path().is_file() {
+                        rules.push((cstring(&e.path())?, read_exec));
+                    }
+                }
+            } else {
+                rules.push((cstring(&dir)?, read_exec));
+            }
+            granted.push(dir);
         }
         // The interpreter's own libraries (libpython for a shared build): the files only.
         for dir in &paths.libs {
