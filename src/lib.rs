@@ -35,6 +35,8 @@ pub use dspy_runtime::*;
 /// The usual imports: `use dspy::prelude::*;`.
 pub mod prelude {
     pub use dspy_macros::{Signature, program, signature, tool};
+    #[cfg(target_os = "linux")]
+    pub use dspy_runtime::ProgramOfThought;
     pub use dspy_runtime::optimize::{
         Auto, BootstrapFewShot, Budget, Copro, Gepa, KnnFewShot, MiproV2, Optimizer, RandomSearch,
         Simba,

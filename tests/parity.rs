@@ -1222,3 +1222,46 @@ fn media_inputs_render_as_dspy_renders_them() {
     let p = Predict::<Album>::new().with_demos(vec![demo]).unwrap();
     assert_eq!(with_parts(&p.render(&album).unwrap()), theirs["album"]);
 }
+
+// ProgramOfThought's three steps: DSPy's signatures, instructions and field descriptions.
+
+signature!(
+    /// Answer the arithmetic question.
+    Arith = "question: str, hint: str -> answer: int"
+);
+
+#[tokio::test]
+async fn program_of_thought_steps_render_as_dspy_renders_them() {
+    let case = json!({
+        "signature": "question: str, hint: str -> answer: int",
+        "inputs": {"question": "What is 17 * 3?", "hint": "use Python"},
+        "previous_code": "x = 17 * 3\n1 / 0",
+        "error": "ZeroDivisionError: division by zero",
+        "final_code": "x = 17 * 3\nx",
+        "code_output": "51",
+    });
+    let theirs = &oracle("pot", std::slice::from_ref(&case))[0];
+    // Our run, with the same replies: a failing program, its fix, the answer.
+    let lm = ScriptedLm::new([
+        "[[ ## reasoning ## ]]\nMultiply.\n\n[[ ## generated_code ## ]]\nx = 17 * 3\n1 / 0\n\n[[ ## completed ## ]]",
+        "[[ ## reasoning ## ]]\nDrop the division.\n\n[[ ## generated_code ## ]]\nx = 17 * 3\n\n[[ ## completed ## ]]",
+        "[[ ## reasoning ## ]]\nThe code printed 51.\n\n[[ ## answer ## ]]\n51\n\n[[ ## completed ## ]]",
+    ]);
+    let pot = dspy::ProgramOfThought::<Arith>::new().with_lm(lm.clone());
+    let pred = pot
+        .call(ArithInput {
+            question: "What is 17 * 3?".into(),
+            hint: "use Python".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(pred.answer, 51);
+    let sent = lm.requests();
+    assert_eq!(sent.len(), 3);
+    assert_eq!(as_json(&sent[0].messages), theirs["generate"]);
+    assert_eq!(as_json(&sent[1].messages), theirs["regenerate"]);
+    assert_eq!(as_json(&sent[2].messages), theirs["answer"]);
+    let mut paths = Vec::new();
+    pot.visit_params("", &mut |p, _| paths.push(p));
+    assert_eq!(json!(paths), theirs["generate_paths"]);
+}

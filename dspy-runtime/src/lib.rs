@@ -39,6 +39,8 @@ pub use lm::{
     HttpLm, LanguageModel, Lm, LmConfig, LmError, LmRequest, LmResponse, Message, ScriptedLm, Usage,
 };
 pub use media::{Audio, File, Image, MediaError};
+#[cfg(target_os = "linux")]
+pub use module::ProgramOfThought;
 pub use module::{
     ChainOfThought, DynPredict, Module, Predict, Prediction, Predictor, ReAct, ReActOutput,
     Reasoned, render_messages,

@@ -357,7 +357,26 @@ def media(case):
     return out
 
 
-OPS = {"media": media, "two_step": two_step, "reasoning": reasoning, "history": history, "baml": baml, "multi_chain": multi_chain, "refine": refine, "react": react, "tool": tool, "proposer": proposer, "reflection": reflection, "cleandoc": cleandoc, "render": render, "schema": schema, "parse": parse, "saved_program": saved_program}
+def pot(case):
+    """ProgramOfThought's three steps, formatted with ChatAdapter for these inputs."""
+    import warnings
+
+    warnings.simplefilter("ignore")
+    p = dspy.ProgramOfThought(case["signature"])
+    steps = {
+        "generate": (p.code_generate, {}),
+        "regenerate": (p.code_regenerate, {"previous_code": case["previous_code"], "error": case["error"]}),
+        "answer": (p.generate_output, {"final_generated_code": case["final_code"], "code_output": case["code_output"]}),
+    }
+    out = {}
+    for name, (cot, extra) in steps.items():
+        inputs = dict(case["inputs"], **extra)
+        out[name] = messages(cot.predict.signature, "chat", [], inputs)
+        out[name + "_paths"] = [n for n, _ in p.named_predictors()]
+    return out
+
+
+OPS = {"pot": pot, "media": media, "two_step": two_step, "reasoning": reasoning, "history": history, "baml": baml, "multi_chain": multi_chain, "refine": refine, "react": react, "tool": tool, "proposer": proposer, "reflection": reflection, "cleandoc": cleandoc, "render": render, "schema": schema, "parse": parse, "saved_program": saved_program}
 
 request = json.load(sys.stdin)
 json.dump([OPS[request["op"]](case) for case in request["cases"]], sys.stdout, ensure_ascii=False)

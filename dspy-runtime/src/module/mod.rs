@@ -87,6 +87,8 @@ pub(crate) mod core;
 mod dyn_predict;
 mod predict;
 mod prediction;
+#[cfg(target_os = "linux")]
+mod program_of_thought;
 pub mod react;
 mod stream_feed;
 
@@ -96,6 +98,8 @@ pub use chain_of_thought::{ChainOfThought, Reasoned, WithReasoning};
 pub use dyn_predict::DynPredict;
 pub use predict::Predict;
 pub use prediction::Prediction;
+#[cfg(target_os = "linux")]
+pub use program_of_thought::{CodeStep, ProgramOfThought};
 pub use react::{ReAct, ReActOutput};
 
 use crate::demo::Demo;
