@@ -1,12 +1,13 @@
 //! ReAct with a calculator on GSM8K, on the embedded Qwen model: ChainOfThought without tools,
 //! ReAct with the calculator, that ReAct compiled with BootstrapFewShot, ReActV2 (the
 //! tool-calling agent, tools as text on the embedded model) with the calculator, and
-//! MultiChainComparison over 3 chains of thought, scored on the same held-out problems (split
+//! MultiChainComparison over 3 chains of thought, and ProgramOfThought (the LM writes Python
+//! that the sandboxed interpreter runs), scored on the same held-out problems (split
 //! seed 0, DSPy's GSM8K metric; temperature 0 but for MultiChainComparison's chains and
 //! comparison, at DSPy's 0.7 with seeds from `--seeds`).
 //!
 //! `cargo run --release --features local --example react_gsm8k -- [--model qwen15|qwen] \
-//!    [--train 20] [--dev 100] [--max-iters 5] [--arms cot,react,bootstrap,react2,mcc] \
+//!    [--train 20] [--dev 100] [--max-iters 5] [--arms cot,react,bootstrap,react2,mcc,pot] \
 //!    [--adapter chat|json] [--seeds 0,1,2] [--concurrency 2]`
 
 #[path = "support/calculator.rs"]
@@ -200,6 +201,20 @@ async fn main() -> dspy::Result<()> {
             })
             .await?;
         rows.push(row("ChainOfThought, no tools", &r, None));
+        first_failures(&r);
+        println!("{}", rows.last().map_or("", String::as_str));
+    }
+
+    if a.arms.iter().any(|x| x == "pot") {
+        let pot = ProgramOfThought::<Solve>::new()
+            .with_lm(lm.clone())
+            .with_config(config.clone());
+        let r = evaluate
+            .run(&pot, |ex: &Ex, p: &Prediction<Reasoned<SolveOutput>>| {
+                solved(ex, &p.answer)
+            })
+            .await?;
+        rows.push(row("ProgramOfThought (sandboxed Python)", &r, None));
         first_failures(&r);
         println!("{}", rows.last().map_or("", String::as_str));
     }

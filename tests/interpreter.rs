@@ -260,3 +260,13 @@ async fn another_pythons_ctypes_is_out_of_reach_too() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_session_outlives_the_thread_that_started_it() {
+    // Processes start on blocking-pool threads, which end after idling; the process must not.
+    let py = interpreter(Duration::from_secs(5));
+    let mut s = py.session().await.unwrap();
+    s.run("x = 1").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert_eq!(s.run("x + 1").await.unwrap().value, Some(json!(2)));
+}

@@ -364,8 +364,9 @@ impl Sandbox {
                         return fail();
                     }
                 }
-                // Die with the host.
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                // No PR_SET_PDEATHSIG: it fires when the spawning *thread* ends (a pool thread
+                // does), not the host. An orphan ends at its next read of the closed pipe, or
+                // at its CPU limit.
                 if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
                     return fail();
                 }

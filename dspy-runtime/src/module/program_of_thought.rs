@@ -258,6 +258,19 @@ impl<S: Signature> ProgramOfThought<S> {
         self
     }
 
+    /// Every step's sampling settings.
+    pub fn with_config(mut self, config: crate::lm::LmConfig) -> Self {
+        let config = Arc::new(config);
+        for step in [
+            &mut self.code_generate,
+            &mut self.code_regenerate,
+            &mut self.generate_output,
+        ] {
+            step.core.config = config.clone();
+        }
+        self
+    }
+
     /// Every step on `lm`.
     pub fn with_lm(mut self, lm: impl Into<crate::lm::Lm>) -> Self {
         let lm = lm.into();
