@@ -14,6 +14,7 @@ fn interpreter(time: Duration) -> PythonInterpreter {
         time,
         memory_bytes: 512 << 20,
         max_output_chars: 10_000,
+        ..Limits::default()
     };
     PythonInterpreter::with_limits(limits).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -269,4 +270,96 @@ async fn a_session_outlives_the_thread_that_started_it() {
     s.run("x = 1").await.unwrap();
     tokio::time::sleep(Duration::from_secs(12)).await;
     assert_eq!(s.run("x + 1").await.unwrap().value, Some(json!(2)));
+}
+
+#[tokio::test]
+async fn other_processes_limits_and_priorities_are_out_of_reach() {
+    for code in [
+        "import os, resource\nresource.prlimit(os.getppid(), resource.RLIMIT_CPU, (1, 1))",
+        "import os\nos.setpriority(os.PRIO_PROCESS, os.getppid(), 19)",
+        "import os\nos.sched_setaffinity(os.getppid(), {0})",
+    ] {
+        let (err, _) = fails(code).await;
+        assert!(
+            matches!(err, InterpreterError::Forbidden(_)),
+            "{code}: {err}"
+        );
+    }
+    // Its own limits it may lower, never raise (even when the host is root).
+    let (err, _) = fails("import resource\nresource.setrlimit(resource.RLIMIT_AS, (-1, -1))").await;
+    assert!(
+        matches!(&err, InterpreterError::Exception { name, .. } if name == "ValueError" || name == "PermissionError"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn file_metadata_cannot_be_changed() {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::temp_dir().join(format!("dspy-sandbox-mode-{}", std::process::id()));
+    std::fs::write(&path, "x").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let p = path.display().to_string();
+    for code in [
+        format!("import os\nos.chmod({p:?}, 0o777)"),
+        format!("import os\nos.chown({p:?}, 65534, 65534)"),
+        format!("import os\nos.utime({p:?}, (0, 0))"),
+        format!("import os\nos.setxattr({p:?}, 'user.x', b'1')"),
+    ] {
+        let (err, _) = fails(&code).await;
+        assert!(
+            matches!(err, InterpreterError::Forbidden(_)),
+            "{code}: {err}"
+        );
+    }
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(mode, 0o600, "the mode is unchanged");
+}
+
+#[tokio::test]
+async fn the_code_cannot_hang_the_host_through_the_protocol() {
+    // A call whose reply it never reads, then sleep: the watchdog still runs.
+    let (err, took) = fails(
+        "import __main__, time\n__main__._send({'op': 'call', 'name': 'x' * 200000, 'args': None})\ntime.sleep(1e9)",
+    )
+    .await;
+    assert!(matches!(err, InterpreterError::TimeLimit(_)), "{err}");
+    assert!(took < Duration::from_secs(6), "{took:?}");
+    // Its side of the channel closed, then a call: the process is ended, not waited for.
+    let (err, took) = fails(
+        "import __main__, time\n__main__._proto_in.close()\n__main__._send({'op': 'call', 'name': 'f', 'args': None})\ntime.sleep(1e9)",
+    )
+    .await;
+    assert!(
+        matches!(
+            err,
+            InterpreterError::Crashed(_) | InterpreterError::TimeLimit(_)
+        ),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(6), "{took:?}");
+}
+
+#[tokio::test]
+async fn what_comes_back_is_cut_to_the_output_limit() {
+    let (err, _) = fails("raise ValueError('x' * 30_000_000)").await;
+    match err {
+        InterpreterError::Exception {
+            message, traceback, ..
+        } => {
+            assert!(
+                message.len() < 11_000 && traceback.len() < 11_000,
+                "{}",
+                message.len()
+            );
+        }
+        other => panic!("{other}"),
+    }
+    let py = interpreter(Duration::from_secs(5));
+    let r = py.run("'y' * 5_000_000").await.unwrap();
+    assert!(r.value.unwrap().as_str().unwrap().len() < 11_000);
+    // A lone surrogate cannot break the channel.
+    let r = py.run("'a\\ud800b'").await.unwrap();
+    assert_eq!(r.value, Some(json!("a?b")));
 }

@@ -150,8 +150,12 @@ pub struct Limits {
     pub time: Duration,
     /// The process's address space, in bytes (default 1 GiB).
     pub memory_bytes: u64,
-    /// The most characters one execution may print (default 100,000).
+    /// The most characters one execution may print (default 100,000); also the most of its
+    /// value, outputs or error message that comes back.
     pub max_output_chars: usize,
+    /// The longest one host-function call may take (default 300 s); past it, the code sees a
+    /// `HostError`.
+    pub host_call_time: Duration,
 }
 
 impl Default for Limits {
@@ -160,6 +164,7 @@ impl Default for Limits {
             time: Duration::from_secs(30),
             memory_bytes: 1 << 30,
             max_output_chars: 100_000,
+            host_call_time: Duration::from_secs(300),
         }
     }
 }

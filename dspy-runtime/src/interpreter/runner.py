@@ -19,7 +19,9 @@ del _fd
 
 
 def _send(msg):
-    _proto_out.write(json.dumps(msg, ensure_ascii=False, default=repr) + "\n")
+    # Lone surrogates (which UTF-8 cannot carry) become "?".
+    line = json.dumps(msg, ensure_ascii=False, default=repr).encode("utf-8", "replace").decode("utf-8")
+    _proto_out.write(line + "\n")
     _proto_out.flush()
 
 
@@ -112,12 +114,22 @@ def SUBMIT(*args, **kwargs):
 _globals = {"__name__": "__main__", "__builtins__": __builtins__, "SUBMIT": SUBMIT, "HostError": HostError}
 
 
-def _json_value(v):
+def _cut(s, limit):
+    return s if len(s) <= limit else s[:limit] + f"... ({len(s)} characters in all)"
+
+
+def _json_value(v, limit):
+    """The value as JSON, or its repr; either cut to `limit` characters."""
     try:
-        json.dumps(v)
-        return {"json": v}
-    except (TypeError, ValueError):
-        return {"repr": repr(v)}
+        if len(json.dumps(v)) <= limit:
+            return {"json": v}
+    except (TypeError, ValueError, RecursionError):
+        pass
+    try:
+        text = repr(v)
+    except BaseException:  # noqa: BLE001 - a repr that fails
+        text = f"<{type(v).__name__} object>"
+    return {"repr": _cut(text, limit)}
 
 
 def _run(code, limit):
@@ -133,24 +145,28 @@ def _run(code, limit):
         if last is not None:
             value = eval(compile(last, "<code>", "eval"), _globals)
             if value is not None:
-                result["value"] = _json_value(value)
+                result["value"] = _json_value(value, limit)
     except _Submit as s:
-        result["submitted"] = _json_value(s.fields)
+        result["submitted"] = _json_value(s.fields, limit)
     except _OutputLimit:
         result["error"] = {"type": "OutputLimit", "message": f"printed more than {limit} characters"}
     except SyntaxError as e:
         result["error"] = {
             "type": "SyntaxError",
-            "message": f"{e.msg} (line {e.lineno})",
-            "traceback": "".join(traceback.format_exception_only(type(e), e)),
+            "message": _cut(f"{e.msg} (line {e.lineno})", limit),
+            "traceback": _cut("".join(traceback.format_exception_only(type(e), e)), limit),
         }
     except BaseException as e:  # noqa: BLE001 - every failure of the code is reported
         tb = traceback.format_exception(type(e), e, e.__traceback__)
         # Drop the runner's own frame.
+        try:
+            message = str(e)
+        except BaseException:  # noqa: BLE001 - a __str__ that fails
+            message = f"<{type(e).__name__}>"
         result["error"] = {
             "type": type(e).__name__,
-            "message": str(e),
-            "traceback": "".join(tb[:1] + tb[2:]) if len(tb) > 2 else "".join(tb),
+            "message": _cut(message, limit),
+            "traceback": _cut("".join(tb[:1] + tb[2:]) if len(tb) > 2 else "".join(tb), limit),
         }
     finally:
         sys.stdout = sys.stderr = io.StringIO()

@@ -40,6 +40,26 @@ struct PathBeneathAttr {
     parent_fd: i32,
 }
 
+// Capabilities (linux/capability.h, linux/securebits.h) and close_range.
+const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+/// NOROOT, NO_SETUID_FIXUP, KEEP_CAPS (off) and NO_CAP_AMBIENT_RAISE, each locked.
+const SECURE_ALL_LOCKED: libc::c_ulong = 0b1110_1111;
+const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
 // seccomp (linux/seccomp.h, linux/filter.h).
 const SECCOMP_RET_KILL_PROCESS: u32 = 0x8000_0000;
 const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
@@ -48,33 +68,118 @@ const BPF_JEQ_K: u16 = 0x15;
 const BPF_JGE_K: u16 = 0x35;
 const BPF_RET_K: u16 = 0x06;
 
-/// Killed on sight: starting processes, sockets, signalling or tracing others, namespaces,
-/// mounts, and kernel interfaces a sandboxed program has no use for.
+/// Killed on sight: starting processes, sockets, signalling or tracing others (directly or
+/// through pidfds and queued signals), changing other processes' limits, priorities or
+/// scheduling, namespaces and mounts, file metadata (mode, owner, times, xattrs: Landlock does
+/// not cover them), truncation, the clock, host names, modules, and kernel interfaces a
+/// sandboxed program has no use for.
+const DENIED: &[libc::c_long] = &[
+    libc::SYS_clone,
+    libc::SYS_clone3,
+    libc::SYS_socket,
+    libc::SYS_socketpair,
+    libc::SYS_kill,
+    libc::SYS_tkill,
+    libc::SYS_tgkill,
+    libc::SYS_rt_sigqueueinfo,
+    libc::SYS_rt_tgsigqueueinfo,
+    libc::SYS_pidfd_open,
+    libc::SYS_pidfd_send_signal,
+    libc::SYS_pidfd_getfd,
+    libc::SYS_ptrace,
+    libc::SYS_process_vm_readv,
+    libc::SYS_process_vm_writev,
+    libc::SYS_process_madvise,
+    libc::SYS_kcmp,
+    libc::SYS_setpriority,
+    libc::SYS_sched_setparam,
+    libc::SYS_sched_setscheduler,
+    libc::SYS_sched_setaffinity,
+    libc::SYS_sched_setattr,
+    libc::SYS_ioprio_set,
+    libc::SYS_mount,
+    libc::SYS_umount2,
+    libc::SYS_pivot_root,
+    libc::SYS_chroot,
+    libc::SYS_setns,
+    libc::SYS_unshare,
+    libc::SYS_fchmod,
+    libc::SYS_fchmodat,
+    452, // fchmodat2
+    libc::SYS_fchown,
+    libc::SYS_fchownat,
+    libc::SYS_utimensat,
+    libc::SYS_setxattr,
+    libc::SYS_lsetxattr,
+    libc::SYS_fsetxattr,
+    463, // setxattrat
+    libc::SYS_removexattr,
+    libc::SYS_lremovexattr,
+    libc::SYS_fremovexattr,
+    466, // removexattrat
+    libc::SYS_truncate,
+    libc::SYS_ftruncate,
+    libc::SYS_open_by_handle_at,
+    libc::SYS_fanotify_init,
+    libc::SYS_bpf,
+    libc::SYS_perf_event_open,
+    libc::SYS_userfaultfd,
+    libc::SYS_io_uring_setup,
+    libc::SYS_keyctl,
+    libc::SYS_add_key,
+    libc::SYS_request_key,
+    libc::SYS_reboot,
+    libc::SYS_kexec_load,
+    libc::SYS_kexec_file_load,
+    libc::SYS_init_module,
+    libc::SYS_finit_module,
+    libc::SYS_delete_module,
+    libc::SYS_swapon,
+    libc::SYS_swapoff,
+    libc::SYS_acct,
+    libc::SYS_settimeofday,
+    libc::SYS_clock_settime,
+    libc::SYS_clock_adjtime,
+    libc::SYS_adjtimex,
+    libc::SYS_sethostname,
+    libc::SYS_setdomainname,
+    libc::SYS_quotactl,
+];
+
+/// The same, for calls only x86_64 has.
 #[cfg(target_arch = "x86_64")]
-const DENIED: &[u32] = &[
-    56, 57, 58, 435, // clone, fork, vfork, clone3
-    41, 53, // socket, socketpair
-    62, 200, 234, 101, 310, 311, // kill, tkill, tgkill, ptrace, process_vm_readv/writev
-    165, 166, 155, 161, 308, 272, // mount, umount2, pivot_root, chroot, setns, unshare
-    321, 298, 323, 425, 250, 248,
-    249, // bpf, perf_event_open, userfaultfd, io_uring_setup, keys
+const DENIED_ARCH: &[libc::c_long] = &[
+    libc::SYS_fork,
+    libc::SYS_vfork,
+    libc::SYS_chmod,
+    libc::SYS_chown,
+    libc::SYS_lchown,
+    libc::SYS_utime,
+    libc::SYS_utimes,
+    libc::SYS_futimesat,
+    libc::SYS_iopl,
+    libc::SYS_ioperm,
 ];
 #[cfg(target_arch = "x86_64")]
 const AUDIT_ARCH: u32 = 0xC000_003E;
 
 #[cfg(target_arch = "aarch64")]
-const DENIED: &[u32] = &[
-    220, 435, // clone, clone3
-    198, 199, // socket, socketpair
-    129, 130, 131, 117, 270, 271, // kill, tkill, tgkill, ptrace, process_vm_readv/writev
-    40, 39, 41, 51, 268, 97, // mount, umount2, pivot_root, chroot, setns, unshare
-    280, 241, 282, 425, 219, 217,
-    218, // bpf, perf_event_open, userfaultfd, io_uring_setup, keys
-];
+const DENIED_ARCH: &[libc::c_long] = &[];
 #[cfg(target_arch = "aarch64")]
 const AUDIT_ARCH: u32 = 0xC000_00B7;
 
-/// The seccomp program: the right architecture, no x32 calls, and none of [`DENIED`].
+/// `ioctl` commands killed: setting inode flags, and faking terminal input.
+const DENIED_IOCTLS: [u32; 2] = [0x4008_6602, 0x5412]; // FS_IOC_SETFLAGS, TIOCSTI
+/// `fcntl` commands killed: routing signals to another process.
+const DENIED_FCNTLS: [u32; 3] = [8, 10, 15]; // F_SETOWN, F_SETSIG, F_SETOWN_EX
+
+/// Where `seccomp_data` holds the low half of argument `i` (little-endian).
+const fn arg_low(i: u32) -> u32 {
+    16 + 8 * i
+}
+
+/// The seccomp program: the right architecture, no x32 calls, none of [`DENIED`], `prlimit64`
+/// on this process only, and no denied `ioctl` or `fcntl` command.
 fn seccomp_program() -> Vec<libc::sock_filter> {
     let stmt = |code, k| libc::sock_filter {
         code,
@@ -83,19 +188,47 @@ fn seccomp_program() -> Vec<libc::sock_filter> {
         k,
     };
     let jump = |code, k, jt, jf| libc::sock_filter { code, jt, jf, k };
+    let allow = stmt(BPF_RET_K, SECCOMP_RET_ALLOW);
+    let kill = stmt(BPF_RET_K, SECCOMP_RET_KILL_PROCESS);
     let mut p = vec![
         stmt(BPF_LD_W_ABS, 4), // seccomp_data.arch
         jump(BPF_JEQ_K, AUDIT_ARCH, 1, 0),
-        stmt(BPF_RET_K, SECCOMP_RET_KILL_PROCESS),
+        kill,
         stmt(BPF_LD_W_ABS, 0),              // seccomp_data.nr
         jump(BPF_JGE_K, 0x4000_0000, 0, 1), // x32 system calls
-        stmt(BPF_RET_K, SECCOMP_RET_KILL_PROCESS),
+        kill,
     ];
-    for &nr in DENIED {
-        p.push(jump(BPF_JEQ_K, nr, 0, 1));
-        p.push(stmt(BPF_RET_K, SECCOMP_RET_KILL_PROCESS));
+    for &nr in DENIED.iter().chain(DENIED_ARCH) {
+        p.push(jump(BPF_JEQ_K, nr as u32, 0, 1));
+        p.push(kill);
     }
-    p.push(stmt(BPF_RET_K, SECCOMP_RET_ALLOW));
+    // A call checked by its arguments: if `nr`, run `block` (which always returns).
+    let mut special = |nr: libc::c_long, block: Vec<libc::sock_filter>| {
+        p.push(jump(BPF_JEQ_K, nr as u32, 0, block.len() as u8));
+        p.extend(block);
+    };
+    special(
+        libc::SYS_prlimit64,
+        vec![
+            stmt(BPF_LD_W_ABS, arg_low(0)),
+            jump(BPF_JEQ_K, 0, 0, 1),
+            allow,
+            kill,
+        ],
+    );
+    let commands = |denied: &[u32]| {
+        let n = denied.len() as u8;
+        let mut b = vec![stmt(BPF_LD_W_ABS, arg_low(1))];
+        for (i, &cmd) in denied.iter().enumerate() {
+            b.push(jump(BPF_JEQ_K, cmd, n - i as u8, 0));
+        }
+        b.push(allow);
+        b.push(kill);
+        b
+    };
+    special(libc::SYS_ioctl, commands(&DENIED_IOCTLS));
+    special(libc::SYS_fcntl, commands(&DENIED_FCNTLS));
+    p.push(allow);
     p
 }
 
@@ -367,6 +500,30 @@ impl Sandbox {
                 // No PR_SET_PDEATHSIG: it fires when the spawning *thread* ends (a pool thread
                 // does), not the host. An orphan ends at its next read of the closed pipe, or
                 // at its CPU limit.
+                // Descriptors the host inherited stay out of the child.
+                libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC);
+                // Every capability goes (a root host's child would have them all), for good:
+                // root regains none at exec, and none can be raised again.
+                libc::prctl(libc::PR_SET_SECUREBITS, SECURE_ALL_LOCKED);
+                for cap in 0..64 {
+                    libc::prctl(libc::PR_CAPBSET_DROP, cap);
+                }
+                libc::prctl(
+                    libc::PR_CAP_AMBIENT,
+                    libc::PR_CAP_AMBIENT_CLEAR_ALL,
+                    0,
+                    0,
+                    0,
+                );
+                let header = CapHeader {
+                    version: LINUX_CAPABILITY_VERSION_3,
+                    pid: 0,
+                };
+                let data = [CapData::default(); 2];
+                if libc::syscall(libc::SYS_capset, &header as *const CapHeader, data.as_ptr()) != 0
+                {
+                    return fail();
+                }
                 if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
                     return fail();
                 }

@@ -12,9 +12,9 @@ use std::process::{Child, ChildStdin, ChildStdout};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The most bytes of one protocol line read from the child (an execution's output is capped
-/// far below this by the runner; a longer line is a child misbehaving).
-const MAX_LINE: usize = 64 << 20;
+/// The most bytes of one protocol line read from the child (the runner cuts what an execution
+/// returns to its output limit; a longer line is a child misbehaving).
+const MAX_LINE: usize = 16 << 20;
 
 /// When the running execution must end (none while idle or in a host function), and whether
 /// the watchdog ended one.
@@ -143,9 +143,18 @@ impl Process {
     }
 
     fn kill(&mut self) {
+        {
+            let mut g = lock(&self.watch);
+            g.done = true;
+            g.deadline = None;
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        lock(&self.watch).done = true;
+    }
+
+    /// Arms the watchdog for `time` from now (`None`: disarms it).
+    fn arm(&self, time: Option<Duration>) {
+        lock(&self.watch).deadline = time.map(|t| Instant::now() + t);
     }
 
     fn died(&mut self) -> InterpreterError {
@@ -155,11 +164,20 @@ impl Process {
     /// Why the process ended: the watchdog's time limit, a forbidden system call (seccomp's
     /// SIGSYS), the CPU limit, or a crash.
     fn died_with(&mut self, limits: &Limits) -> InterpreterError {
-        let status = self.child.wait().ok();
+        // The watchdog stops before the child is reaped (its pid may then be reused), and a
+        // child that closed its pipe but lives is killed rather than waited for.
         let killed = {
             let mut g = lock(&self.watch);
             g.done = true;
+            g.deadline = None;
             g.killed
+        };
+        let status = match self.child.try_wait() {
+            Ok(Some(status)) => Some(status),
+            _ => {
+                let _ = self.child.kill();
+                self.child.wait().ok()
+            }
         };
         let signal = status.and_then(|s| s.signal());
         match signal {
@@ -192,8 +210,12 @@ impl Process {
             .iter()
             .map(|(name, params, doc)| json!({"name": name, "params": params, "doc": doc}))
             .collect();
-        self.send(&json!({"op": "define", "functions": defs}))?;
-        self.read(limits).map(drop)
+        self.arm(Some(limits.time));
+        let r = self
+            .send(&json!({"op": "define", "functions": defs}))
+            .and_then(|()| self.read(limits));
+        self.arm(None);
+        r.map(drop)
     }
 
     /// Sets variables in the code's namespace (JSON values).
@@ -202,8 +224,12 @@ impl Process {
         values: &Map<String, Value>,
         limits: &Limits,
     ) -> Result<(), InterpreterError> {
-        self.send(&json!({"op": "set", "values": values}))?;
-        self.read(limits).map(drop)
+        self.arm(Some(limits.time));
+        let r = self
+            .send(&json!({"op": "set", "values": values}))
+            .and_then(|()| self.read(limits));
+        self.arm(None);
+        r.map(drop)
     }
 
     /// Runs `code`, serving its host function calls with `functions` on `runtime`.
@@ -214,42 +240,59 @@ impl Process {
         functions: &HashMap<String, HostFunction>,
         runtime: &tokio::runtime::Handle,
     ) -> Result<Execution, InterpreterError> {
-        self.send(&json!({"op": "exec", "code": code, "max_output": limits.max_output_chars}))?;
-        let mut spent = Duration::ZERO;
-        loop {
-            lock(&self.watch).deadline = Some(Instant::now() + limits.time.saturating_sub(spent));
-            let started = Instant::now();
-            let msg = self.read(limits);
-            spent += started.elapsed();
-            lock(&self.watch).deadline = None;
-            let msg = msg?;
+        // The watchdog runs over everything but the host functions themselves: sending the
+        // code, the code, and sending each function's reply.
+        let started = Instant::now();
+        let mut in_host = Duration::ZERO;
+        let rearm = |p: &Self, in_host: Duration| {
+            let used = started.elapsed().saturating_sub(in_host);
+            p.arm(Some(limits.time.saturating_sub(used)));
+        };
+        rearm(self, in_host);
+        let sent =
+            self.send(&json!({"op": "exec", "code": code, "max_output": limits.max_output_chars}));
+        let result = sent.and_then(|()| loop {
+            let msg = self.read(limits)?;
             match msg.get("op").and_then(Value::as_str) {
                 Some("call") => {
                     let name = msg.get("name").and_then(Value::as_str).unwrap_or("");
                     let args = msg.get("args").cloned().unwrap_or(Value::Null);
+                    self.arm(None);
+                    let host_started = Instant::now();
                     let reply = match functions.get(name) {
-                        Some(f) => match runtime.block_on(f(args)) {
-                            Ok(value) => json!({"op": "return", "value": value}),
-                            Err(message) => json!({"op": "raise", "message": message}),
-                        },
+                        Some(f) => {
+                            let call = tokio::time::timeout(limits.host_call_time, f(args));
+                            match runtime.block_on(call) {
+                                Ok(Ok(value)) => json!({"op": "return", "value": value}),
+                                Ok(Err(message)) => json!({"op": "raise", "message": message}),
+                                Err(_) => json!({"op": "raise", "message": format!(
+                                    "{name} took longer than {:?}", limits.host_call_time)}),
+                            }
+                        }
                         None => {
-                            json!({"op": "raise", "message": format!("no host function {name}")})
+                            let shown: String = name.chars().take(80).collect();
+                            json!({"op": "raise", "message": format!("no host function {shown}")})
                         }
                     };
+                    in_host += host_started.elapsed();
+                    rearm(self, in_host);
                     self.send(&reply)?;
                 }
-                Some("done") => return Execution::from_reply(&msg, limits),
+                Some("done") => break Ok(msg),
                 _ => {
                     self.kill();
-                    return Err(InterpreterError::Crashed(format!(
-                        "unexpected message from the runner: {msg}"
+                    let shown: String = msg.to_string().chars().take(200).collect();
+                    break Err(InterpreterError::Crashed(format!(
+                        "unexpected message from the runner: {shown}"
                     )));
                 }
             }
-        }
+        });
+        self.arm(None);
+        let msg = result?;
+        Execution::from_reply(&msg, limits)
     }
 }
-
 impl Drop for Process {
     fn drop(&mut self) {
         self.kill();

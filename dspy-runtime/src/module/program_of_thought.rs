@@ -424,6 +424,10 @@ mod tests {
             Some("Error: Code format is not correct.")
         );
         // DSPy's `^(\w+)\s*=` also takes a comparison for an assignment.
-        assert_eq!(parse_code("x == 1").0, "x == 1\nx");
+        assert_eq!(parse_code("y = 2\nx == y").0, "y = 2\nx == y\nx");
+        assert_eq!(
+            parse_code("x == 1").1.as_deref(),
+            Some("Error: Code format is not correct.")
+        );
     }
 }

@@ -213,6 +213,11 @@ impl FieldStream for XmlFieldStream {
                             from = lt + 1;
                             continue;
                         };
+                        // A tag longer than one held back is not an output's, whole or split.
+                        if gt > MAX_TAG {
+                            from = lt + 1;
+                            continue;
+                        }
                         let name = rest[..gt].trim();
                         // Exact names, as the parser finds elements.
                         match position(&self.names, &mut self.seen, name, false) {
