@@ -169,23 +169,7 @@ async fn llama_server_end_to_end() {
     // A predictor streamed through llama-server: its field arrives in chunks that join to the
     // parsed value, and the stream's usage (include_usage) is counted.
     let p = Predict::<Qa>::new().with_lm(lm.clone());
-    let mut events = dspy::stream(
-        &p,
-        QaInput {
-            question: "What is the capital of France?".into(),
-        },
-    );
-    let (mut answer, mut chunks) = (String::new(), 0);
-    let pred = loop {
-        match events.next().await.unwrap() {
-            dspy::StreamEvent::Chunk(c) => {
-                answer.push_str(&c.text);
-                chunks += 1;
-            }
-            dspy::StreamEvent::Done(result) => break result.unwrap(),
-            _ => {}
-        }
-    };
+    let (answer, chunks, pred) = common::stream_capital(&p).await;
     assert!(chunks > 1, "{chunks} chunks");
     assert_eq!(answer, pred.answer);
     assert!(pred.usage().completion_tokens > 0, "{:?}", pred.usage());

@@ -356,24 +356,7 @@ async fn tokens_stream_and_join_to_the_completion() {
 #[tokio::test]
 async fn a_predictor_streams_its_fields_on_the_embedded_model() {
     let p = Predict::<Qa>::new().with_lm(model());
-    let mut events = dspy::stream(
-        &p,
-        QaInput {
-            question: "What is the capital of France?".into(),
-        },
-    );
-    let (mut answer, mut chunks) = (String::new(), 0);
-    let pred = loop {
-        match events.next().await.unwrap() {
-            dspy::StreamEvent::Chunk(c) => {
-                assert_eq!((c.predictor.as_str(), c.field.as_str()), ("self", "answer"));
-                answer.push_str(&c.text);
-                chunks += 1;
-            }
-            dspy::StreamEvent::Done(result) => break result.unwrap(),
-            _ => {}
-        }
-    };
+    let (answer, chunks, pred) = common::stream_capital(&p).await;
     assert!(chunks > 1, "{chunks} chunks");
     assert_eq!(answer, pred.answer);
 }

@@ -45,3 +45,26 @@ pub fn lm_reply(
         })
     })
 }
+
+/// Streams `p` on "What is the capital of France?": the joined `answer` chunks, their number,
+/// and the prediction. Every chunk must be the `self` predictor's `answer`.
+pub async fn stream_capital(p: &dspy::Predict<Qa>) -> (String, usize, dspy::Prediction<QaOutput>) {
+    let mut events = dspy::stream(
+        p,
+        QaInput {
+            question: "What is the capital of France?".into(),
+        },
+    );
+    let (mut answer, mut chunks) = (String::new(), 0);
+    loop {
+        match events.next().await.expect("a stream ends with Done") {
+            dspy::StreamEvent::Chunk(c) => {
+                assert_eq!((c.predictor.as_str(), c.field.as_str()), ("self", "answer"));
+                answer.push_str(&c.text);
+                chunks += 1;
+            }
+            dspy::StreamEvent::Done(result) => return (answer, chunks, result.unwrap()),
+            _ => {}
+        }
+    }
+}
