@@ -12,6 +12,7 @@ use serde_json::json;
 use std::sync::{Arc, Mutex};
 
 mod common;
+use common::two_step::{TwoStepInput, two_step};
 use common::{Qa, QaInput, reply};
 
 /// One event as recorded: kind, start or end, name, own id, parent id, predictor seen.
@@ -108,28 +109,6 @@ impl Callback for Recorder {
     fn on_evaluate_end(&self, call: &Call<'_>, e: &EvaluateEnd) {
         assert_eq!(e.evaluated, 2);
         self.push("evaluate-", call);
-    }
-}
-
-signature!(Rewrite = "question -> query");
-
-program! {
-    /// Rewrites the question, then answers the rewrite.
-    struct TwoStep {
-        rewrite: Predict<Rewrite>,
-        answer: ChainOfThought<Qa>,
-    }
-
-    async fn forward(&self, question: String) -> dspy::Result<String> {
-        let q = self.rewrite(question).await?.query.clone();
-        Ok(self.answer(question: q).await?.answer.clone())
-    }
-}
-
-fn two_step() -> TwoStep {
-    TwoStep {
-        rewrite: Predict::new(),
-        answer: ChainOfThought::new(),
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::two_step::{TwoStepInput, two_step};
 use common::{Qa, QaInput};
 use dspy::prelude::*;
 use dspy::stream::{Status, StreamEvent};
@@ -136,21 +137,6 @@ async fn every_adapter_streams_and_a_list_grows_item_by_item() {
     .await;
 }
 
-signature!(Rewrite = "question -> query");
-
-program! {
-    /// Rewrites the question, then answers the rewrite.
-    struct TwoStep {
-        rewrite: Predict<Rewrite>,
-        answer: ChainOfThought<Qa>,
-    }
-
-    async fn forward(&self, question: String) -> dspy::Result<String> {
-        let q = self.rewrite(question).await?.query.clone();
-        Ok(self.answer(question: q).await?.answer.clone())
-    }
-}
-
 #[tokio::test]
 async fn a_program_streams_with_its_predictors_paths_and_statuses() {
     let lm = ScriptedLm::new([
@@ -158,10 +144,7 @@ async fn a_program_streams_with_its_predictors_paths_and_statuses() {
         "[[ ## reasoning ## ]]\nScattering.\n\n[[ ## answer ## ]]\nBlue light scatters most.\n\n[[ ## completed ## ]]",
     ])
     .streaming(4);
-    let program = TwoStep {
-        rewrite: Predict::new(),
-        answer: ChainOfThought::new(),
-    };
+    let program = two_step();
     let input = TwoStepInput {
         question: "Why blue?".into(),
     };

@@ -27,6 +27,7 @@ pub mod dspy_py;
 pub mod gepa_task;
 pub mod logs;
 pub mod server;
+pub mod two_step;
 
 /// An LM response of `text` with fixed token counts (10 prompt, 3 completion): what the scripted LMs of
 /// the optimizer tests answer.

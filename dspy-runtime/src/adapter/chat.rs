@@ -76,8 +76,9 @@ impl Adapter for ChatAdapter {
         &self,
         sig: &crate::signature::SignatureMeta,
     ) -> Option<Box<dyn super::stream::FieldStream>> {
-        let names = sig.outputs().iter().map(|f| f.name().to_string()).collect();
-        Some(Box::new(super::stream::ChatFieldStream::new(names)))
+        Some(Box::new(super::stream::ChatFieldStream::new(
+            super::stream::output_names(sig),
+        )))
     }
 
     fn name(&self) -> &'static str {

@@ -35,8 +35,9 @@ impl Adapter for JsonAdapter {
         &self,
         sig: &crate::signature::SignatureMeta,
     ) -> Option<Box<dyn super::stream::FieldStream>> {
-        let names = sig.outputs().iter().map(|f| f.name().to_string()).collect();
-        Some(Box::new(super::stream::JsonFieldStream::new(names)))
+        Some(Box::new(super::stream::JsonFieldStream::new(
+            super::stream::output_names(sig),
+        )))
     }
 
     fn name(&self) -> &'static str {

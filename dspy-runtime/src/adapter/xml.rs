@@ -61,8 +61,9 @@ impl Adapter for XmlAdapter {
         &self,
         sig: &crate::signature::SignatureMeta,
     ) -> Option<Box<dyn super::stream::FieldStream>> {
-        let names = sig.outputs().iter().map(|f| f.name().to_string()).collect();
-        Some(Box::new(super::stream::XmlFieldStream::new(names)))
+        Some(Box::new(super::stream::XmlFieldStream::new(
+            super::stream::output_names(sig),
+        )))
     }
 
     fn name(&self) -> &'static str {

@@ -31,8 +31,6 @@ pub(crate) struct Process {
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
     watch: Arc<Mutex<Watch>>,
-    /// Python's version, from the runner's greeting.
-    pub(crate) version: String,
 }
 
 fn lock(w: &Mutex<Watch>) -> std::sync::MutexGuard<'_, Watch> {
@@ -87,21 +85,13 @@ impl Process {
             stdin,
             stdout: BufReader::new(stdout),
             watch,
-            version: String::new(),
         };
         // Start-up gets the execution time limit too.
         lock(&p.watch).deadline = Some(Instant::now() + limits.time.max(Duration::from_secs(5)));
         let hello = p.read(limits)?;
         lock(&p.watch).deadline = None;
         match hello.get("op").and_then(Value::as_str) {
-            Some("ready") => {
-                p.version = hello
-                    .get("python")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
-                Ok(p)
-            }
+            Some("ready") => Ok(p),
             _ => Err(InterpreterError::Crashed(format!(
                 "the runner did not start: {hello}"
             ))),

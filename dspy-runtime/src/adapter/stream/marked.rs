@@ -187,11 +187,10 @@ impl FieldStream for XmlFieldStream {
                         self.text(upto, out);
                         return;
                     };
-                    self.text(i, out);
-                    // What `text` kept back is an unended entity: text as written.
-                    let rest = self.buf[..self.buf.find(&closing).unwrap_or(0)].to_string();
+                    // The element ends: its rest decoded whole (an unended entity as written).
+                    let rest = crate::adapter::xml::tree::unescape(&self.buf[..i]);
                     self.cur.text(&rest, out);
-                    self.buf.drain(..rest.len() + closing.len());
+                    self.buf.drain(..i + closing.len());
                     self.cur.close(out);
                     self.closing = None;
                 }

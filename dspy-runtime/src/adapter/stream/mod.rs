@@ -12,6 +12,11 @@ pub(crate) use json::JsonFieldStream;
 pub(crate) use marked::{ChatFieldStream, XmlFieldStream};
 pub(crate) use partial::partial_value;
 
+/// The output names of `sig`, in order (what each adapter's field stream is built from).
+pub(crate) fn output_names(sig: &crate::signature::SignatureMeta) -> Vec<String> {
+    sig.outputs().iter().map(|f| f.name().to_string()).collect()
+}
+
 /// Text of one output field that became certain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldPiece {
