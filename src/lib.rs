@@ -35,8 +35,6 @@ pub use dspy_runtime::*;
 /// The usual imports: `use dspy::prelude::*;`.
 pub mod prelude {
     pub use dspy_macros::{Signature, program, signature, tool};
-    #[cfg(target_os = "linux")]
-    pub use dspy_runtime::ProgramOfThought;
     pub use dspy_runtime::optimize::{
         Auto, BootstrapFewShot, Budget, Copro, Gepa, KnnFewShot, MiproV2, Optimizer, RandomSearch,
         Simba,
@@ -49,6 +47,8 @@ pub mod prelude {
         Prediction, Predictor, Program, ReAct, ReActV2, Reasoned, Reasoning, ScriptedLm, Signature,
         Tool, TwoStepAdapter, XmlAdapter,
     };
+    #[cfg(target_os = "linux")]
+    pub use dspy_runtime::{ProgramOfThought, Rlm};
 }
 
 /// The README's examples, compiled and run as doctests (with every feature: the MCP example

@@ -1265,3 +1265,125 @@ async fn program_of_thought_steps_render_as_dspy_renders_them() {
     pot.visit_params("", &mut |p, _| paths.push(p));
     assert_eq!(json!(paths), theirs["generate_paths"]);
 }
+
+// RLM's action prompt at each iteration (variables' metadata, the REPL history, the tools)
+// and its extraction prompt: DSPy's, run with our sandbox and a scripted LM.
+
+signature!(
+    /// Find the lines that mention the query.
+    Scan = "context: str, query: str, limit: int -> answer: str, count: int"
+);
+
+/// The fruit log: 30 lines, longer than a variable's 1,000-character preview.
+fn fruit_log() -> String {
+    (1..=30)
+        .map(|i| {
+            let fruit = ["apple", "pear", "plum"][i % 3];
+            format!("line {i}: a crate of {fruit} arrived at the north dock")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn rlm_reply(reasoning: &str, code: &str) -> String {
+    format!(
+        "[[ ## reasoning ## ]]\n{reasoning}\n\n[[ ## code ## ]]\n```python\n{code}\n```\n\n[[ ## completed ## ]]"
+    )
+}
+
+#[tokio::test]
+async fn rlm_prompts_render_as_dspy_renders_them() {
+    let steps = [
+        (
+            "Look at the data first.",
+            "lines = context.split('\\n')\nprint(len(lines))",
+        ),
+        (
+            "Keep the lines with the query; summarize the first.",
+            "hits = [l for l in lines if query in l][:limit]\nsummary = llm_query('Summarize: ' + hits[0])\nprint(hits)\nprint(summary)",
+        ),
+        ("Both values are computed.", "SUBMIT(summary, len(hits))"),
+    ];
+    let hits = "['line 1: a crate of pear arrived at the north dock', 'line 4: a crate of pear arrived at the north dock']";
+    let entries = json!([
+        {"reasoning": steps[0].0, "code": steps[0].1, "output": "30\n"},
+        {"reasoning": steps[1].0, "code": steps[1].1, "output": format!("{hits}\nTwo pear crates.\n")},
+    ]);
+    let case = json!({
+        "signature": "context: str, query: str, limit: int -> answer: str, count: int",
+        "instructions": "Find the lines that mention the query.",
+        "execution_instructions": dspy::module::rlm::EXECUTION_INSTRUCTIONS,
+        "inputs": {"context": fruit_log(), "query": "pear", "limit": 2},
+        "tools": ["weather", "search"],
+        "max_iters": 3,
+        "max_llm_calls": 7,
+        "max_output_chars": 60,
+        "entries": entries,
+    });
+    let theirs = &oracle("rlm", std::slice::from_ref(&case))[0];
+    let input = || ScanInput {
+        context: fruit_log(),
+        query: "pear".into(),
+        limit: 2,
+    };
+    let build = |lm: &ScriptedLm, sub: &ScriptedLm, iters: usize| {
+        dspy::Rlm::<Scan>::new()
+            .with_tools([weather_tool(), search_tool()])
+            .unwrap()
+            .with_max_llm_calls(7)
+            .with_max_output_chars(60)
+            .with_max_iters(iters)
+            .with_lm(lm.clone())
+            .with_sub_lm(sub.clone())
+    };
+
+    // Three iterations: explore, query the sub-LM, submit.
+    let lm = ScriptedLm::new(steps.iter().map(|(r, c)| rlm_reply(r, c)));
+    let sub = ScriptedLm::new(["Two pear crates."]);
+    let pred = build(&lm, &sub, 3).call(input()).await.unwrap();
+    assert_eq!((pred.answer.as_str(), pred.count), ("Two pear crates.", 2));
+    assert_eq!(pred.final_reasoning, steps[2].0);
+    let trajectory = json!(pred.trajectory);
+    assert_eq!(
+        trajectory.as_array().unwrap()[..2],
+        entries.as_array().unwrap()[..]
+    );
+    assert_eq!(
+        trajectory[2]["output"],
+        "FINAL: {'answer': 'Two pear crates.', 'count': 2}"
+    );
+    assert_eq!(
+        sub.requests()[0].messages[0].content.as_ref(),
+        format!(
+            "Summarize: {}",
+            "line 1: a crate of pear arrived at the north dock"
+        )
+    );
+    let sent = lm.requests();
+    assert_eq!(sent.len(), 3);
+    for (i, request) in sent.iter().enumerate() {
+        assert_eq!(
+            as_json(&request.messages),
+            theirs["steps"][i],
+            "iteration {}",
+            i + 1
+        );
+    }
+
+    // Two iterations without SUBMIT: the extraction reads the history.
+    let lm = ScriptedLm::new(
+        steps[..2].iter().map(|(r, c)| rlm_reply(r, c)).chain([
+            "[[ ## answer ## ]]\nTwo pear crates.\n\n[[ ## count ## ]]\n2\n\n[[ ## completed ## ]]"
+                .to_string(),
+        ]),
+    );
+    let sub = ScriptedLm::new(["Two pear crates."]);
+    let rlm = build(&lm, &sub, 2);
+    let pred = rlm.call(input()).await.unwrap();
+    assert_eq!(pred.count, 2);
+    assert_eq!(pred.final_reasoning, "Extract forced final output");
+    assert_eq!(as_json(&lm.requests()[2].messages), theirs["extract"]);
+    let mut paths = Vec::new();
+    rlm.visit_params("", &mut |p, _| paths.push(p));
+    assert_eq!(json!(paths), theirs["paths"]);
+}

@@ -39,12 +39,12 @@ pub use lm::{
     HttpLm, LanguageModel, Lm, LmConfig, LmError, LmRequest, LmResponse, Message, ScriptedLm, Usage,
 };
 pub use media::{Audio, File, Image, MediaError};
-#[cfg(target_os = "linux")]
-pub use module::ProgramOfThought;
 pub use module::{
     ChainOfThought, DynPredict, Module, Predict, Prediction, Predictor, ReAct, ReActOutput,
     Reasoned, render_messages,
 };
+#[cfg(target_os = "linux")]
+pub use module::{ProgramOfThought, Rlm, RlmOutput};
 pub use optimize::LabeledFewShot;
 pub use program::{Params, ParamsExt, Program, render_prompts};
 pub use retrieve::{Passage, Retrieve, Retriever};

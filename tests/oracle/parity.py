@@ -376,7 +376,42 @@ def pot(case):
     return out
 
 
-OPS = {"pot": pot, "media": media, "two_step": two_step, "reasoning": reasoning, "history": history, "baml": baml, "multi_chain": multi_chain, "refine": refine, "react": react, "tool": tool, "proposer": proposer, "reflection": reflection, "cleandoc": cleandoc, "render": render, "schema": schema, "parse": parse, "saved_program": saved_program}
+def rlm(case):
+    """RLM's action request at each iteration and its extraction request after the history,
+    formatted with ChatAdapter, on a runtime that describes itself as ours does."""
+    import warnings
+
+    warnings.simplefilter("ignore")
+    from dspy.primitives.repl_types import REPLHistory
+
+    class Runtime:
+        execution_instructions = case["execution_instructions"]
+
+        def __call__(self):
+            raise RuntimeError("the oracle runs no code")
+
+    sig = dspy.Signature(case["signature"], case["instructions"])
+    r = dspy.RLM(sig, max_iters=case["max_iters"], max_llm_calls=case["max_llm_calls"],
+                 max_output_chars=case["max_output_chars"], tools=[TOOLS[n] for n in case["tools"]])
+    # Our sandbox has no in-REPL dspy facade: DSPy drops the sub-agent rules when a runtime
+    # cannot host it.
+    action = r._action_signature_for_current_factory(Runtime(), "")
+    variables = [v.format() for v in r._build_variables(**case["inputs"])]
+    history = REPLHistory(max_output_chars=case["max_output_chars"])
+    steps = []
+    for i, entry in enumerate(case["entries"] + [None]):
+        inputs = {"variables_info": variables, "repl_history": history, "iteration": f"{i + 1}/{case['max_iters']}"}
+        steps.append(messages(action, "chat", [], inputs))
+        if entry is not None:
+            history = history.append(**entry)
+    return {
+        "steps": steps,
+        "extract": messages(r.extract.signature, "chat", [], {"variables_info": variables, "repl_history": history}),
+        "paths": [n for n, _ in r.named_predictors()],
+    }
+
+
+OPS = {"rlm": rlm, "pot": pot, "media": media, "two_step": two_step, "reasoning": reasoning, "history": history, "baml": baml, "multi_chain": multi_chain, "refine": refine, "react": react, "tool": tool, "proposer": proposer, "reflection": reflection, "cleandoc": cleandoc, "render": render, "schema": schema, "parse": parse, "saved_program": saved_program}
 
 request = json.load(sys.stdin)
 json.dump([OPS[request["op"]](case) for case in request["cases"]], sys.stdout, ensure_ascii=False)

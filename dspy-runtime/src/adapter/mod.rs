@@ -4,7 +4,7 @@
 
 mod baml;
 mod chat;
-mod coerce;
+pub(crate) mod coerce;
 mod json;
 pub(crate) mod lenient_json;
 pub mod stream;

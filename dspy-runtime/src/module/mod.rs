@@ -90,6 +90,8 @@ mod prediction;
 #[cfg(target_os = "linux")]
 mod program_of_thought;
 pub mod react;
+#[cfg(target_os = "linux")]
+pub mod rlm;
 mod stream_feed;
 
 pub use batch::DEFAULT_CONCURRENCY;
@@ -101,6 +103,8 @@ pub use prediction::Prediction;
 #[cfg(target_os = "linux")]
 pub use program_of_thought::{CodeStep, ProgramOfThought};
 pub use react::{ReAct, ReActOutput};
+#[cfg(target_os = "linux")]
+pub use rlm::{ReplEntry, Rlm, RlmOutput};
 
 use crate::demo::Demo;
 use crate::error::Result;

@@ -214,7 +214,7 @@ fn output_text(run: &Execution) -> String {
 }
 
 /// The process-wide default interpreter, made on first use.
-fn default_interpreter() -> std::result::Result<PythonInterpreter, InterpreterError> {
+pub(crate) fn default_interpreter() -> std::result::Result<PythonInterpreter, InterpreterError> {
     static DEFAULT: OnceLock<std::result::Result<PythonInterpreter, InterpreterError>> =
         OnceLock::new();
     DEFAULT.get_or_init(PythonInterpreter::new).clone()
