@@ -48,7 +48,7 @@ pub mod prelude {
         Tool, TwoStepAdapter, XmlAdapter,
     };
     #[cfg(target_os = "linux")]
-    pub use dspy_runtime::{ProgramOfThought, Rlm};
+    pub use dspy_runtime::{CodeAct, ProgramOfThought, Rlm};
 }
 
 /// The README's examples, compiled and run as doctests (with every feature: the MCP example

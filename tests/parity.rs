@@ -1387,3 +1387,64 @@ async fn rlm_prompts_render_as_dspy_renders_them() {
     rlm.visit_params("", &mut |p, _| paths.push(p));
     assert_eq!(json!(paths), theirs["paths"]);
 }
+
+// CodeAct's step prompt (the trajectory as DSPy passes it, a dict) and its extraction prompt
+// (the trajectory formatted as ReAct formats it), with the tools listed as DSPy lists them.
+
+signature!(
+    /// Report the weather.
+    Forecast = "city: str -> report: str"
+);
+
+#[tokio::test]
+async fn code_act_prompts_render_as_dspy_renders_them() {
+    let step = |code: &str, finished: bool| {
+        format!(
+            "[[ ## generated_code ## ]]\n```python\n{code}\n```\n\n[[ ## finished ## ]]\n{finished}\n\n[[ ## completed ## ]]"
+        )
+    };
+    let lm = ScriptedLm::new([
+        step("print(weather('Oslo'))", false),
+        step("x = 1 / 0", true),
+        "[[ ## reasoning ## ]]\nThe tool said so.\n\n[[ ## report ## ]]\nOslo: 3\n\n[[ ## completed ## ]]".into(),
+    ]);
+    let agent = dspy::CodeAct::<Forecast>::new([weather_tool(), search_tool()])
+        .unwrap()
+        .with_lm(lm.clone());
+    let pred = agent
+        .call(ForecastInput {
+            city: "Oslo".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(pred.report, "Oslo: 3");
+    let t = &pred.trajectory;
+    assert_eq!(t["generated_code_0"], "print(weather('Oslo'))");
+    assert_eq!(t["code_output_0"], "\"Oslo: 3\\n\"");
+    assert_eq!(t["generated_code_1"], "x = 1 / 0\nx");
+    assert_eq!(
+        t["observation_1"],
+        "Failed to execute the generated code: ZeroDivisionError: division by zero"
+    );
+    let after_first: serde_json::Map<String, Value> = t
+        .iter()
+        .take(2)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let case = json!({
+        "signature": "city: str -> report: str",
+        "instructions": "Report the weather.",
+        "tools": ["weather", "search"],
+        "inputs": {"city": "Oslo"},
+        "trajectories": [{}, after_first],
+        "trajectory": t,
+    });
+    let theirs = &oracle("code_act", std::slice::from_ref(&case))[0];
+    let sent = lm.requests();
+    assert_eq!(as_json(&sent[0].messages), theirs["steps"][0]);
+    assert_eq!(as_json(&sent[1].messages), theirs["steps"][1]);
+    assert_eq!(as_json(&sent[2].messages), theirs["extract"]);
+    let mut paths = Vec::new();
+    agent.visit_params("", &mut |p, _| paths.push(p));
+    assert_eq!(json!(paths), theirs["paths"]);
+}

@@ -44,7 +44,7 @@ pub use module::{
     Reasoned, render_messages,
 };
 #[cfg(target_os = "linux")]
-pub use module::{ProgramOfThought, Rlm, RlmOutput};
+pub use module::{CodeAct, CodeActOutput, ProgramOfThought, Rlm, RlmOutput};
 pub use optimize::LabeledFewShot;
 pub use program::{Params, ParamsExt, Program, render_prompts};
 pub use retrieve::{Passage, Retrieve, Retriever};

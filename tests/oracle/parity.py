@@ -411,7 +411,24 @@ def rlm(case):
     }
 
 
-OPS = {"rlm": rlm, "pot": pot, "media": media, "two_step": two_step, "reasoning": reasoning, "history": history, "baml": baml, "multi_chain": multi_chain, "refine": refine, "react": react, "tool": tool, "proposer": proposer, "reflection": reflection, "cleandoc": cleandoc, "render": render, "schema": schema, "parse": parse, "saved_program": saved_program}
+def code_act(case):
+    """CodeAct's step prompt after each trajectory (given as the dict DSPy passes) and its
+    extraction prompt (the trajectory formatted as ReAct formats it)."""
+    import warnings
+
+    warnings.simplefilter("ignore")
+    sig = dspy.Signature(case["signature"], case["instructions"])
+    tools = [dspy.Tool(TOOLS[n], arg_desc={"city": "The city."} if n == "weather" else None) for n in case["tools"]]
+    agent = dspy.CodeAct(sig, tools=tools)
+    return {
+        "steps": [messages(agent.codeact.signature, "chat", [], {**case["inputs"], "trajectory": t}) for t in case["trajectories"]],
+        "extract": messages(agent.extractor.predict.signature, "chat", [],
+                            {**case["inputs"], "trajectory": agent._format_trajectory(case["trajectory"])}),
+        "paths": [n for n, _ in agent.named_predictors()],
+    }
+
+
+OPS = {"code_act": code_act, "rlm": rlm, "pot": pot, "media": media, "two_step": two_step, "reasoning": reasoning, "history": history, "baml": baml, "multi_chain": multi_chain, "refine": refine, "react": react, "tool": tool, "proposer": proposer, "reflection": reflection, "cleandoc": cleandoc, "render": render, "schema": schema, "parse": parse, "saved_program": saved_program}
 
 request = json.load(sys.stdin)
 json.dump([OPS[request["op"]](case) for case in request["cases"]], sys.stdout, ensure_ascii=False)

@@ -83,6 +83,8 @@ pub(crate) use impl_predictor;
 
 mod batch;
 mod chain_of_thought;
+#[cfg(target_os = "linux")]
+pub mod code_act;
 pub(crate) mod core;
 mod dyn_predict;
 mod predict;
@@ -97,6 +99,8 @@ mod stream_feed;
 pub use batch::DEFAULT_CONCURRENCY;
 pub(crate) use batch::run_bounded;
 pub use chain_of_thought::{ChainOfThought, Reasoned, WithReasoning};
+#[cfg(target_os = "linux")]
+pub use code_act::{CodeAct, CodeActOutput};
 pub use dyn_predict::DynPredict;
 pub use predict::Predict;
 pub use prediction::Prediction;

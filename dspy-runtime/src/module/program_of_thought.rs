@@ -202,7 +202,7 @@ fn fenced(code: &str) -> Option<&str> {
 
 /// What an execution gave, written for the LM as DSPy's `json.dumps` writes it: SUBMIT's
 /// outputs, else the last expression's value, else what the code printed.
-fn output_text(run: &Execution) -> String {
+pub(crate) fn output_text(run: &Execution) -> String {
     let value = match (&run.submitted, &run.value) {
         (Some(fields), _) => Value::Object(fields.clone()),
         (None, Some(v)) => v.clone(),

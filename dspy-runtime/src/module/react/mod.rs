@@ -6,7 +6,7 @@
 //! turns, or when a reply names no valid tool; then an `extract` ChainOfThought reads the
 //! trajectory and writes the signature's outputs. Prompts are DSPy 3.4.1's, byte for byte.
 
-mod signatures;
+pub(crate) mod signatures;
 mod trajectory;
 
 pub use trajectory::{End, Step, Trajectory};

@@ -386,8 +386,12 @@ impl<S: Signature> Rlm<S> {
                     match self.outcome(result) {
                         Outcome::Output(o) => (code, o),
                         Outcome::Submitted(submitted) => match parse_submitted::<S>(submitted) {
-                            Ok((output, coercions)) => {
-                                let shown = crate::format::python_repr_map(&coercions.1);
+                            Ok(Submitted {
+                                output,
+                                coercions,
+                                values,
+                            }) => {
+                                let shown = crate::format::python_repr_map(&values);
                                 trajectory.push(ReplEntry {
                                     reasoning: reasoning.clone(),
                                     code,
@@ -402,7 +406,7 @@ impl<S: Signature> Rlm<S> {
                                     },
                                     usage,
                                     action.raw().to_string(),
-                                    coercions.0,
+                                    coercions,
                                     action.adapter(),
                                 ));
                             }
@@ -514,18 +518,19 @@ fn shown_output(run: &Execution) -> String {
     }
 }
 
+/// SUBMIT's values, read as the signature's outputs.
+struct Submitted<O> {
+    output: O,
+    coercions: Vec<crate::adapter::Coercion>,
+    /// The values after coercion, as the history shows them.
+    values: Map<String, Value>,
+}
+
 /// SUBMIT's values as `S`'s outputs, each coerced to its field's type as the JSON adapter
 /// coerces (e.g. `"3"` for an `int`), or DSPy's message for the LM.
-#[allow(clippy::type_complexity)]
 fn parse_submitted<S: Signature>(
     submitted: Map<String, Value>,
-) -> std::result::Result<
-    (
-        S::Output,
-        (Vec<crate::adapter::Coercion>, Map<String, Value>),
-    ),
-    String,
-> {
+) -> std::result::Result<Submitted<S::Output>, String> {
     let meta = S::meta();
     let names: Vec<&str> = meta.outputs().iter().map(|f| f.name()).collect();
     let mut missing: Vec<&str> = names
@@ -561,7 +566,11 @@ fn parse_submitted<S: Signature>(
         return Err(format!("[Type Error] {}", errors.join("; ")));
     }
     match serde_json::from_value::<S::Output>(Value::Object(parsed.clone())) {
-        Ok(out) => Ok((out, (log, parsed))),
+        Ok(output) => Ok(Submitted {
+            output,
+            coercions: log,
+            values: parsed,
+        }),
         Err(e) => Err(format!("[Type Error] {e}")),
     }
 }
