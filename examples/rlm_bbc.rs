@@ -102,7 +102,15 @@ fn mentions(a: &Article, word: &str) -> bool {
 
 /// `n` questions drawn with `seed`: counts by word, counts by topic and word, and the number
 /// of the article with a given (unique) title, in turn.
-fn questions(articles: &[Article], n: usize, seed: u64) -> Vec<(String, i64)> {
+/// A question, its answer, and the answer a perfect reader of only the first `k` articles
+/// would give (to bound what a model that sees only them can score).
+struct Question {
+    text: String,
+    answer: i64,
+    from_first: Box<dyn Fn(usize) -> i64>,
+}
+
+fn questions(articles: &[Article], n: usize, seed: u64) -> Vec<Question> {
     let mut rng = fastrand::Rng::with_seed(seed);
     let topic = |a: &Article| {
         serde_json::to_value(a.topic)
@@ -116,23 +124,26 @@ fn questions(articles: &[Article], n: usize, seed: u64) -> Vec<(String, i64)> {
         match out.len() % 3 {
             0 => {
                 let w = WORDS[rng.usize(..WORDS.len())];
-                let count = articles.iter().filter(|a| mentions(a, w)).count();
-                out.push((
-                    format!("How many articles contain the text '{w}' (ignoring case) in their title or body?"),
-                    count as i64,
-                ));
+                let hits: Vec<usize> = (0..articles.len())
+                    .filter(|&i| mentions(&articles[i], w))
+                    .collect();
+                out.push(Question {
+                    text: format!("How many articles contain the text '{w}' (ignoring case) in their title or body?"),
+                    answer: hits.len() as i64,
+                    from_first: Box::new(move |k| hits.iter().filter(|&&i| i < k).count() as i64),
+                });
             }
             1 => {
                 let w = WORDS[rng.usize(..WORDS.len())];
                 let t = topics[rng.usize(..topics.len())];
-                let count = articles
-                    .iter()
-                    .filter(|a| topic(a) == t && mentions(a, w))
-                    .count();
-                out.push((
-                    format!("How many articles with the topic '{t}' contain the text '{w}' (ignoring case) in their title or body?"),
-                    count as i64,
-                ));
+                let hits: Vec<usize> = (0..articles.len())
+                    .filter(|&i| topic(&articles[i]) == t && mentions(&articles[i], w))
+                    .collect();
+                out.push(Question {
+                    text: format!("How many articles with the topic '{t}' contain the text '{w}' (ignoring case) in their title or body?"),
+                    answer: hits.len() as i64,
+                    from_first: Box::new(move |k| hits.iter().filter(|&&i| i < k).count() as i64),
+                });
             }
             _ => {
                 let i = rng.usize(..articles.len());
@@ -140,10 +151,11 @@ fn questions(articles: &[Article], n: usize, seed: u64) -> Vec<(String, i64)> {
                 if articles.iter().filter(|a| &a.title == title).count() != 1 {
                     continue;
                 }
-                out.push((
-                    format!("What is the number of the article titled \"{title}\"?"),
-                    i as i64 + 1,
-                ));
+                out.push(Question {
+                    text: format!("What is the number of the article titled \"{title}\"?"),
+                    answer: i as i64 + 1,
+                    from_first: Box::new(move |k| if i < k { i as i64 + 1 } else { 0 }),
+                });
             }
         }
     }
@@ -199,13 +211,13 @@ async fn main() -> dspy::Result<()> {
     let metric = |ex: &Ex, answer: i64| ex.label.answer == answer;
     let make = |corpus: &str| -> Vec<Ex> {
         qs.iter()
-            .map(|(q, n)| {
+            .map(|q| {
                 Example::new(
                     CorpusQuestionInput {
                         corpus: corpus.to_string(),
-                        question: q.clone(),
+                        question: q.text.clone(),
                     },
-                    CorpusQuestionOutput { answer: *n },
+                    CorpusQuestionOutput { answer: q.answer },
                 )
             })
             .collect()
@@ -294,6 +306,14 @@ async fn main() -> dspy::Result<()> {
             ),
             &r,
         ));
+        let bound = qs
+            .iter()
+            .filter(|q| (q.from_first)(articles_in) == q.answer)
+            .count();
+        println!(
+            "A perfect reader of those {articles_in} articles answers {bound} of {} right.",
+            qs.len()
+        );
     }
     println!("{}", rows.join("\n"));
     Ok(())

@@ -231,3 +231,66 @@ async fn names_the_sandbox_owns_are_refused() {
         "{err}"
     );
 }
+
+/// Always writes code that submits `ok` and 1.
+struct Submitter;
+
+impl LanguageModel for Submitter {
+    fn model(&self) -> &str {
+        "submitter"
+    }
+    fn complete(&self, _request: LmRequest) -> BoxFuture<'_, Result<LmResponse, LmError>> {
+        Box::pin(async {
+            Ok(LmResponse {
+                outputs: vec![step("SUBMIT('ok', 1)")],
+                ..LmResponse::default()
+            })
+        })
+    }
+}
+
+program! {
+    /// RLM as one stage of a program.
+    struct Counter {
+        ask: Rlm<Ask>,
+    }
+
+    async fn forward(&self, query: String) -> dspy::Result<i64> {
+        let pred = self.ask.call(AskInput { context: "a b".into(), query }).await?;
+        Ok(pred.count)
+    }
+}
+
+fn label() -> AskOutput {
+    AskOutput {
+        answer: "ok".into(),
+        count: 1,
+    }
+}
+
+#[tokio::test]
+async fn rlm_composes_in_a_program_and_bootstraps_demos() {
+    let program = Counter {
+        ask: Rlm::new().with_lm(Submitter),
+    };
+    assert_eq!(program.paths(), ["ask.generate_action", "ask.extract"]);
+    let train = vec![
+        Example::new(CounterInput { query: "q1".into() }, label()),
+        Example::new(CounterInput { query: "q2".into() }, label()),
+    ];
+    let (compiled, _) = dspy::optimize::BootstrapFewShot::new()
+        .compile(
+            &program,
+            &train,
+            |ex: &Example<CounterInput, AskOutput>, out: &i64| ex.label.count == *out,
+        )
+        .await
+        .unwrap();
+    let demos = compiled.ask.generate_action().demos();
+    assert!(!demos.is_empty());
+    assert_eq!(
+        demos[0].get("code").and_then(|v| v.as_str()),
+        Some("```python\nSUBMIT('ok', 1)\n```")
+    );
+    assert!(demos[0].get("variables_info").is_some());
+}
