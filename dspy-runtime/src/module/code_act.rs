@@ -8,9 +8,9 @@
 use super::program_of_thought::{default_interpreter, output_text, parse_code};
 use super::{DynPredict, Module, Prediction};
 use crate::context::{self, run_module};
-use crate::error::{Error, ParseError, ParseErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::format::write_field_value;
-use crate::interpreter::{HostFunction, InterpreterError, PythonInterpreter, Session};
+use crate::interpreter::{InterpreterError, PythonInterpreter, Session};
 use crate::lm::{Lm, LmConfig, Usage};
 use crate::signature::{FieldMeta, Role, Signature, SignatureMeta};
 use crate::tool::Tool;
@@ -81,14 +81,8 @@ impl<S: Signature> std::fmt::Debug for CodeAct<S> {
 /// The `codeact` signature: the inputs and `trajectory` → `generated_code`, `finished`, with
 /// DSPy's instructions listing the tools.
 fn codeact_signature(sig: &SignatureMeta, tools: &[Tool]) -> SignatureMeta {
-    let names = |fields: &[FieldMeta]| {
-        fields
-            .iter()
-            .map(|f| format!("`{}`", f.name()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let (inputs, outputs) = (names(sig.inputs()), names(sig.outputs()));
+    use super::react::signatures::backticked;
+    let (inputs, outputs) = (backticked(sig.inputs()), backticked(sig.outputs()));
     let mut lines = Vec::with_capacity(tools.len() + 2);
     if !sig.instructions().is_empty() {
         lines.push(format!("{}\n", sig.instructions()));
@@ -228,19 +222,9 @@ impl<S: Signature> CodeAct<S> {
             Error::Module(format!("CodeAct: the sandbox could not start: {e}"))
         };
         let mut session = interpreter.session().await.map_err(fail)?;
-        let ctx = context::current();
-        for tool in self.tools.iter() {
-            let params: Vec<&str> = tool.args().keys().map(String::as_str).collect();
-            let (t, ctx) = (tool.clone(), ctx.clone());
-            let f: HostFunction = Arc::new(move |args| {
-                let (t, ctx) = (t.clone(), ctx.clone());
-                Box::pin(async move { ctx.run(t.call(args)).await.map_err(|e| e.detail()) })
-            });
-            session
-                .define(tool.name(), &params, tool.desc().unwrap_or(""), f)
-                .await
-                .map_err(fail)?;
-        }
+        super::host_tools::define_tools(&mut session, &self.tools, &context::current())
+            .await
+            .map_err(fail)?;
         Ok(session)
     }
 
@@ -300,25 +284,18 @@ impl<S: Signature> CodeAct<S> {
             "trajectory".into(),
             Value::String(format_trajectory(&trajectory)),
         );
-        let extracted = self.extractor.call(inputs).await?;
+        let extracted = self
+            .extractor
+            .call(inputs)
+            .await?
+            .typed::<super::Reasoned<S::Output>>()?;
         usage += extracted.usage();
-        let raw = extracted.raw().to_string();
-        let adapter = extracted.adapter();
-        let coercions = extracted.coercions().to_vec();
-        let mut map = extracted.into_output();
-        let reasoning = match map.remove("reasoning") {
-            Some(Value::String(s)) => s,
-            _ => String::new(),
-        };
-        let output: S::Output = serde_json::from_value(Value::Object(map)).map_err(|e| {
-            ParseError::new(
-                adapter,
-                ParseErrorKind::Deserialize {
-                    message: e.to_string(),
-                },
-                &raw,
-            )
-        })?;
+        let (raw, adapter, coercions) = (
+            extracted.raw().to_string(),
+            extracted.adapter(),
+            extracted.coercions().to_vec(),
+        );
+        let super::Reasoned { reasoning, output } = extracted.into_output();
         Ok(Prediction::new(
             CodeActOutput {
                 trajectory,

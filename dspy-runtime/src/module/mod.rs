@@ -87,6 +87,8 @@ mod chain_of_thought;
 pub mod code_act;
 pub(crate) mod core;
 mod dyn_predict;
+#[cfg(target_os = "linux")]
+mod host_tools;
 mod predict;
 mod prediction;
 #[cfg(target_os = "linux")]

@@ -72,6 +72,32 @@ impl<O> Prediction<O> {
     }
 }
 
+impl Prediction<serde_json::Map<String, serde_json::Value>> {
+    /// The fields as a typed output; fields that do not fit `O` are a parse error quoting
+    /// the reply.
+    pub(crate) fn typed<O: serde::de::DeserializeOwned>(
+        self,
+    ) -> crate::error::Result<Prediction<O>> {
+        match serde_json::from_value(serde_json::Value::Object(self.output)) {
+            Ok(output) => Ok(Prediction {
+                output,
+                usage: self.usage,
+                raw: self.raw,
+                coercions: self.coercions,
+                adapter: self.adapter,
+            }),
+            Err(e) => Err(crate::error::ParseError::new(
+                self.adapter,
+                crate::error::ParseErrorKind::Deserialize {
+                    message: e.to_string(),
+                },
+                &self.raw,
+            )
+            .into()),
+        }
+    }
+}
+
 /// Serializes as the output alone (what evaluation results and traces record).
 impl<O: serde::Serialize> serde::Serialize for Prediction<O> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

@@ -96,13 +96,7 @@ impl<S: Signature> std::fmt::Debug for ProgramOfThought<S> {
     }
 }
 
-fn names(fields: &[FieldMeta]) -> String {
-    fields
-        .iter()
-        .map(|f| format!("`{}`", f.name()))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+use super::react::signatures::backticked as names;
 
 /// A step's signature (the inputs of `base`, then `added`; then `outputs`) with DSPy's
 /// instructions for `mode`, and ChainOfThought's `reasoning` first.

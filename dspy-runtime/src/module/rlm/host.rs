@@ -114,20 +114,9 @@ impl Host {
             )
             .await
             .map_err(fail)?;
-        for tool in self.tools.iter() {
-            let params: Vec<&str> = tool.args().keys().map(String::as_str).collect();
-            let t = tool.clone();
-            let context = self.context.clone();
-            let f: HostFunction = Arc::new(move |args| {
-                let t = t.clone();
-                let context = context.clone();
-                Box::pin(async move { context.run(t.call(args)).await.map_err(|e| e.detail()) })
-            });
-            session
-                .define(tool.name(), &params, tool.desc().unwrap_or(""), f)
-                .await
-                .map_err(fail)?;
-        }
+        crate::module::host_tools::define_tools(&mut session, &self.tools, &self.context)
+            .await
+            .map_err(fail)?;
         let names: Vec<&str> = meta.outputs().iter().map(|f| f.name()).collect();
         if !names.iter().any(|n| is_python_keyword(n)) {
             session.run(&submit_code(&names)).await.map_err(fail)?;

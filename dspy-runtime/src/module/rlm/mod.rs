@@ -16,7 +16,7 @@ pub use signatures::EXECUTION_INSTRUCTIONS;
 use super::{DynPredict, Module, Prediction};
 use crate::adapter::coerce;
 use crate::context::{self, run_module};
-use crate::error::{Error, ParseError, ParseErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::interpreter::{Execution, InterpreterError, PythonInterpreter};
 use crate::lm::{Lm, LmConfig, Usage};
 use crate::signature::{Signature, SignatureMeta};
@@ -438,21 +438,14 @@ impl<S: Signature> Rlm<S> {
             "repl_history".into(),
             Value::String(repl::format_history(&trajectory, self.max_output_chars)),
         );
-        let extracted = self.extract.call(inputs).await?;
+        let extracted = self.extract.call(inputs).await?.typed::<S::Output>()?;
         usage += extracted.usage() + host.usage();
-        let raw = extracted.raw().to_string();
-        let adapter = extracted.adapter();
-        let coercions = extracted.coercions().to_vec();
-        let output: S::Output = serde_json::from_value(Value::Object(extracted.into_output()))
-            .map_err(|e| {
-                ParseError::new(
-                    adapter,
-                    ParseErrorKind::Deserialize {
-                        message: e.to_string(),
-                    },
-                    &raw,
-                )
-            })?;
+        let (raw, adapter, coercions) = (
+            extracted.raw().to_string(),
+            extracted.adapter(),
+            extracted.coercions().to_vec(),
+        );
+        let output = extracted.into_output();
         Ok(Prediction::new(
             RlmOutput {
                 trajectory,

@@ -21,14 +21,9 @@ pub(crate) fn describe_variable(field: &FieldMeta, value: &Value) -> String {
         other => python_str(other),
     };
     let total = text.chars().count();
-    let preview = if total > PREVIEW_CHARS {
-        let head = PREVIEW_CHARS / 2;
-        let tail = PREVIEW_CHARS - head;
-        let head_text: String = text.chars().take(head).collect();
-        let tail_text: String = text.chars().skip(total - tail).collect();
-        format!("{head_text}...{tail_text}")
-    } else {
-        text
+    let preview = match head_and_tail(&text, total, PREVIEW_CHARS) {
+        Some((head, tail)) => format!("{head}...{tail}"),
+        None => text,
     };
     let mut lines = vec![
         format!("Variable: `{}` (access it in your code)", field.name()),
@@ -67,6 +62,20 @@ fn python_type(field: &FieldMeta, value: &Value) -> String {
             }
         }
     }
+}
+
+/// The first half and the last half of `keep` characters of `text` (`len` characters long),
+/// or `None` when it is no longer than `keep`.
+fn head_and_tail(text: &str, len: usize, keep: usize) -> Option<(String, String)> {
+    if len <= keep {
+        return None;
+    }
+    let head = keep / 2;
+    let tail = keep - head;
+    Some((
+        text.chars().take(head).collect(),
+        text.chars().skip(len - tail).collect(),
+    ))
 }
 
 /// `1,234,567` (Python's `{n:,}`).
@@ -113,17 +122,12 @@ impl ReplEntry {
 /// `Output (N chars):` and the output, its middle cut when longer than `max_chars`.
 fn format_output(output: &str, max_chars: usize) -> String {
     let len = output.chars().count();
-    let shown = if len > max_chars {
-        let head = max_chars / 2;
-        let tail = max_chars - head;
-        let head_text: String = output.chars().take(head).collect();
-        let tail_text: String = output.chars().skip(len - tail).collect();
-        format!(
-            "{head_text}\n\n... ({} characters omitted) ...\n\n{tail_text}",
+    let shown = match head_and_tail(output, len, max_chars) {
+        Some((head, tail)) => format!(
+            "{head}\n\n... ({} characters omitted) ...\n\n{tail}",
             thousands(len - max_chars)
-        )
-    } else {
-        output.to_string()
+        ),
+        None => output.to_string(),
     };
     format!("Output ({} chars):\n{shown}", thousands(len))
 }

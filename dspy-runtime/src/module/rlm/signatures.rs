@@ -3,6 +3,7 @@
 //! (`extract`), word for word as DSPy 3.4.1 builds them.
 
 use crate::format::python_str;
+use crate::module::react::signatures::backticked;
 use crate::signature::{FieldMeta, Role, SignatureMeta};
 use crate::tool::Tool;
 use serde_json::{Map, Value, json};
@@ -16,14 +17,6 @@ pub(crate) const RESERVED: &[&str] = &["llm_query", "llm_query_batched", "SUBMIT
 
 /// Names RLM's result owns: no output may take them.
 pub(crate) const RESERVED_OUTPUTS: &[&str] = &["trajectory", "final_reasoning"];
-
-fn backticked(fields: &[FieldMeta]) -> String {
-    fields
-        .iter()
-        .map(|f| format!("`{}`", f.name()))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 /// A `str` input that DSPy types as `REPLHistory` (the value is the formatted history).
 fn history_field(desc: &str) -> FieldMeta {
