@@ -46,6 +46,10 @@ impl LanguageModel for Shout {
             }
             Ok(LmResponse {
                 outputs: vec![prompt.to_uppercase()],
+                usage: dspy::Usage {
+                    prompt_tokens: 1000,
+                    completion_tokens: 100,
+                },
                 ..LmResponse::default()
             })
         })
@@ -85,6 +89,13 @@ async fn sub_lm_calls_are_counted_batched_in_order_and_refused_past_the_budget()
         .with_max_llm_calls(4);
     let pred = rlm.call(input()).await.unwrap();
     assert_eq!(pred.count, 4);
+    // The three sub-LM calls that answered (100 completion tokens each) count in the
+    // prediction's usage; the scripted replies are short.
+    let usage = pred.usage();
+    assert!(
+        (300..400).contains(&usage.completion_tokens) && usage.prompt_tokens >= 3000,
+        "{usage:?}"
+    );
     let first = &pred.trajectory[0].output;
     assert_eq!(
         first,
@@ -293,4 +304,38 @@ async fn rlm_composes_in_a_program_and_bootstraps_demos() {
         Some("```python\nSUBMIT('ok', 1)\n```")
     );
     assert!(demos[0].get("variables_info").is_some());
+}
+
+#[tokio::test]
+async fn values_json_cannot_carry_do_not_break_the_session() {
+    let lm = ScriptedLm::new([
+        step("float('nan')"),
+        step("llm_query(float('inf'))"),
+        step("{1, 2}"),
+        step("SUBMIT(['a', 'b'], {3})"),
+        step("SUBMIT(['a', 'b'], 2)"),
+    ]);
+    let pred = Rlm::<Ask>::new()
+        .with_lm(lm.clone())
+        .with_sub_lm(Shout)
+        .call(input())
+        .await
+        .unwrap();
+    let outputs: Vec<&str> = pred.trajectory.iter().map(|e| e.output.as_str()).collect();
+    assert_eq!(outputs[0], "nan");
+    assert!(
+        outputs[1].starts_with("[Error] HostError: llm_query() got arguments JSON cannot carry"),
+        "{}",
+        outputs[1]
+    );
+    assert_eq!(outputs[2], "{1, 2}");
+    // A set is not JSON: it comes back as its repr, which is not an int.
+    assert!(
+        outputs[3].starts_with("[Type Error] count: expected int, got str"),
+        "{}",
+        outputs[3]
+    );
+    // DSPy takes `str(value)` for a `str` output.
+    assert_eq!(pred.answer, "['a', 'b']");
+    assert_eq!(pred.count, 2);
 }

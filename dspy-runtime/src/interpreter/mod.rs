@@ -134,10 +134,15 @@ impl Execution {
         Ok(Execution {
             stdout,
             value: value(msg.get("value")),
-            submitted: match value(msg.get("submitted")) {
-                Some(Value::Object(m)) => Some(m),
-                Some(other) => Some(Map::from_iter([("output".to_string(), other)])),
-                None => None,
+            // Each output comes as its own JSON value or repr.
+            submitted: match msg.get("submitted") {
+                Some(Value::Object(fields)) => Some(
+                    fields
+                        .iter()
+                        .map(|(k, v)| (k.clone(), value(Some(v)).unwrap_or(Value::Null)))
+                        .collect(),
+                ),
+                _ => None,
             },
         })
     }

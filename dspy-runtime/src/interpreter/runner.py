@@ -7,6 +7,7 @@ import ast
 import io
 import json
 import os
+import resource
 import sys
 import traceback
 
@@ -18,10 +19,19 @@ for _fd in (0, 1, 2):
 del _fd
 
 
-def _send(msg):
-    # Lone surrogates (which UTF-8 cannot carry) become "?".
-    line = json.dumps(msg, ensure_ascii=False, default=repr).encode("utf-8", "replace").decode("utf-8")
-    _proto_out.write(line + "\n")
+# The longest line the host reads (its MAX_LINE), less room for the envelope.
+_MAX_LINE = (16 << 20) - 4096
+
+
+def _line(msg):
+    # No NaN or infinity (not JSON: the host would reject the line); lone surrogates (which
+    # UTF-8 cannot carry) become "?".
+    line = json.dumps(msg, ensure_ascii=False, default=repr, allow_nan=False)
+    return line.encode("utf-8", "replace").decode("utf-8")
+
+
+def _send(msg, line=None):
+    _proto_out.write((line if line is not None else _line(msg)) + "\n")
     _proto_out.flush()
 
 
@@ -79,7 +89,14 @@ class HostError(Exception):
 
 
 def _host_call(name, args):
-    _send({"op": "call", "name": name, "args": args})
+    msg = {"op": "call", "name": name, "args": args}
+    try:
+        line = _line(msg)
+    except ValueError as e:
+        raise HostError(f"{name}() got arguments JSON cannot carry: {e}") from None
+    if len(line.encode("utf-8")) > _MAX_LINE:
+        raise HostError(f"{name}() got arguments of {len(line)} characters; at most 16 MB can be sent")
+    _send(msg, line)
     reply = _receive()
     if reply.get("op") == "return":
         return reply.get("value")
@@ -121,7 +138,7 @@ def _cut(s, limit):
 def _json_value(v, limit):
     """The value as JSON, or its repr; either cut to `limit` characters."""
     try:
-        if len(json.dumps(v)) <= limit:
+        if len(json.dumps(v, allow_nan=False)) <= limit:
             return {"json": v}
     except (TypeError, ValueError, RecursionError):
         pass
@@ -132,7 +149,20 @@ def _json_value(v, limit):
     return {"repr": _cut(text, limit)}
 
 
-def _run(code, limit):
+def _arm_cpu(seconds):
+    """Lets this execution use `seconds` more CPU time (the process's soft limit); past the hard
+    limit nothing is granted."""
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    soft = int(used.ru_utime + used.ru_stime) + seconds + 1
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+
+
+def _run(code, limit, cpu):
+    if cpu:
+        _arm_cpu(cpu)
     out = _Output(limit)
     sys.stdout = sys.stderr = out
     result = {"op": "done", "stdout": "", "value": None, "error": None, "submitted": None}
@@ -147,7 +177,8 @@ def _run(code, limit):
             if value is not None:
                 result["value"] = _json_value(value, limit)
     except _Submit as s:
-        result["submitted"] = _json_value(s.fields, limit)
+        # Each output on its own, so one that is too long or not JSON does not hide the others.
+        result["submitted"] = {str(k): _json_value(v, limit) for k, v in s.fields.items()}
     except _OutputLimit:
         result["error"] = {"type": "OutputLimit", "message": f"printed more than {limit} characters"}
     except SyntaxError as e:
@@ -181,7 +212,7 @@ while True:
     msg = _receive()
     op = msg.get("op")
     if op == "exec":
-        _send(_run(msg.get("code", ""), int(msg.get("max_output", 100000))))
+        _send(_run(msg.get("code", ""), int(msg.get("max_output", 100000)), int(msg.get("cpu", 0))))
     elif op == "define":
         for f in msg.get("functions", []):
             _globals[f["name"]] = _make_host_function(f["name"], f.get("params", []), f.get("doc", ""))

@@ -271,10 +271,14 @@ pub(crate) struct Sandbox {
     program: Vec<libc::sock_filter>,
 }
 
+/// How many executions' worth of CPU time a session's process may use in all.
+const CPU_EXECUTIONS: u64 = 100;
+
 /// Limits on one session's process.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ProcessLimits {
     pub memory_bytes: u64,
+    /// CPU time of one execution.
     pub cpu_seconds: u64,
 }
 
@@ -476,22 +480,25 @@ impl Sandbox {
             filter: self.program.as_ptr() as *mut libc::sock_filter,
         };
         let fprog_addr = &fprog as *const libc::sock_fprog as usize;
+        // (resource, soft, hard). The CPU soft limit is one execution's: the runner raises it
+        // before each by as much, up to the hard limit, the session's.
+        let cpu = limits.cpu_seconds.max(1);
         let rlimits = [
-            (libc::RLIMIT_AS, limits.memory_bytes),
-            (libc::RLIMIT_CPU, limits.cpu_seconds.max(1)),
-            (libc::RLIMIT_FSIZE, 0),
-            (libc::RLIMIT_NOFILE, 64),
-            (libc::RLIMIT_CORE, 0),
+            (libc::RLIMIT_AS, limits.memory_bytes, limits.memory_bytes),
+            (libc::RLIMIT_CPU, cpu, cpu.saturating_mul(CPU_EXECUTIONS)),
+            (libc::RLIMIT_FSIZE, 0, 0),
+            (libc::RLIMIT_NOFILE, 64, 64),
+            (libc::RLIMIT_CORE, 0, 0),
         ];
         // SAFETY: the closure runs in the child between fork and exec. It allocates nothing
         // and makes only system calls on memory prepared above, which the fork copied.
         unsafe {
             cmd.pre_exec(move || {
                 let fail = || Err(std::io::Error::last_os_error());
-                for (resource, value) in rlimits {
+                for (resource, soft, hard) in rlimits {
                     let lim = libc::rlimit {
-                        rlim_cur: value,
-                        rlim_max: value,
+                        rlim_cur: soft,
+                        rlim_max: hard,
                     };
                     if libc::setrlimit(resource, &lim) != 0 {
                         return fail();

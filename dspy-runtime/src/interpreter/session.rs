@@ -49,7 +49,8 @@ impl Process {
                 runner,
                 ProcessLimits {
                     memory_bytes: limits.memory_bytes,
-                    // A backstop under the watchdog: CPU time can only trail wall time.
+                    // A backstop under the watchdog (CPU time can only trail wall time), per
+                    // execution: the runner grants as much again before each.
                     cpu_seconds: limits.time.as_secs() + 2,
                 },
             )
@@ -239,8 +240,12 @@ impl Process {
             p.arm(Some(limits.time.saturating_sub(used)));
         };
         rearm(self, in_host);
-        let sent =
-            self.send(&json!({"op": "exec", "code": code, "max_output": limits.max_output_chars}));
+        let sent = self.send(&json!({
+            "op": "exec",
+            "code": code,
+            "max_output": limits.max_output_chars,
+            "cpu": limits.time.as_secs() + 2,
+        }));
         let result = sent.and_then(|()| loop {
             let msg = self.read(limits)?;
             match msg.get("op").and_then(Value::as_str) {

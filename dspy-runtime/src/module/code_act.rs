@@ -144,13 +144,13 @@ impl<S: Signature> CodeAct<S> {
     pub fn new(tools: impl IntoIterator<Item = Tool>) -> Result<Self> {
         let mut all: Vec<Tool> = Vec::new();
         for tool in tools {
-            let name = tool.name();
-            let mut chars = name.chars();
-            let ident = chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
-                && chars.all(|c| c.is_alphanumeric() || c == '_');
-            if !ident || name == "SUBMIT" || name == "HostError" {
+            if let Some(e) = super::host_tools::unusable_tool(&tool) {
+                return Err(Error::Module(format!("CodeAct: {e}")));
+            }
+            if matches!(tool.name(), "SUBMIT" | "HostError") {
                 return Err(Error::Module(format!(
-                    "CodeAct: tool name '{name}' cannot be a Python function's name"
+                    "CodeAct: tool name '{}' is taken by the sandbox",
+                    tool.name()
                 )));
             }
             match all.iter_mut().find(|t| t.name() == tool.name()) {

@@ -15,19 +15,6 @@ use std::sync::{Arc, Mutex};
 /// How many prompts of one `llm_query_batched` call are in flight at once (DSPy's).
 const BATCH_CONCURRENCY: usize = 8;
 
-/// Python's keywords: no `SUBMIT` parameter may be one.
-const PYTHON_KEYWORDS: &[&str] = &[
-    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue",
-    "def", "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import",
-    "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while",
-    "with", "yield",
-];
-
-/// Whether `name` is a Python keyword.
-pub(crate) fn is_python_keyword(name: &str) -> bool {
-    PYTHON_KEYWORDS.contains(&name)
-}
-
 /// The sub-LM calls one RLM call may still make, and what they spent.
 struct Budget {
     limit: usize,
@@ -56,17 +43,24 @@ impl Budget {
 /// The host side of one RLM call's REPL.
 pub(crate) struct Host {
     lm: Lm,
+    config: Arc<LmConfig>,
     budget: Arc<Budget>,
     tools: Arc<[Tool]>,
     context: Context,
 }
 
 impl Host {
-    /// Host functions on `lm` with `max_llm_calls` sub-LM calls, and `tools`, run in the
-    /// current context.
-    pub(crate) fn new(lm: Lm, max_llm_calls: usize, tools: &Arc<[Tool]>) -> Host {
+    /// Host functions on `lm` with `config` and `max_llm_calls` sub-LM calls, and `tools`,
+    /// run in the current context.
+    pub(crate) fn new(
+        lm: Lm,
+        config: Arc<LmConfig>,
+        max_llm_calls: usize,
+        tools: &Arc<[Tool]>,
+    ) -> Host {
         Host {
             lm,
+            config,
             budget: Arc::new(Budget {
                 limit: max_llm_calls,
                 state: Mutex::new((0, Usage::default())),
@@ -118,7 +112,10 @@ impl Host {
             .await
             .map_err(fail)?;
         let names: Vec<&str> = meta.outputs().iter().map(|f| f.name()).collect();
-        if !names.iter().any(|n| is_python_keyword(n)) {
+        if names
+            .iter()
+            .all(|n| crate::module::host_tools::is_python_name(n))
+        {
             session.run(&submit_code(&names)).await.map_err(fail)?;
         }
         let mut values = Map::new();
@@ -134,8 +131,10 @@ impl Host {
 
     fn llm_query(&self) -> HostFunction {
         let (lm, budget, context) = (self.lm.clone(), self.budget.clone(), self.context.clone());
+        let config = self.config.clone();
         Arc::new(move |args| {
             let (lm, budget, context) = (lm.clone(), budget.clone(), context.clone());
+            let config = config.clone();
             Box::pin(async move {
                 let prompt = match args.get("prompt") {
                     Some(Value::String(s)) if !s.is_empty() => s.clone(),
@@ -146,7 +145,7 @@ impl Host {
                 };
                 budget.reserve(1)?;
                 context
-                    .run(query(&lm, &budget, prompt))
+                    .run(query(&lm, &config, &budget, prompt))
                     .await
                     .map(Value::String)
             })
@@ -155,8 +154,10 @@ impl Host {
 
     fn llm_query_batched(&self) -> HostFunction {
         let (lm, budget, context) = (self.lm.clone(), self.budget.clone(), self.context.clone());
+        let config = self.config.clone();
         Arc::new(move |args| {
             let (lm, budget, context) = (lm.clone(), budget.clone(), context.clone());
+            let config = config.clone();
             Box::pin(async move {
                 let prompts: Vec<String> = match args.get("prompts") {
                     Some(Value::Array(items)) => {
@@ -178,7 +179,7 @@ impl Host {
                     .run(crate::module::run_bounded(
                         prompts,
                         BATCH_CONCURRENCY,
-                        |p| query(&lm, &budget, p),
+                        |p| query(&lm, &config, &budget, p),
                         |_, _| std::ops::ControlFlow::Continue(()),
                     ))
                     .await;
@@ -198,10 +199,15 @@ impl Host {
 }
 
 /// One sub-LM call with `prompt` as the user message: its text, or what went wrong.
-async fn query(lm: &Lm, budget: &Budget, prompt: String) -> std::result::Result<String, String> {
+async fn query(
+    lm: &Lm,
+    config: &Arc<LmConfig>,
+    budget: &Budget,
+    prompt: String,
+) -> std::result::Result<String, String> {
     let request = LmRequest {
         messages: vec![Message::user(prompt)],
-        config: Arc::new(LmConfig::default()),
+        config: config.clone(),
         rollout_id: context::rollout_id(),
         ..LmRequest::default()
     };

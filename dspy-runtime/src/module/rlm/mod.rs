@@ -106,18 +106,11 @@ impl<S: Signature> Default for Rlm<S> {
 /// Why `S` cannot run in RLM's REPL: an input or tool taking a name the sandbox owns, or an
 /// output taking one the result owns.
 fn namespace_error(meta: &SignatureMeta, tools: &[Tool]) -> Option<String> {
-    let is_ident = |s: &str| {
-        let mut c = s.chars();
-        c.next().is_some_and(|c| c.is_alphabetic() || c == '_')
-            && c.all(|c| c.is_alphanumeric() || c == '_')
-    };
     for tool in tools {
-        let name = tool.name();
-        if !is_ident(name) || host::is_python_keyword(name) {
-            return Some(format!(
-                "invalid tool name '{name}': must be a valid Python identifier and not a keyword"
-            ));
+        if let Some(e) = crate::module::host_tools::unusable_tool(tool) {
+            return Some(e);
         }
+        let name = tool.name();
         if signatures::RESERVED.contains(&name) {
             return Some(format!(
                 "tool name '{name}' conflicts with built-in sandbox function"
@@ -361,7 +354,12 @@ impl<S: Signature> Rlm<S> {
             Some(lm) => lm.clone(),
             None => self.generate_action.core.resolve_lm()?,
         };
-        let host = host::Host::new(sub_lm, self.max_llm_calls, &self.tools);
+        let host = host::Host::new(
+            sub_lm,
+            self.generate_action.core.config.clone(),
+            self.max_llm_calls,
+            &self.tools,
+        );
         let mut session = host.open(&interpreter, meta, &fields).await?;
         let variables = self.variables_info(&fields);
         let mut trajectory: Vec<ReplEntry> = Vec::new();
@@ -542,7 +540,14 @@ fn parse_submitted<S: Signature>(
     let mut parsed = Map::new();
     let mut errors = Vec::new();
     for f in meta.outputs() {
-        let v = submitted.get(f.name()).cloned().unwrap_or(Value::Null);
+        let mut v = submitted.get(f.name()).cloned().unwrap_or(Value::Null);
+        // DSPy takes `str(value)` for a `str` output.
+        if *f.kind() == crate::signature::FieldKind::Str
+            && !v.is_string()
+            && !(v.is_null() && f.is_nullable())
+        {
+            v = Value::String(crate::format::python_str(&v));
+        }
         match coerce::from_json(f, v.clone(), &mut log) {
             Ok(value) => {
                 parsed.insert(f.name().to_string(), value);
