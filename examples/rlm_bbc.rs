@@ -261,6 +261,27 @@ async fn main() -> dspy::Result<()> {
             r.total,
             steps as f64 / r.total.max(1) as f64
         );
+        for (i, o) in r.outcomes.iter().enumerate() {
+            match &o.prediction {
+                Ok(p) => println!(
+                    "  q{}: label {}, answer {}, {} steps, {}",
+                    i + 1,
+                    o.label["answer"],
+                    p.answer,
+                    p.trajectory.len(),
+                    if p.final_reasoning == "Extract forced final output" {
+                        "extracted"
+                    } else {
+                        "submitted"
+                    }
+                ),
+                Err(e) => println!(
+                    "  q{}: error: {}",
+                    i + 1,
+                    e.to_string().chars().take(200).collect::<String>()
+                ),
+            }
+        }
         if let Some(p) = r.outcomes.iter().find_map(|o| o.prediction.as_ref().ok()) {
             for e in &p.trajectory {
                 println!(
