@@ -31,6 +31,8 @@ pub(crate) struct Process {
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
     watch: Arc<Mutex<Watch>>,
+    /// The limits it was started with (what a death is explained by).
+    limits: Limits,
 }
 
 fn lock(w: &Mutex<Watch>) -> std::sync::MutexGuard<'_, Watch> {
@@ -86,6 +88,7 @@ impl Process {
             stdin,
             stdout: BufReader::new(stdout),
             watch,
+            limits: *limits,
         };
         // Start-up gets the execution time limit too.
         lock(&p.watch).deadline = Some(Instant::now() + limits.time.max(Duration::from_secs(5)));
@@ -149,7 +152,8 @@ impl Process {
     }
 
     fn died(&mut self) -> InterpreterError {
-        self.died_with(&Limits::default())
+        let limits = self.limits;
+        self.died_with(&limits)
     }
 
     /// Why the process ended: the watchdog's time limit, a forbidden system call (seccomp's
