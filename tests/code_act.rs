@@ -89,3 +89,56 @@ fn a_tool_name_python_cannot_call_is_refused() {
     let err = CodeAct::<Convert>::new([bad]).unwrap_err();
     assert!(err.to_string().contains("'two words'"), "{err}");
 }
+
+/// Writes code for three steps, then answers the extraction, but overflows its context window
+/// while the extraction's trajectory still holds the first step.
+struct Small {
+    calls: std::sync::Mutex<usize>,
+}
+
+impl LanguageModel for Small {
+    fn model(&self) -> &str {
+        "small"
+    }
+    fn complete(
+        &self,
+        request: dspy::LmRequest,
+    ) -> dspy::lm::BoxFuture<'_, Result<dspy::lm::LmResponse, dspy::LmError>> {
+        Box::pin(async move {
+            let last = request.messages.last().unwrap().content.to_string();
+            let n = {
+                let mut c = self.calls.lock().unwrap();
+                *c += 1;
+                *c
+            };
+            let text = if last.contains("[[ ## trajectory ## ]]\n[[ ## generated_code_0 ## ]]") {
+                return Err(dspy::LmError::ContextWindowExceeded {
+                    message: "too long".into(),
+                });
+            } else if last.contains("[[ ## trajectory ## ]]\n[[ ## generated_code_") {
+                "[[ ## reasoning ## ]]\nIt is 3.\n\n[[ ## result ## ]]\n3.0\n\n[[ ## completed ## ]]"
+                    .to_string()
+            } else {
+                step(&format!("print({n})"), n == 3)
+            };
+            Ok(dspy::lm::LmResponse {
+                outputs: vec![text],
+                ..Default::default()
+            })
+        })
+    }
+}
+
+#[tokio::test]
+async fn an_overflowing_extraction_drops_the_oldest_entries() {
+    let agent = CodeAct::<Convert>::new([rate()])
+        .unwrap()
+        .with_lm(Small {
+            calls: std::sync::Mutex::new(0),
+        });
+    let pred = agent.call(ConvertInput { amount: 2.0 }).await.unwrap();
+    assert_eq!(pred.result, 3.0);
+    // The first four entries (steps 0 and 1) were dropped; step 2 is left.
+    let keys: Vec<&str> = pred.trajectory.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["generated_code_2", "code_output_2"]);
+}

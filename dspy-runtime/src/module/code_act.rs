@@ -11,7 +11,7 @@ use crate::context::{self, run_module};
 use crate::error::{Error, Result};
 use crate::format::write_field_value;
 use crate::interpreter::{InterpreterError, PythonInterpreter, Session};
-use crate::lm::{Lm, LmConfig, Usage};
+use crate::lm::{Lm, LmConfig, LmError, Usage};
 use crate::signature::{FieldMeta, Role, Signature, SignatureMeta};
 use crate::tool::Tool;
 use serde::{Deserialize, Serialize};
@@ -21,6 +21,9 @@ use std::sync::Arc;
 
 /// DSPy's default number of iterations.
 pub const DEFAULT_MAX_ITERS: usize = 5;
+
+/// How often the extraction drops the oldest entries and retries when its prompt overflows.
+const TRUNCATION_ATTEMPTS: usize = 3;
 
 /// What CodeAct returns: the signature's outputs, the extraction's reasoning and the
 /// trajectory (`generated_code_i`, `code_output_i`, `observation_i`, in order). Derefs to the
@@ -279,14 +282,8 @@ impl<S: Signature> CodeAct<S> {
                 break;
             }
         }
-        let mut inputs = fields;
-        inputs.insert(
-            "trajectory".into(),
-            Value::String(format_trajectory(&trajectory)),
-        );
         let extracted = self
-            .extractor
-            .call(inputs)
+            .extract_truncating(fields, &mut trajectory)
             .await?
             .typed::<super::Reasoned<S::Output>>()?;
         usage += extracted.usage();
@@ -307,6 +304,48 @@ impl<S: Signature> CodeAct<S> {
             coercions,
             adapter,
         ))
+    }
+
+    /// The extraction, dropping the trajectory's first four entries and trying again when
+    /// the prompt overflows the context window, at most three times (DSPy's ReAct truncation,
+    /// which CodeAct inherits).
+    async fn extract_truncating(
+        &self,
+        fields: Map<String, Value>,
+        trajectory: &mut Map<String, Value>,
+    ) -> Result<Prediction<Map<String, Value>>> {
+        for _ in 0..TRUNCATION_ATTEMPTS {
+            let mut inputs = fields.clone();
+            inputs.insert(
+                "trajectory".into(),
+                Value::String(format_trajectory(trajectory)),
+            );
+            match self.extractor.call(inputs).await {
+                Err(Error::Lm(LmError::ContextWindowExceeded { message })) => {
+                    if trajectory.len() < 4 {
+                        return Err(Error::Lm(LmError::ContextWindowExceeded {
+                            message: format!(
+                                "the trajectory is too long for the context window but cannot be truncated: it has {} entries: {message}",
+                                trajectory.len()
+                            ),
+                        }));
+                    }
+                    tracing::warn!(
+                        "CodeAct: the trajectory exceeded the context window; dropping its first four entries"
+                    );
+                    let first: Vec<String> = trajectory.keys().take(4).cloned().collect();
+                    for key in first {
+                        trajectory.shift_remove(&key);
+                    }
+                }
+                other => return other,
+            }
+        }
+        Err(Error::Lm(LmError::ContextWindowExceeded {
+            message: format!(
+                "the context window was exceeded even after {TRUNCATION_ATTEMPTS} attempts to truncate the trajectory"
+            ),
+        }))
     }
 
     /// The `codeact` messages for these inputs after `trajectory` (for snapshots and parity).
