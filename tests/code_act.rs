@@ -131,11 +131,9 @@ impl LanguageModel for Small {
 
 #[tokio::test]
 async fn an_overflowing_extraction_drops_the_oldest_entries() {
-    let agent = CodeAct::<Convert>::new([rate()])
-        .unwrap()
-        .with_lm(Small {
-            calls: std::sync::Mutex::new(0),
-        });
+    let agent = CodeAct::<Convert>::new([rate()]).unwrap().with_lm(Small {
+        calls: std::sync::Mutex::new(0),
+    });
     let pred = agent.call(ConvertInput { amount: 2.0 }).await.unwrap();
     assert_eq!(pred.result, 3.0);
     // The first four entries (steps 0 and 1) were dropped; step 2 is left.
