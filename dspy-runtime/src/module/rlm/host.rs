@@ -40,13 +40,37 @@ impl Budget {
     }
 }
 
-/// The host side of one RLM call's REPL.
-pub(crate) struct Host {
+/// The sub-LM as the code reaches it: its LM, settings and budget, in the caller's context.
+struct SubLm {
     lm: Lm,
     config: Arc<LmConfig>,
-    budget: Arc<Budget>,
-    tools: Arc<[Tool]>,
+    budget: Budget,
     context: Context,
+}
+
+impl SubLm {
+    /// One call with `prompt` as the user message: its text, or what went wrong.
+    async fn query(&self, prompt: String) -> std::result::Result<String, String> {
+        let request = LmRequest {
+            messages: vec![Message::user(prompt)],
+            config: self.config.clone(),
+            rollout_id: context::rollout_id(),
+            ..LmRequest::default()
+        };
+        let response = self.lm.complete(request).await.map_err(|e| e.to_string())?;
+        self.budget.spend(response.usage);
+        response
+            .outputs
+            .into_iter()
+            .next()
+            .ok_or_else(|| "the sub-LM returned no completion".to_string())
+    }
+}
+
+/// The host side of one RLM call's REPL.
+pub(crate) struct Host {
+    sub: Arc<SubLm>,
+    tools: Arc<[Tool]>,
 }
 
 impl Host {
@@ -59,20 +83,23 @@ impl Host {
         tools: &Arc<[Tool]>,
     ) -> Host {
         Host {
-            lm,
-            config,
-            budget: Arc::new(Budget {
-                limit: max_llm_calls,
-                state: Mutex::new((0, Usage::default())),
+            sub: Arc::new(SubLm {
+                lm,
+                config,
+                budget: Budget {
+                    limit: max_llm_calls,
+                    state: Mutex::new((0, Usage::default())),
+                },
+                context: context::current(),
             }),
             tools: tools.clone(),
-            context: context::current(),
         }
     }
 
     /// What the sub-LM calls spent so far.
     pub(crate) fn usage(&self) -> Usage {
-        self.budget
+        self.sub
+            .budget
             .state
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -108,7 +135,7 @@ impl Host {
             )
             .await
             .map_err(fail)?;
-        crate::module::host_tools::define_tools(&mut session, &self.tools, &self.context)
+        crate::module::host_tools::define_tools(&mut session, &self.tools, &self.sub.context)
             .await
             .map_err(fail)?;
         let names: Vec<&str> = meta.outputs().iter().map(|f| f.name()).collect();
@@ -130,11 +157,9 @@ impl Host {
     }
 
     fn llm_query(&self) -> HostFunction {
-        let (lm, budget, context) = (self.lm.clone(), self.budget.clone(), self.context.clone());
-        let config = self.config.clone();
+        let sub = self.sub.clone();
         Arc::new(move |args| {
-            let (lm, budget, context) = (lm.clone(), budget.clone(), context.clone());
-            let config = config.clone();
+            let sub = sub.clone();
             Box::pin(async move {
                 let prompt = match args.get("prompt") {
                     Some(Value::String(s)) if !s.is_empty() => s.clone(),
@@ -143,9 +168,10 @@ impl Host {
                     }
                     Some(other) => crate::format::python_str(other),
                 };
-                budget.reserve(1)?;
-                context
-                    .run(query(&lm, &config, &budget, prompt))
+                sub.budget.reserve(1)?;
+                sub.context
+                    .clone()
+                    .run(sub.query(prompt))
                     .await
                     .map(Value::String)
             })
@@ -153,11 +179,9 @@ impl Host {
     }
 
     fn llm_query_batched(&self) -> HostFunction {
-        let (lm, budget, context) = (self.lm.clone(), self.budget.clone(), self.context.clone());
-        let config = self.config.clone();
+        let sub = self.sub.clone();
         Arc::new(move |args| {
-            let (lm, budget, context) = (lm.clone(), budget.clone(), context.clone());
-            let config = config.clone();
+            let sub = sub.clone();
             Box::pin(async move {
                 let prompts: Vec<String> = match args.get("prompts") {
                     Some(Value::Array(items)) => {
@@ -174,12 +198,14 @@ impl Host {
                 if prompts.is_empty() {
                     return Ok(Value::Array(Vec::new()));
                 }
-                budget.reserve(prompts.len())?;
-                let replies = context
+                sub.budget.reserve(prompts.len())?;
+                let replies = sub
+                    .context
+                    .clone()
                     .run(crate::module::run_bounded(
                         prompts,
                         BATCH_CONCURRENCY,
-                        |p| query(&lm, &config, &budget, p),
+                        |p| sub.query(p),
                         |_, _| std::ops::ControlFlow::Continue(()),
                     ))
                     .await;
@@ -196,28 +222,6 @@ impl Host {
             })
         })
     }
-}
-
-/// One sub-LM call with `prompt` as the user message: its text, or what went wrong.
-async fn query(
-    lm: &Lm,
-    config: &Arc<LmConfig>,
-    budget: &Budget,
-    prompt: String,
-) -> std::result::Result<String, String> {
-    let request = LmRequest {
-        messages: vec![Message::user(prompt)],
-        config: config.clone(),
-        rollout_id: context::rollout_id(),
-        ..LmRequest::default()
-    };
-    let response = lm.complete(request).await.map_err(|e| e.to_string())?;
-    budget.spend(response.usage);
-    response
-        .outputs
-        .into_iter()
-        .next()
-        .ok_or_else(|| "the sub-LM returned no completion".to_string())
 }
 
 /// Python that makes `SUBMIT` take the outputs by name or position (DSPy's typed SUBMIT).
