@@ -59,6 +59,7 @@ struct Inner {
 }
 
 /// Builds an [`HttpLm`]: `HttpLm::builder("openai/gpt-4o-mini").build()?`.
+#[derive(Clone)]
 pub struct HttpLmBuilder {
     model: String,
     api_base: Option<String>,
@@ -78,6 +79,7 @@ pub struct HttpLmBuilder {
     max_response_bytes: usize,
 }
 
+#[derive(Clone)]
 enum CacheChoice {
     Global,
     Off,

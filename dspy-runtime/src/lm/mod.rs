@@ -12,10 +12,15 @@ pub(crate) mod http;
 #[cfg(feature = "local")]
 pub mod local;
 #[cfg(feature = "local")]
+mod local_call;
+#[cfg(feature = "local")]
 mod local_embed;
+#[cfg(feature = "local")]
+mod local_engine;
 #[cfg(feature = "local")]
 mod local_tools;
 pub(crate) mod openai;
+mod pool;
 mod request;
 mod retry;
 mod scripted;
@@ -34,6 +39,7 @@ pub use http::{Delta, HttpLm, HttpLmBuilder, Provider, TextStream, set_cache_ena
 pub use local::{LocalConfig, LocalLm};
 #[cfg(feature = "local")]
 pub use local_embed::{LocalEmbedConfig, LocalEmbedder, MINILM_FILE};
+pub use pool::{EndpointReport, PoolLm, PoolLmBuilder, PoolReport};
 pub use request::{
     Capabilities, LmConfig, LmRequest, LmResponse, Message, MessageRole, ResponseFormat, ToolCall,
     ToolChoice, Usage,
