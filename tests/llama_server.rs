@@ -261,3 +261,46 @@ async fn native_tool_call_bodies_are_accepted_by_llama_server() {
 fn add(a: i64, b: i64) -> i64 {
     a + b
 }
+
+/// Three replicas behind one `PoolLm`; one is killed while calls are in flight. Every call
+/// completes, once, on the others, and the report shows the dead one ejected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_survives_a_replica_killed_mid_run() {
+    use futures_util::StreamExt;
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        replicas.push(server().await);
+    }
+    let pool = dspy::lm::PoolLm::builder("openai/smollm2")
+        .endpoints(
+            replicas
+                .iter()
+                .map(|s| format!("http://127.0.0.1:{}/v1", s.port)),
+        )
+        .each(|b| b.cache(false).timeout(Duration::from_secs(60)))
+        .build()
+        .unwrap();
+    let mut doomed = Some(replicas.remove(0));
+    let mut done = 0;
+    let mut replies = futures_util::stream::iter(0..24)
+        .map(|i| {
+            let pool = pool.clone();
+            async move { pool.complete(ask(&format!("Count to {i}."), 24)).await }
+        })
+        .buffer_unordered(6);
+    while let Some(reply) = replies.next().await {
+        let reply = reply.unwrap_or_else(|e| panic!("a call failed: {e}\n{}", pool.report()));
+        assert_eq!(reply.outputs.len(), 1);
+        done += 1;
+        if done == 4 {
+            // Killed with calls in flight on it (6 in flight over 3 replicas).
+            drop(doomed.take());
+        }
+    }
+    assert_eq!(done, 24);
+    let report = pool.report();
+    let dead = &report.endpoints[0];
+    assert!(dead.ejections >= 1 && dead.ejected, "{report}");
+    let answered: u64 = report.endpoints.iter().map(|e| e.calls - e.failures).sum();
+    assert_eq!(answered, 24, "each call answered once\n{report}");
+}

@@ -1,5 +1,6 @@
 //! The response cache: an in-memory LRU in front of a crash-safe store on disk (redb), keyed by
-//! a stable hash of the request, with single-flight for identical concurrent requests.
+//! a stable hash of the request, with single-flight for identical concurrent requests; with the
+//! `redis` feature, a Redis server behind them that many processes share (`cache_redis`).
 //!
 //! redb was chosen for the disk: pure Rust (no C build), one file, ACID transactions whose
 //! commits survive a killed process (copy-on-write pages, checksummed roots, no recovery log to
@@ -70,6 +71,8 @@ pub struct Cache {
     inflight: Mutex<HashMap<CacheKey, Arc<Flight>>>,
     hits: AtomicU64,
     misses: AtomicU64,
+    #[cfg(feature = "redis")]
+    remote: Option<Arc<super::cache_redis::Remote>>,
 }
 
 struct Disk {
@@ -104,19 +107,32 @@ static GLOBAL: OnceLock<Arc<Cache>> = OnceLock::new();
 
 /// Opens the process-wide default cache (see [`Cache::global`]).
 fn open_global() -> Arc<Cache> {
-    let Some(dir) = default_dir() else {
-        tracing::warn!(
-            "no cache directory (set DSPY_CACHE_DIR, XDG_CACHE_HOME or HOME); using a memory-only response cache"
-        );
-        return Arc::new(Cache::in_memory(CacheConfig::default()));
-    };
-    match Cache::open(&dir, CacheConfig::default()) {
-        Ok(c) => Arc::new(c),
-        Err(e) => {
+    let local = match default_dir() {
+        Some(dir) => Cache::open(&dir, CacheConfig::default()).unwrap_or_else(|e| {
             tracing::warn!(error = %e, "using a memory-only response cache");
-            Arc::new(Cache::in_memory(CacheConfig::default()))
+            Cache::in_memory(CacheConfig::default())
+        }),
+        None => {
+            tracing::warn!(
+                "no cache directory (set DSPY_CACHE_DIR, XDG_CACHE_HOME or HOME); using a memory-only response cache"
+            );
+            Cache::in_memory(CacheConfig::default())
         }
+    };
+    Arc::new(shared_global(local))
+}
+
+/// With the `redis` feature and `DSPY_CACHE_REDIS` set (`redis://host:port/db`), the global
+/// cache is shared through that server.
+#[cfg_attr(not(feature = "redis"), allow(unused_mut))]
+fn shared_global(mut local: Cache) -> Cache {
+    #[cfg(feature = "redis")]
+    if let Ok(url) = std::env::var("DSPY_CACHE_REDIS")
+        && let Err(e) = local.set_redis(&url, None)
+    {
+        tracing::warn!(error = %e, "DSPY_CACHE_REDIS ignored; the response cache is local");
     }
+    local
 }
 
 impl Cache {
@@ -130,7 +146,48 @@ impl Cache {
             inflight: Mutex::new(HashMap::new()),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            #[cfg(feature = "redis")]
+            remote: None,
         }
+    }
+
+    /// Shares this cache through the Redis server at `url` (`redis://host:port/db`): a lookup
+    /// that misses in memory and on disk asks Redis, and every new response is written there,
+    /// so worker processes on many machines answer each other's calls. Entries expire after
+    /// `ttl` if given. A Redis that is down or slow degrades to the local tiers with a warning;
+    /// no call fails for it. Only the URL is checked here: the connection is made on first use.
+    #[cfg(feature = "redis")]
+    pub fn with_redis(
+        mut self,
+        url: &str,
+        ttl: Option<std::time::Duration>,
+    ) -> Result<Cache, LmError> {
+        self.set_redis(url, ttl)?;
+        Ok(self)
+    }
+
+    /// [`Cache::with_redis`] in place; on error the cache stays local.
+    #[cfg(feature = "redis")]
+    pub fn set_redis(
+        &mut self,
+        url: &str,
+        ttl: Option<std::time::Duration>,
+    ) -> Result<(), LmError> {
+        let remote = super::cache_redis::Remote::new(url, "dspy-rs:v1:", ttl)
+            .map_err(|e| LmError::Config(format!("bad Redis URL for the response cache: {e}")))?;
+        self.remote = Some(Arc::new(remote));
+        Ok(())
+    }
+
+    /// Lookups Redis answered, and Redis failures seen (`None` without a Redis tier).
+    #[cfg(feature = "redis")]
+    pub fn shared_counts(&self) -> Option<(u64, u64)> {
+        self.remote.as_ref().map(|r| {
+            (
+                r.hits.load(Ordering::Relaxed),
+                r.failures.load(Ordering::Relaxed),
+            )
+        })
     }
 
     /// A cache in memory backed by `dir/responses.redb`. A corrupt file is moved aside (with a
@@ -254,6 +311,18 @@ impl Cache {
                 Err(_) => read_disk(&d.db, key),
             },
         };
+        #[cfg(feature = "redis")]
+        let found = match (found, &self.remote) {
+            (None, Some(remote)) => {
+                let shared = remote.get(key).await.and_then(|b| decode(&b, key));
+                if let Some(r) = &shared {
+                    // Kept on this machine's disk too, for the next process here.
+                    self.write_disk(*key, encode(r));
+                }
+                shared
+            }
+            (found, _) => found,
+        };
         self.found_on_disk(key, found)
     }
 
@@ -277,40 +346,53 @@ impl Cache {
         found
     }
 
-    /// Stores a response (to disk in the background; see [`Cache::flush`]).
+    /// Stores a response (to disk in the background; see [`Cache::flush`]; and to Redis in
+    /// the background when the cache is shared).
     pub fn put(&self, key: CacheKey, response: &LmResponse) {
+        let bytes = self.put_local(key, response);
+        #[cfg(feature = "redis")]
+        if let Some(remote) = &self.remote {
+            remote.set_later(&key, bytes);
+        }
+        #[cfg(not(feature = "redis"))]
+        drop(bytes);
+    }
+
+    /// Stores a response in memory and on disk; returns its encoding.
+    fn put_local(&self, key: CacheKey, response: &LmResponse) -> Vec<u8> {
         lock(&self.memory).put(key, Arc::new(response.clone()));
-        if let Some(d) = &self.disk {
-            let stored = Stored {
-                outputs: response.outputs.clone(),
-                prompt_tokens: response.usage.prompt_tokens,
-                completion_tokens: response.usage.completion_tokens,
-                tool_calls: response.tool_calls.clone(),
-                reasoning: response.reasoning.clone(),
-            };
-            let mut bytes = vec![FORMAT];
-            if serde_json::to_writer(&mut bytes, &stored).is_ok() {
-                d.pending.fetch_add(1, Ordering::Relaxed);
-                let sent = lock(&d.writer)
-                    .as_ref()
-                    .map(|w| w.try_send(Write::Put(key, bytes)));
-                match sent {
-                    Some(Ok(())) => {}
-                    Some(Err(mpsc::TrySendError::Full(_))) => {
-                        d.pending.fetch_sub(1, Ordering::Relaxed);
-                        let n = d.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                        if n == 1 || n.is_multiple_of(1000) {
-                            tracing::warn!(
-                                kept_in_memory_only = n,
-                                "the cache's disk writer is behind; response kept in memory only"
-                            );
-                        }
-                    }
-                    Some(Err(mpsc::TrySendError::Disconnected(_))) | None => {
-                        d.pending.fetch_sub(1, Ordering::Relaxed);
-                        tracing::warn!("cache writer has stopped; response kept in memory only");
-                    }
+        let bytes = encode(response);
+        if self.disk.is_some() {
+            self.write_disk(key, bytes.clone());
+        }
+        bytes
+    }
+
+    /// Queues an encoded response for the disk writer (kept in memory only, with a warning,
+    /// when the writer is behind).
+    fn write_disk(&self, key: CacheKey, bytes: Vec<u8>) {
+        let Some(d) = &self.disk else {
+            return;
+        };
+        d.pending.fetch_add(1, Ordering::Relaxed);
+        let sent = lock(&d.writer)
+            .as_ref()
+            .map(|w| w.try_send(Write::Put(key, bytes)));
+        match sent {
+            Some(Ok(())) => {}
+            Some(Err(mpsc::TrySendError::Full(_))) => {
+                d.pending.fetch_sub(1, Ordering::Relaxed);
+                let n = d.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                if n == 1 || n.is_multiple_of(1000) {
+                    tracing::warn!(
+                        kept_in_memory_only = n,
+                        "the cache's disk writer is behind; response kept in memory only"
+                    );
                 }
+            }
+            Some(Err(mpsc::TrySendError::Disconnected(_))) | None => {
+                d.pending.fetch_sub(1, Ordering::Relaxed);
+                tracing::warn!("cache writer has stopped; response kept in memory only");
             }
         }
     }
@@ -376,7 +458,15 @@ impl Cache {
                 ran.store(true, Ordering::Relaxed);
                 let r = fetch.await;
                 if let Ok(resp) = &r {
-                    self.put(key, resp);
+                    let bytes = self.put_local(key, resp);
+                    // Written before the call returns, so a process that ends right after
+                    // has shared what it got.
+                    #[cfg(feature = "redis")]
+                    if let Some(remote) = &self.remote {
+                        remote.set(&key, bytes).await;
+                    }
+                    #[cfg(not(feature = "redis"))]
+                    drop(bytes);
                 }
                 r
             })
@@ -427,11 +517,31 @@ fn read_disk(db: &Database, key: &CacheKey) -> Option<LmResponse> {
             return None;
         }
     };
-    // Value: 8-byte insertion sequence, format byte, JSON.
+    // Value: 8-byte insertion sequence, then the encoded response.
+    decode(bytes.get(8..).unwrap_or_default(), key)
+}
+
+/// A response as stored: the format byte, then JSON.
+fn encode(response: &LmResponse) -> Vec<u8> {
+    let stored = Stored {
+        outputs: response.outputs.clone(),
+        prompt_tokens: response.usage.prompt_tokens,
+        completion_tokens: response.usage.completion_tokens,
+        tool_calls: response.tool_calls.clone(),
+        reasoning: response.reasoning.clone(),
+    };
+    let mut bytes = vec![FORMAT];
+    // Strings, numbers and serde-derived tool calls: serializing cannot fail.
+    let _ = serde_json::to_writer(&mut bytes, &stored);
+    bytes
+}
+
+/// A stored response, or `None` (with a warning) for a corrupt or foreign entry.
+fn decode(bytes: &[u8], key: &CacheKey) -> Option<LmResponse> {
     let decoded = bytes
-        .get(8..)
-        .filter(|rest| rest.first() == Some(&FORMAT))
-        .and_then(|rest| serde_json::from_slice::<Stored>(&rest[1..]).ok());
+        .split_first()
+        .filter(|(format, _)| **format == FORMAT)
+        .and_then(|(_, json)| serde_json::from_slice::<Stored>(json).ok());
     match decoded {
         Some(s) => Some(LmResponse {
             outputs: s.outputs,

@@ -6,9 +6,13 @@
 //! each call's next token from its own logits.
 //!
 //! Every sequence has a cache stream of its own (`n_ctx` cells), so a call's attention never
-//! depends on where other calls' tokens sit: at temperature 0 a call decodes the same tokens
-//! alone or beside others, in any interleaving. (With one unified stream, cell placement
-//! changes the order of attention's sums, and greedy outputs drift.) A prompt prefix
+//! depends on where other calls' tokens sit. (With one unified stream, cell placement changes
+//! the order of attention's sums, and greedy outputs drift.) Matrix products are another
+//! matter: for some weight types llama.cpp multiplies one row with one kernel and several with
+//! another (tinyBLAS for Q8_0, Q5_0, Q4_0 and F16 weights; the repacked GEMM for Q4_K), whose
+//! sums differ in the last bits, so on such models a greedy call beside others can diverge from
+//! the same call alone, as it does on llama-server's slots. Models with one kernel (SmolLM2's
+//! Q4_1) decode the same tokens in any interleaving (`tests/local_batch.rs`). A prompt prefix
 //! (instructions, demos) already in any sequence is copied into a new call's stream instead of
 //! being decoded again, and a call whose prefix another call is still prefilling waits for it
 //! rather than prefill the same tokens twice. Finished sequences keep their tokens for later
@@ -191,7 +195,7 @@ impl Engine {
         let worth = own(best) > 0 && 2 * own(best) >= self.slots[best].tokens.len();
         let target = if worth { best } else { lru };
         let mut keep = own(target);
-        // A longer prefix held by another sequence is shared in (cells, not copies).
+        // A longer prefix held by another sequence is copied in.
         let source = (0..self.slots.len())
             .filter(|&i| i != target)
             .map(|i| (i, self.shared(&self.slots[i].tokens, &call.prompt)))

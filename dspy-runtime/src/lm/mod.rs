@@ -4,6 +4,8 @@
 
 pub(crate) mod anthropic;
 pub mod cache;
+#[cfg(feature = "redis")]
+mod cache_redis;
 pub mod content;
 mod embed;
 mod error;

@@ -70,6 +70,8 @@ pub struct EndpointReport {
     pub failures: u64,
     /// Times it was taken out of rotation.
     pub ejections: u64,
+    /// Calls on it now.
+    pub in_flight: usize,
     /// Whether it is out of rotation now.
     pub ejected: bool,
 }
@@ -134,6 +136,7 @@ impl PoolLm {
                     calls: m.calls.load(Ordering::Relaxed),
                     failures: m.failures.load(Ordering::Relaxed),
                     ejections: m.ejections.load(Ordering::Relaxed),
+                    in_flight: m.in_flight.load(Ordering::Relaxed),
                     ejected: m.health().ejected_until.is_some_and(|t| t > now),
                 })
                 .collect(),
@@ -307,14 +310,20 @@ impl Pool {
         }
     }
 
+    /// Takes a failing endpoint out of rotation. Calls that were in flight when it was ejected
+    /// fail too; they count as failures, not as further ejections.
     fn failed(&self, m: &Member, e: &LmError) {
         m.failures.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
         let mut h = m.health();
+        let probe = std::mem::take(&mut h.probing);
+        if h.ejected_until.is_some_and(|t| t > now) && !probe {
+            return;
+        }
         h.strikes += 1;
-        h.probing = false;
         let factor = 1u32 << (h.strikes - 1).min(16);
         let wait = self.cooldown.saturating_mul(factor).min(self.max_cooldown);
-        h.ejected_until = Some(Instant::now() + wait);
+        h.ejected_until = Some(now + wait);
         m.ejections.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(endpoint = %m.url, error = %e, cooldown_ms = wait.as_millis() as u64, "LM endpoint ejected");
     }

@@ -1,0 +1,162 @@
+//! The response cache's shared tier: a Redis server that many worker processes (on many
+//! machines) read and write, behind each process's memory and disk tiers.
+//!
+//! A Redis that is down or slow never fails a call: a lookup that errs or takes longer than its
+//! timeout is a miss, a write is dropped, and the tier is skipped for a pause (with one warning
+//! per outage) before it is tried again.
+//!
+//! The `redis` crate is the well-kept client (async on tokio, a connection manager that
+//! reconnects).
+
+use super::cache::CacheKey;
+use redis::aio::ConnectionManager;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long one Redis command may take before it counts as a failure.
+const TIMEOUT: Duration = Duration::from_millis(500);
+/// How long the tier is skipped after a failure.
+const PAUSE: Duration = Duration::from_secs(2);
+
+/// A Redis server as a cache tier.
+pub(super) struct Remote {
+    client: redis::Client,
+    /// What keys are prefixed with, so several caches can share a server.
+    prefix: String,
+    /// Entries expire after this many seconds (none: Redis's own eviction policy decides).
+    ttl: Option<u64>,
+    conn: tokio::sync::Mutex<Option<ConnectionManager>>,
+    down_until: Mutex<Option<Instant>>,
+    warned: AtomicBool,
+    /// Lookups answered from Redis, and failures seen.
+    pub hits: AtomicU64,
+    pub failures: AtomicU64,
+}
+
+impl Remote {
+    /// Checks the URL (`redis://host:port/db`); connects on first use.
+    pub fn new(
+        url: &str,
+        prefix: &str,
+        ttl: Option<Duration>,
+    ) -> Result<Remote, redis::RedisError> {
+        Ok(Remote {
+            client: redis::Client::open(url)?,
+            prefix: prefix.to_string(),
+            ttl: ttl.map(|t| t.as_secs().max(1)),
+            conn: tokio::sync::Mutex::new(None),
+            down_until: Mutex::new(None),
+            warned: AtomicBool::new(false),
+            hits: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+        })
+    }
+
+    fn key(&self, key: &CacheKey) -> String {
+        let mut k = String::with_capacity(self.prefix.len() + 64);
+        k.push_str(&self.prefix);
+        for b in key {
+            k.push_str(&format!("{b:02x}"));
+        }
+        k
+    }
+
+    fn paused(&self) -> bool {
+        let mut down = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
+        match *down {
+            Some(t) if t > Instant::now() => true,
+            Some(_) => {
+                *down = None;
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn failed(&self, what: &str, e: &dyn std::fmt::Display) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        *self.down_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + PAUSE);
+        if !self.warned.swap(true, Ordering::Relaxed) {
+            tracing::warn!(error = %e, "the shared response cache (Redis) failed to {what}; using the local cache until it answers again");
+        }
+    }
+
+    fn answered(&self) {
+        if self.warned.swap(false, Ordering::Relaxed) {
+            tracing::info!("the shared response cache (Redis) answers again");
+        }
+    }
+
+    /// A connection, made on first use (and again after a failure dropped it).
+    async fn connection(&self) -> Result<ConnectionManager, String> {
+        let mut conn = self.conn.lock().await;
+        if let Some(c) = conn.as_ref() {
+            return Ok(c.clone());
+        }
+        let made = tokio::time::timeout(TIMEOUT, ConnectionManager::new(self.client.clone()))
+            .await
+            .map_err(|_| format!("no connection within {TIMEOUT:?}"))?
+            .map_err(|e| e.to_string())?;
+        *conn = Some(made.clone());
+        Ok(made)
+    }
+
+    /// Runs `cmd`; a failure or a timeout pauses the tier and drops the connection.
+    async fn run<T: redis::FromRedisValue>(&self, what: &str, cmd: redis::Cmd) -> Option<T> {
+        if self.paused() {
+            return None;
+        }
+        let result = match self.connection().await {
+            Ok(mut c) => match tokio::time::timeout(TIMEOUT, cmd.query_async::<T>(&mut c)).await {
+                Ok(Ok(v)) => Ok(v),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("no answer within {TIMEOUT:?}")),
+            },
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(v) => {
+                self.answered();
+                Some(v)
+            }
+            Err(e) => {
+                self.conn.lock().await.take();
+                self.failed(what, &e);
+                None
+            }
+        }
+    }
+
+    /// The stored bytes of `key`, if Redis has them and answers in time.
+    pub async fn get(&self, key: &CacheKey) -> Option<Vec<u8>> {
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(self.key(key));
+        let found: Option<Vec<u8>> = self.run("read", cmd).await.flatten();
+        if found.is_some() {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+        }
+        found
+    }
+
+    /// Stores `bytes` under `key` (given up on if Redis fails or is slow).
+    pub async fn set(&self, key: &CacheKey, bytes: Vec<u8>) {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.key(key)).arg(bytes);
+        if let Some(ttl) = self.ttl {
+            cmd.arg("EX").arg(ttl);
+        }
+        let _: Option<()> = self.run("write", cmd).await;
+    }
+
+    /// [`Remote::set`] in the background, for callers outside async code (dropped without a
+    /// runtime).
+    pub fn set_later(self: &Arc<Self>, key: &CacheKey, bytes: Vec<u8>) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (remote, key) = (self.clone(), *key);
+        rt.spawn(async move { remote.set(&key, bytes).await });
+    }
+}
