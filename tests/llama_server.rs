@@ -27,6 +27,10 @@ impl Drop for Server {
 }
 
 async fn server() -> Server {
+    server_with_threads(2).await
+}
+
+async fn server_with_threads(threads: u32) -> Server {
     let root = env!("CARGO_MANIFEST_DIR");
     let bin = std::env::var("DSPY_TOOLS_DIR")
         .map(|d| format!("{d}/llama-server"))
@@ -53,7 +57,7 @@ async fn server() -> Server {
             "-c",
             "4096",
             "-t",
-            "2",
+            &threads.to_string(),
             "--jinja",
             "--parallel",
             "2",
@@ -269,7 +273,7 @@ async fn a_pool_survives_a_replica_killed_mid_run() {
     use futures_util::StreamExt;
     let mut replicas = Vec::new();
     for _ in 0..3 {
-        replicas.push(server().await);
+        replicas.push(server_with_threads(1).await);
     }
     let pool = dspy::lm::PoolLm::builder("openai/smollm2")
         .endpoints(
@@ -282,10 +286,10 @@ async fn a_pool_survives_a_replica_killed_mid_run() {
         .unwrap();
     let mut doomed = Some(replicas.remove(0));
     let mut done = 0;
-    let mut replies = futures_util::stream::iter(0..24)
+    let mut replies = futures_util::stream::iter(0..18)
         .map(|i| {
             let pool = pool.clone();
-            async move { pool.complete(ask(&format!("Count to {i}."), 24)).await }
+            async move { pool.complete(ask(&format!("Count to {i}."), 12)).await }
         })
         .buffer_unordered(6);
     while let Some(reply) = replies.next().await {
@@ -297,10 +301,13 @@ async fn a_pool_survives_a_replica_killed_mid_run() {
             drop(doomed.take());
         }
     }
-    assert_eq!(done, 24);
+    assert_eq!(done, 18);
     let report = pool.report();
     let dead = &report.endpoints[0];
-    assert!(dead.ejections >= 1 && dead.ejected, "{report}");
+    // Ejected at its first failure (by the end its cool-down may be over, and a probe may
+    // have found it dead again).
+    assert!(dead.ejections >= 1 && dead.failures >= 1, "{report}");
+    assert_eq!(report.moved, dead.failures, "{report}");
     let answered: u64 = report.endpoints.iter().map(|e| e.calls - e.failures).sum();
-    assert_eq!(answered, 24, "each call answered once\n{report}");
+    assert_eq!(answered, 18, "each call answered once\n{report}");
 }

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 /// An LM over several OpenAI-compatible endpoints of one model. Cheap to clone.
 ///
 /// ```no_run
-/// # fn main() -> Result<(), dspy::LmError> {
-/// let lm = dspy::lm::PoolLm::builder("openai/qwen")
+/// # fn main() -> Result<(), dspy_runtime::LmError> {
+/// let lm = dspy_runtime::lm::PoolLm::builder("openai/qwen")
 ///     .endpoints(["http://10.0.0.1:8080/v1", "http://10.0.0.2:8080/v1"])
 ///     .build()?;
 /// # Ok(()) }
