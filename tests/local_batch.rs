@@ -98,16 +98,16 @@ async fn a_shared_prefix_is_prefilled_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_call_has_the_whole_context() {
-    // Each call needs ~40 prompt cells + 400 completion cells of a 512-token context; four run
-    // at once, each in a cache stream of its own.
-    let lm = separate(4, 512);
+    // Each call needs ~40 prompt cells + 180 completion cells of a 256-token context; four
+    // run at once (880 cells in all), each in a cache stream of its own.
+    let lm = separate(4, 256);
     let system = "Follow the instruction exactly.";
     let calls = (0..4).map(|i| {
         let lm = lm.clone();
         let request = ask(
             system,
             &format!("Count from {i} to 10000, separated by commas."),
-            400,
+            180,
         );
         async move { lm.complete(request).await }
     });

@@ -151,8 +151,9 @@ impl Cache {
         }
     }
 
-    /// Shares this cache through the Redis server at `url` (`redis://host:port/db`): a lookup
-    /// that misses in memory and on disk asks Redis, and every new response is written there,
+    /// Shares this cache through the Redis server at `url` (`redis://host:port/db`): an async
+    /// lookup (every LM call's) that misses in memory and on disk asks Redis (the blocking
+    /// [`Cache::get`] does not), and every new response is written there,
     /// so worker processes on many machines answer each other's calls. Entries expire after
     /// `ttl` if given. A Redis that is down or slow degrades to the local tiers with a warning;
     /// no call fails for it. Only the URL is checked here: the connection is made on first use.

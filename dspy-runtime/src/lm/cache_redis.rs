@@ -89,41 +89,54 @@ impl Remote {
         }
     }
 
-    /// A connection, made on first use (and again after a failure dropped it).
-    async fn connection(&self) -> Result<ConnectionManager, String> {
-        let mut conn = self.conn.lock().await;
+    /// A connection, made on first use; `None` while another caller is making it (that call
+    /// is a miss rather than a wait in line). A failed connect pauses the tier before the lock
+    /// is let go, so callers behind it skip Redis at once.
+    async fn connection(&self) -> Option<ConnectionManager> {
+        let Ok(mut conn) = self.conn.try_lock() else {
+            return None;
+        };
         if let Some(c) = conn.as_ref() {
-            return Ok(c.clone());
+            return Some(c.clone());
         }
-        let made = tokio::time::timeout(TIMEOUT, ConnectionManager::new(self.client.clone()))
+        if self.paused() {
+            return None;
+        }
+        let made = match tokio::time::timeout(TIMEOUT, ConnectionManager::new(self.client.clone()))
             .await
-            .map_err(|_| format!("no connection within {TIMEOUT:?}"))?
-            .map_err(|e| e.to_string())?;
+        {
+            Ok(Ok(made)) => made,
+            Ok(Err(e)) => {
+                self.failed("connect", &e);
+                return None;
+            }
+            Err(_) => {
+                self.failed("connect", &format!("no connection within {TIMEOUT:?}"));
+                return None;
+            }
+        };
         *conn = Some(made.clone());
-        Ok(made)
+        Some(made)
     }
 
-    /// Runs `cmd`; a failure or a timeout pauses the tier and drops the connection.
+    /// Runs `cmd`; a failure or a timeout pauses the tier (the connection manager reconnects
+    /// by itself once Redis answers again).
     async fn run<T: redis::FromRedisValue>(&self, what: &str, cmd: redis::Cmd) -> Option<T> {
         if self.paused() {
             return None;
         }
-        let result = match self.connection().await {
-            Ok(mut c) => match tokio::time::timeout(TIMEOUT, cmd.query_async::<T>(&mut c)).await {
-                Ok(Ok(v)) => Ok(v),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err(format!("no answer within {TIMEOUT:?}")),
-            },
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(v) => {
+        let mut conn = self.connection().await?;
+        match tokio::time::timeout(TIMEOUT, cmd.query_async::<T>(&mut conn)).await {
+            Ok(Ok(v)) => {
                 self.answered();
                 Some(v)
             }
-            Err(e) => {
-                self.conn.lock().await.take();
+            Ok(Err(e)) => {
                 self.failed(what, &e);
+                None
+            }
+            Err(_) => {
+                self.failed(what, &format!("no answer within {TIMEOUT:?}"));
                 None
             }
         }

@@ -127,11 +127,12 @@ impl Call {
         tags: &mut u64,
     ) -> Result<Sampled, LmError> {
         let vocab = model.vocab();
-        let ended = vocab.is_eog(token) || {
+        // Only a lone completion without tools streams (a tool call is not text).
+        let streams = self.n == 1 && self.tools.is_none();
+        let on_text = self.job.on_text.as_ref().filter(|_| streams);
+        let ended = self.max_tokens == 0 || vocab.is_eog(token) || {
             self.completion_tokens += 1;
             let piece = vocab.token_to_piece(token, false, None);
-            let streams = self.n == 1 && self.tools.is_none();
-            let on_text = self.job.on_text.as_ref().filter(|_| streams);
             self.text
                 .push(&piece, &self.job.request.config.stop, on_text)
                 || self.text.generated >= self.max_tokens
@@ -141,7 +142,7 @@ impl Call {
             return Ok(Sampled::More);
         }
         self.next = None;
-        let text = self.text.finish(self.job.on_text.as_ref());
+        let text = self.text.finish(on_text);
         match &self.tools {
             Some(tools) => {
                 *tags += 1;
@@ -176,10 +177,12 @@ impl Call {
         }))
     }
 
-    /// Prompt and generated token counts, for the model's stats.
+    /// Prompt and generated token counts, for the model's stats (a call given up on counts the
+    /// completions it began).
     pub fn counts(&self) -> (u64, u64) {
+        let begun = (self.index + 1).min(self.n);
         (
-            self.prompt.len() as u64 * u64::from(self.n),
+            self.prompt.len() as u64 * u64::from(begun),
             self.completion_tokens,
         )
     }

@@ -1,5 +1,6 @@
 //! The embedded model's engine: concurrent calls decoded together, one llama.cpp batch per
-//! step, as llama-server's slots are.
+//! step, as llama-server's slots are. (With a KV stream per sequence, llama.cpp runs a batch
+//! as one pass per run of consecutive sequence ids, so the engine prefers low ids.)
 //!
 //! Each call holds one KV-cache sequence while it is served. A step puts one token of every
 //! decoding call and a chunk of every prefilling prompt into one batch, decodes it, and samples
@@ -186,7 +187,19 @@ impl Engine {
             .iter()
             .copied()
             .max_by_key(|&i| (own(i), self.slots[i].used));
-        let lru = idle.iter().copied().min_by_key(|&i| self.slots[i].used);
+        // A finished leader's sequence holds what its followers wait for: not reused for
+        // nothing. Among the least recently used, low ids keep the batch's sequences together.
+        let led: Vec<usize> = self
+            .slots
+            .iter()
+            .filter_map(|s| s.call.as_ref()?.follow.map(|(leader, _)| leader))
+            .collect();
+        let lru = idle
+            .iter()
+            .copied()
+            .filter(|i| !led.contains(i))
+            .min_by_key(|&i| (self.slots[i].used, i))
+            .or_else(|| idle.first().copied());
         let (Some(best), Some(lru)) = (best, lru) else {
             return Err(LmError::Other("no free KV sequence".into()));
         };
@@ -241,10 +254,19 @@ impl Engine {
         if from < self.slots[slot].tokens.len() {
             let seq = self.slots[slot].seq as u32;
             let p0 = (from > 0).then_some(from as u32);
-            self.ctx
+            let removed = self
+                .ctx
                 .clear_kv_cache_seq(Some(seq), p0, None)
                 .map_err(|e| fail("KV cache", e))?;
-            self.slots[slot].tokens.truncate(from);
+            if removed {
+                self.slots[slot].tokens.truncate(from);
+            } else {
+                // A model whose cache cannot drop a tail (recurrent): drop it all.
+                self.ctx
+                    .clear_kv_cache_seq(Some(seq), None, None)
+                    .map_err(|e| fail("KV cache", e))?;
+                self.slots[slot].tokens.clear();
+            }
         }
         Ok(())
     }

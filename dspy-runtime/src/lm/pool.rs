@@ -37,6 +37,8 @@ struct Pool {
     /// Ties between equally loaded endpoints go round.
     next: AtomicUsize,
     moved: AtomicU64,
+    /// Woken when an endpoint's health changes (calls waiting for one to come back).
+    changed: tokio::sync::Notify,
 }
 
 struct Member {
@@ -47,6 +49,16 @@ struct Member {
     failures: AtomicU64,
     ejections: AtomicU64,
     health: Mutex<Health>,
+}
+
+impl Health {
+    /// In rotation, or out with its cool-down over and no probe under way.
+    fn available(&self, now: Instant) -> bool {
+        match self.ejected_until {
+            None => true,
+            Some(until) => until <= now && !self.probing,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -223,6 +235,7 @@ impl PoolLmBuilder {
                 max_cooldown: self.max_cooldown,
                 next: AtomicUsize::new(0),
                 moved: AtomicU64::new(0),
+                changed: tokio::sync::Notify::new(),
             }),
         })
     }
@@ -254,58 +267,70 @@ impl Pool {
     /// The endpoint for the next attempt: the least loaded one in rotation, or one whose
     /// cool-down is over (one probing call at a time). `None` when all are out.
     fn pick(&self) -> Option<Lease<'_>> {
-        let now = Instant::now();
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
         let n = self.members.len();
-        let mut best: Option<(usize, usize)> = None;
-        for k in 0..n {
-            let i = (start + k) % n;
-            let m = &self.members[i];
-            let available = {
-                let h = m.health();
-                match h.ejected_until {
-                    None => true,
-                    Some(until) => until <= now && !h.probing,
+        // The choice is made without locks; an endpoint that changed meanwhile (ejected, or
+        // its probe taken) is skipped and the choice made again.
+        for _ in 0..n {
+            let now = Instant::now();
+            let start = self.next.fetch_add(1, Ordering::Relaxed);
+            let mut best: Option<(usize, usize)> = None;
+            for k in 0..n {
+                let i = (start + k) % n;
+                let m = &self.members[i];
+                let load = m.in_flight.load(Ordering::Relaxed);
+                if m.health().available(now) && best.is_none_or(|(_, l)| load < l) {
+                    best = Some((i, load));
                 }
+            }
+            let m = &self.members[best?.0];
+            let probe = {
+                let mut h = m.health();
+                if !h.available(now) {
+                    continue;
+                }
+                h.probing = h.ejected_until.is_some();
+                h.probing
             };
-            let load = m.in_flight.load(Ordering::Relaxed);
-            if available && best.is_none_or(|(_, l)| load < l) {
-                best = Some((i, load));
-            }
+            m.in_flight.fetch_add(1, Ordering::Relaxed);
+            m.calls.fetch_add(1, Ordering::Relaxed);
+            return Some(Lease { member: m, probe });
         }
-        let (i, _) = best?;
-        let m = &self.members[i];
-        let probe = {
-            let mut h = m.health();
-            if h.ejected_until.is_some() {
-                if h.probing {
-                    return None;
-                }
-                h.probing = true;
-            }
-            h.probing
-        };
-        m.in_flight.fetch_add(1, Ordering::Relaxed);
-        m.calls.fetch_add(1, Ordering::Relaxed);
-        Some(Lease { member: m, probe })
+        None
     }
 
-    /// When the first ejected endpoint may be probed again.
-    fn next_probe(&self) -> Duration {
+    /// Waits, when every endpoint is out, until one may be probed or any endpoint's health
+    /// changes. An error once the call has waited longer than the longest cool-down.
+    async fn wait(&self, since: &mut Option<Instant>) -> Result<(), LmError> {
+        let started = *since.get_or_insert_with(Instant::now);
+        if started.elapsed() > self.max_cooldown {
+            return Err(LmError::Transport(format!(
+                "every endpoint of the pool has been out of rotation for {:?}",
+                started.elapsed()
+            )));
+        }
         let now = Instant::now();
-        self.members
+        let next = self
+            .members
             .iter()
             .filter_map(|m| m.health().ejected_until)
             .map(|t| t.saturating_duration_since(now))
+            .filter(|d| !d.is_zero())
             .min()
-            .unwrap_or(Duration::ZERO)
-            .max(Duration::from_millis(10))
+            .unwrap_or(self.cooldown);
+        let changed = self.changed.notified();
+        tokio::select! {
+            _ = changed => {}
+            _ = tokio::time::sleep(next) => {}
+        }
+        Ok(())
     }
 
     fn succeeded(&self, m: &Member) {
         let mut h = m.health();
         if h.ejected_until.is_some() || h.strikes > 0 {
             *h = Health::default();
+            drop(h);
+            self.changed.notify_waiters();
             tracing::info!(endpoint = %m.url, "LM endpoint back in rotation");
         }
     }
@@ -325,18 +350,24 @@ impl Pool {
         let wait = self.cooldown.saturating_mul(factor).min(self.max_cooldown);
         h.ejected_until = Some(now + wait);
         m.ejections.fetch_add(1, Ordering::Relaxed);
+        drop(h);
+        self.changed.notify_waiters();
         tracing::warn!(endpoint = %m.url, error = %e, cooldown_ms = wait.as_millis() as u64, "LM endpoint ejected");
     }
 
     async fn complete(&self, request: LmRequest) -> Result<LmResponse, LmError> {
         let mut last = None;
         let mut tried = 0;
+        let mut waiting = None;
         while tried < self.attempts {
             let Some(lease) = self.pick() else {
-                // Every endpoint is out: wait for the first cool-down to end.
-                tokio::time::sleep(self.next_probe()).await;
+                // Every endpoint is out: wait for one to come back (or fail after a while).
+                self.wait(&mut waiting)
+                    .await
+                    .map_err(|e| last.take().unwrap_or(e))?;
                 continue;
             };
+            waiting = None;
             tried += 1;
             if tried > 1 {
                 self.moved.fetch_add(1, Ordering::Relaxed);
@@ -370,12 +401,19 @@ impl Pool {
     ) -> Result<LmResponse, LmError> {
         let mut last = None;
         let mut tried = 0;
+        let mut waiting = None;
         while tried < self.attempts {
             let Some(lease) = self.pick() else {
-                tokio::time::sleep(self.next_probe()).await;
+                self.wait(&mut waiting)
+                    .await
+                    .map_err(|e| last.take().unwrap_or(e))?;
                 continue;
             };
+            waiting = None;
             tried += 1;
+            if tried > 1 {
+                self.moved.fetch_add(1, Ordering::Relaxed);
+            }
             let m = lease.member;
             let mut sent = false;
             let mut forward = |text: &str| {
@@ -393,10 +431,12 @@ impl Pool {
                     if sent {
                         return Err(e);
                     }
-                    self.moved.fetch_add(1, Ordering::Relaxed);
                     last = Some(e);
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    self.succeeded(m);
+                    return Err(e);
+                }
             }
         }
         Err(last.unwrap_or_else(|| LmError::Other("no endpoint was tried".into())))
