@@ -128,6 +128,16 @@ async fn decode_rate(lm: &dyn LanguageModel) -> Result<f64, Box<dyn std::error::
     Ok(r.usage.completion_tokens.saturating_sub(1) as f64 / (many - one).max(1e-9))
 }
 
+/// The llama-server's LM, uncached.
+fn client(srv: &llama::LlamaServer) -> Result<HttpLm, dspy::LmError> {
+    HttpLm::builder("openai/local")
+        .api_base(srv.base())
+        .api_key("none")
+        .cache(false)
+        .timeout(Duration::from_secs(300))
+        .build()
+}
+
 fn flag(args: &[String], name: &str) -> Option<String> {
     args.iter()
         .position(|a| a == name)
@@ -177,12 +187,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let ctx = (8192 * c).to_string();
             let parallel = c.to_string();
             let srv = llama::LlamaServer::start(file, &["-c", &ctx, "--parallel", &parallel])?;
-            let http = HttpLm::builder("openai/local")
-                .api_base(srv.base())
-                .api_key("none")
-                .cache(false)
-                .timeout(Duration::from_secs(300))
-                .build()?;
+            let http = client(&srv)?;
             Some((srv, Lm::new(http)))
         } else {
             None
@@ -223,12 +228,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     print!("decode, one sequence: embedded {ours:.1} tokens/s");
     if server {
         let srv = llama::LlamaServer::start(file, &["-c", "8192", "--parallel", "1"])?;
-        let http = HttpLm::builder("openai/local")
-            .api_base(srv.base())
-            .api_key("none")
-            .cache(false)
-            .timeout(Duration::from_secs(300))
-            .build()?;
+        let http = client(&srv)?;
         let theirs = decode_rate(&http).await?;
         print!(
             ", llama-server {theirs:.1} tokens/s ({:.2}x)",

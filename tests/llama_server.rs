@@ -172,7 +172,14 @@ async fn llama_server_end_to_end() {
 
     // A predictor streamed through llama-server: its field arrives in chunks that join to the
     // parsed value, and the stream's usage (include_usage) is counted.
-    let p = Predict::<Qa>::new().with_lm(lm.clone());
+    // Bounded: a rambling reply must not outlast the LM timeout on a loaded machine.
+    let p = Predict::<Qa>::new()
+        .with_lm(lm.clone())
+        .with_config(LmConfig {
+            temperature: Some(0.0),
+            max_tokens: Some(96),
+            ..Default::default()
+        });
     let (answer, chunks, pred) = common::stream_capital(&p).await;
     assert!(chunks > 1, "{chunks} chunks");
     assert_eq!(answer, pred.answer);

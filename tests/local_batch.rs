@@ -3,10 +3,12 @@
 //! call, each have the whole context, and a caller that goes away frees its sequence.
 #![cfg(feature = "local")]
 
+mod common;
+
+use common::greedy_chat as ask;
 use dspy::lm::local::{SMOLLM2_FILE, locate_in, model_dir};
-use dspy::lm::{LmRequest, LocalConfig, LocalLm, Message};
+use dspy::lm::{LocalConfig, LocalLm};
 use dspy::prelude::*;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -19,21 +21,6 @@ fn separate(sequences: usize, n_ctx: u32) -> LocalLm {
         ..Default::default()
     };
     LocalLm::load_separate(path, config).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn ask(system: &str, user: &str, max_tokens: u32) -> LmRequest {
-    LmRequest {
-        messages: vec![
-            Message::system(system.to_string()),
-            Message::user(user.to_string()),
-        ],
-        config: Arc::new(LmConfig {
-            max_tokens: Some(max_tokens),
-            temperature: Some(0.0),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
 }
 
 const QUESTIONS: &[&str] = &[

@@ -5,8 +5,8 @@
 
 mod common;
 
-use common::{Qa, QaInput};
-use dspy::lm::{Capabilities, LmRequest, LocalLm, Message, ResponseFormat};
+use common::{Qa, QaInput, greedy_chat as ask};
+use dspy::lm::{Capabilities, LocalLm, ResponseFormat};
 use dspy::prelude::*;
 use serde_json::json;
 use std::sync::Arc;
@@ -14,21 +14,6 @@ use std::sync::atomic::Ordering;
 
 fn model() -> LocalLm {
     LocalLm::smollm2().unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn ask(system: &str, user: &str, max_tokens: u32) -> LmRequest {
-    LmRequest {
-        messages: vec![
-            Message::system(system.to_string()),
-            Message::user(user.to_string()),
-        ],
-        config: Arc::new(LmConfig {
-            max_tokens: Some(max_tokens),
-            temperature: Some(0.0),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
 }
 
 #[tokio::test]

@@ -69,3 +69,20 @@ pub async fn stream_capital(p: &dspy::Predict<Qa>) -> (String, usize, dspy::Pred
         }
     }
 }
+
+/// A greedy (temperature 0) chat request: a system and a user message, `max_tokens` out.
+pub fn greedy_chat(system: &str, user: &str, max_tokens: u32) -> dspy::lm::LmRequest {
+    use dspy::lm::{LmConfig, LmRequest, Message};
+    LmRequest {
+        messages: vec![
+            Message::system(system.to_string()),
+            Message::user(user.to_string()),
+        ],
+        config: std::sync::Arc::new(LmConfig {
+            max_tokens: Some(max_tokens),
+            temperature: Some(0.0),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}

@@ -317,11 +317,8 @@ impl Pool {
             .filter(|d| !d.is_zero())
             .min()
             .unwrap_or(self.cooldown);
-        let changed = self.changed.notified();
-        tokio::select! {
-            _ = changed => {}
-            _ = tokio::time::sleep(next) => {}
-        }
+        // Woken by a change, or at the next cool-down's end.
+        let _ = tokio::time::timeout(next, self.changed.notified()).await;
         Ok(())
     }
 
@@ -355,42 +352,67 @@ impl Pool {
         tracing::warn!(endpoint = %m.url, error = %e, cooldown_ms = wait.as_millis() as u64, "LM endpoint ejected");
     }
 
-    async fn complete(&self, request: LmRequest) -> Result<LmResponse, LmError> {
-        let mut last = None;
-        let mut tried = 0;
-        let mut waiting = None;
-        while tried < self.attempts {
+    /// The endpoint of a call's next attempt: waits while every endpoint is out; `None` once
+    /// the call has had its attempts.
+    async fn next_endpoint(&self, call: &mut Attempts) -> Result<Option<Lease<'_>>, LmError> {
+        while call.tried < self.attempts {
             let Some(lease) = self.pick() else {
                 // Every endpoint is out: wait for one to come back (or fail after a while).
-                self.wait(&mut waiting)
+                self.wait(&mut call.waiting)
                     .await
-                    .map_err(|e| last.take().unwrap_or(e))?;
+                    .map_err(|e| call.last.take().unwrap_or(e))?;
                 continue;
             };
-            waiting = None;
-            tried += 1;
-            if tried > 1 {
+            call.waiting = None;
+            call.tried += 1;
+            if call.tried > 1 {
                 self.moved.fetch_add(1, Ordering::Relaxed);
             }
-            let m = lease.member;
-            match m.lm.complete(request.clone()).await {
-                Ok(response) => {
-                    self.succeeded(m);
-                    return Ok(response);
+            return Ok(Some(lease));
+        }
+        Ok(None)
+    }
+
+    /// What an attempt's result means for the call: `Some` ends it; `None` moves it on.
+    /// `may_move` is false once part of the reply was streamed.
+    fn settle(
+        &self,
+        m: &Member,
+        result: Result<LmResponse, LmError>,
+        may_move: bool,
+        call: &mut Attempts,
+    ) -> Option<Result<LmResponse, LmError>> {
+        match result {
+            Ok(response) => {
+                self.succeeded(m);
+                Some(Ok(response))
+            }
+            Err(e) if e.is_retryable() => {
+                self.failed(m, &e);
+                if !may_move {
+                    return Some(Err(e));
                 }
-                Err(e) if e.is_retryable() => {
-                    self.failed(m, &e);
-                    last = Some(e);
-                }
-                Err(e) => {
-                    // The request's own fault (a bad request, a context overflow): another
-                    // endpoint would say the same. The endpoint answered, so it is healthy.
-                    self.succeeded(m);
-                    return Err(e);
-                }
+                call.last = Some(e);
+                None
+            }
+            Err(e) => {
+                // The request's own fault (a bad request, a context overflow): another
+                // endpoint would say the same. The endpoint answered, so it is healthy.
+                self.succeeded(m);
+                Some(Err(e))
             }
         }
-        Err(last.unwrap_or_else(|| LmError::Other("no endpoint was tried".into())))
+    }
+
+    async fn complete(&self, request: LmRequest) -> Result<LmResponse, LmError> {
+        let mut call = Attempts::default();
+        while let Some(lease) = self.next_endpoint(&mut call).await? {
+            let result = lease.member.lm.complete(request.clone()).await;
+            if let Some(done) = self.settle(lease.member, result, true, &mut call) {
+                return done;
+            }
+        }
+        Err(call.failed())
     }
 
     /// Streams from one endpoint; a failure before any text moves to another.
@@ -399,47 +421,40 @@ impl Pool {
         request: LmRequest,
         on_text: &mut (dyn FnMut(&str) + Send),
     ) -> Result<LmResponse, LmError> {
-        let mut last = None;
-        let mut tried = 0;
-        let mut waiting = None;
-        while tried < self.attempts {
-            let Some(lease) = self.pick() else {
-                self.wait(&mut waiting)
-                    .await
-                    .map_err(|e| last.take().unwrap_or(e))?;
-                continue;
-            };
-            waiting = None;
-            tried += 1;
-            if tried > 1 {
-                self.moved.fetch_add(1, Ordering::Relaxed);
-            }
-            let m = lease.member;
+        let mut call = Attempts::default();
+        while let Some(lease) = self.next_endpoint(&mut call).await? {
             let mut sent = false;
             let mut forward = |text: &str| {
                 sent = true;
                 on_text(text);
             };
-            let result = m.lm.complete_streaming(request.clone(), &mut forward).await;
-            match result {
-                Ok(response) => {
-                    self.succeeded(m);
-                    return Ok(response);
-                }
-                Err(e) if e.is_retryable() => {
-                    self.failed(m, &e);
-                    if sent {
-                        return Err(e);
-                    }
-                    last = Some(e);
-                }
-                Err(e) => {
-                    self.succeeded(m);
-                    return Err(e);
-                }
+            let result = lease
+                .member
+                .lm
+                .complete_streaming(request.clone(), &mut forward)
+                .await;
+            if let Some(done) = self.settle(lease.member, result, !sent, &mut call) {
+                return done;
             }
         }
-        Err(last.unwrap_or_else(|| LmError::Other("no endpoint was tried".into())))
+        Err(call.failed())
+    }
+}
+
+/// One call's way through the pool.
+#[derive(Default)]
+struct Attempts {
+    tried: usize,
+    last: Option<LmError>,
+    /// Since when every endpoint has been out, while the call waits.
+    waiting: Option<Instant>,
+}
+
+impl Attempts {
+    /// The error of a call that had all its attempts.
+    fn failed(self) -> LmError {
+        self.last
+            .unwrap_or_else(|| LmError::Other("no endpoint was tried".into()))
     }
 }
 
