@@ -155,3 +155,23 @@ fn a_pool_needs_an_endpoint() {
     };
     assert!(e.to_string().contains("at least one endpoint"), "{e}");
 }
+
+#[tokio::test]
+async fn a_stream_that_fails_before_any_text_moves() {
+    let (bad, good) = (FakeLm::start().await, FakeLm::start().await);
+    bad.set_plan(|_, _| Some(Fault::Status(502, None)));
+    let lm = pool(&[bad.base(), good.base()], Duration::from_secs(30));
+    // The stream is the pool's first call: round robin starts at the failing endpoint.
+    let mut pieces = Vec::new();
+    let streamed =
+        LanguageModel::complete_streaming(&lm, ask(7), &mut |t: &str| pieces.push(t.to_string()))
+            .await
+            .unwrap();
+    let report = lm.report();
+    assert_eq!(bad.requests(), 1, "{report}");
+    assert_eq!(report.moved, 1, "{report}");
+    assert!(report.endpoints[0].ejected, "{report}");
+    assert_eq!(pieces.concat(), streamed.outputs[0]);
+    let plain = lm.complete(ask(7)).await.unwrap().outputs.remove(0);
+    assert_eq!(streamed.outputs[0], plain);
+}
