@@ -50,15 +50,28 @@ impl Default for CacheConfig {
     }
 }
 
-#[derive(Serialize, Deserialize)]
+/// A response as read back.
+#[derive(Deserialize)]
 struct Stored {
     outputs: Vec<String>,
     prompt_tokens: u64,
     completion_tokens: u64,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     tool_calls: Vec<Vec<super::ToolCall>>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     reasoning: Vec<Option<String>>,
+}
+
+/// A response as written: [`Stored`]'s fields, borrowed rather than copied.
+#[derive(Serialize)]
+struct StoredRef<'a> {
+    outputs: &'a [String],
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    tool_calls: &'a [Vec<super::ToolCall>],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    reasoning: &'a [Option<String>],
 }
 
 /// One fetch that identical concurrent requests wait on together.
@@ -350,24 +363,65 @@ impl Cache {
     /// Stores a response (to disk in the background; see [`Cache::flush`]; and to Redis in
     /// the background when the cache is shared).
     pub fn put(&self, key: CacheKey, response: &LmResponse) {
-        let bytes = self.put_local(key, response);
-        #[cfg(feature = "redis")]
+        if let Some(bytes) = self.put_local(key, response) {
+            self.share_later(key, bytes);
+        }
+    }
+
+    /// Stores a response in memory and on disk; returns its encoding when the shared tier
+    /// wants it too. A memory-only cache encodes nothing.
+    fn put_local(&self, key: CacheKey, response: &LmResponse) -> Option<Vec<u8>> {
+        lock(&self.memory).put(key, Arc::new(response.clone()));
+        let shared = self.is_shared();
+        if self.disk.is_none() && !shared {
+            return None;
+        }
+        let bytes = encode(response);
+        match (self.disk.is_some(), shared) {
+            (true, true) => {
+                self.write_disk(key, bytes.clone());
+                Some(bytes)
+            }
+            (true, false) => {
+                self.write_disk(key, bytes);
+                None
+            }
+            (false, _) => Some(bytes),
+        }
+    }
+
+    /// Whether responses also go to a shared tier (Redis).
+    #[cfg(feature = "redis")]
+    fn is_shared(&self) -> bool {
+        self.remote.is_some()
+    }
+
+    /// Writes an encoded response to the shared tier, before returning.
+    #[cfg(feature = "redis")]
+    async fn share(&self, key: CacheKey, bytes: Vec<u8>) {
+        if let Some(remote) = &self.remote {
+            remote.set(&key, bytes).await;
+        }
+    }
+
+    /// Writes an encoded response to the shared tier in the background.
+    #[cfg(feature = "redis")]
+    fn share_later(&self, key: CacheKey, bytes: Vec<u8>) {
         if let Some(remote) = &self.remote {
             remote.set_later(&key, bytes);
         }
-        #[cfg(not(feature = "redis"))]
-        drop(bytes);
     }
 
-    /// Stores a response in memory and on disk; returns its encoding.
-    fn put_local(&self, key: CacheKey, response: &LmResponse) -> Vec<u8> {
-        lock(&self.memory).put(key, Arc::new(response.clone()));
-        let bytes = encode(response);
-        if self.disk.is_some() {
-            self.write_disk(key, bytes.clone());
-        }
-        bytes
+    #[cfg(not(feature = "redis"))]
+    fn is_shared(&self) -> bool {
+        false
     }
+
+    #[cfg(not(feature = "redis"))]
+    async fn share(&self, _key: CacheKey, _bytes: Vec<u8>) {}
+
+    #[cfg(not(feature = "redis"))]
+    fn share_later(&self, _key: CacheKey, _bytes: Vec<u8>) {}
 
     /// Queues an encoded response for the disk writer (kept in memory only, with a warning,
     /// when the writer is behind).
@@ -458,16 +512,12 @@ impl Cache {
                 }
                 ran.store(true, Ordering::Relaxed);
                 let r = fetch.await;
-                if let Ok(resp) = &r {
-                    let bytes = self.put_local(key, resp);
+                if let Ok(resp) = &r
+                    && let Some(bytes) = self.put_local(key, resp)
+                {
                     // Written before the call returns, so a process that ends right after
                     // has shared what it got.
-                    #[cfg(feature = "redis")]
-                    if let Some(remote) = &self.remote {
-                        remote.set(&key, bytes).await;
-                    }
-                    #[cfg(not(feature = "redis"))]
-                    drop(bytes);
+                    self.share(key, bytes).await;
                 }
                 r
             })
@@ -524,12 +574,12 @@ fn read_disk(db: &Database, key: &CacheKey) -> Option<LmResponse> {
 
 /// A response as stored: the format byte, then JSON.
 fn encode(response: &LmResponse) -> Vec<u8> {
-    let stored = Stored {
-        outputs: response.outputs.clone(),
+    let stored = StoredRef {
+        outputs: &response.outputs,
         prompt_tokens: response.usage.prompt_tokens,
         completion_tokens: response.usage.completion_tokens,
-        tool_calls: response.tool_calls.clone(),
-        reasoning: response.reasoning.clone(),
+        tool_calls: &response.tool_calls,
+        reasoning: &response.reasoning,
     };
     let mut bytes = vec![FORMAT];
     // Strings, numbers and serde-derived tool calls: serializing cannot fail.
@@ -696,8 +746,14 @@ fn unix_millis() -> u128 {
         .unwrap_or(0)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// Lower-case hex of `bytes`.
+pub(super) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
 }
 
 /// The cache key of a request body for `model` (the body must not hold the API key).

@@ -55,12 +55,7 @@ impl Remote {
     }
 
     fn key(&self, key: &CacheKey) -> String {
-        let mut k = String::with_capacity(self.prefix.len() + 64);
-        k.push_str(&self.prefix);
-        for b in key {
-            k.push_str(&format!("{b:02x}"));
-        }
-        k
+        format!("{}{}", self.prefix, super::cache::hex(key))
     }
 
     fn paused(&self) -> bool {
