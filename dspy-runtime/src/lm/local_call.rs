@@ -325,15 +325,22 @@ impl Text {
             return true;
         }
         if let Some(tx) = on_text {
-            let valid = match std::str::from_utf8(&self.bytes) {
+            // Only the unsent bytes are checked (what was sent ends on a character boundary),
+            // so streaming costs the new text, not the whole text again at every token.
+            let unsent = &self.bytes[self.sent..];
+            let valid = match std::str::from_utf8(unsent) {
                 Ok(s) => s,
-                Err(e) => std::str::from_utf8(&self.bytes[..e.valid_up_to()]).unwrap_or(""),
+                Err(e) => std::str::from_utf8(&unsent[..e.valid_up_to()]).unwrap_or(""),
             };
             let mut safe = valid.len().saturating_sub(self.hold);
             while !valid.is_char_boundary(safe) {
                 safe -= 1;
             }
-            send_text(Some(tx), valid, &mut self.sent, safe);
+            if let Some(piece) = valid.get(..safe).filter(|p| !p.is_empty()) {
+                // A dropped receiver (the caller went away) loses nothing the call returns.
+                let _ = tx.send(piece.to_string());
+                self.sent += safe;
+            }
         }
         false
     }

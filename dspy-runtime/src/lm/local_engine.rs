@@ -60,6 +60,8 @@ pub(super) struct Engine {
     /// Calls received and prepared, not yet given a sequence.
     waiting: VecDeque<Call>,
     batch: LlamaBatch<'static>,
+    /// What the current step put in the batch, per call.
+    plan: Vec<Planned>,
     clock: u64,
     config: EngineConfig,
     stats: Arc<LocalStats>,
@@ -103,6 +105,7 @@ impl Engine {
                 .collect(),
             waiting: VecDeque::new(),
             batch,
+            plan: Vec::new(),
             clock: 0,
             config,
             stats,
@@ -315,7 +318,9 @@ impl Engine {
         self.settle_followers()?;
         let room = self.ctx.n_batch() as usize;
         self.batch.clear();
-        let mut planned = Vec::new();
+        // The plan's buffer is kept from step to step (an error's early return drops it).
+        let mut planned = std::mem::take(&mut self.plan);
+        planned.clear();
         for (i, slot) in self.slots.iter().enumerate() {
             if let Some(token) = slot.call.as_ref().and_then(|c| c.next) {
                 let at = self.batch.n_tokens();
@@ -357,12 +362,13 @@ impl Engine {
             });
         }
         if planned.is_empty() {
+            self.plan = planned;
             return Ok(());
         }
         self.ctx
             .decode(&mut self.batch)
             .map_err(|e| fail("decode", e))?;
-        for p in planned {
+        for p in planned.drain(..) {
             let slot = &mut self.slots[p.slot];
             let Some(call) = slot.call.as_mut() else {
                 continue;
@@ -392,6 +398,7 @@ impl Engine {
                 Sampled::Done(response) => self.answer(p.slot, response),
             }
         }
+        self.plan = planned;
         Ok(())
     }
 

@@ -28,7 +28,7 @@ pub struct PoolLm {
 }
 
 struct Pool {
-    model: String,
+    /// At least one (the builder refuses none); they share the model name.
     members: Vec<Member>,
     cooldown: Duration,
     max_cooldown: Duration,
@@ -225,10 +225,8 @@ impl PoolLmBuilder {
                 })
             })
             .collect::<Result<Vec<_>, LmError>>()?;
-        let model = members[0].lm.model().to_string();
         Ok(PoolLm {
             inner: Arc::new(Pool {
-                model,
                 attempts: self.attempts.unwrap_or(2 * members.len()),
                 members,
                 cooldown: self.cooldown,
@@ -460,7 +458,7 @@ impl Attempts {
 
 impl LanguageModel for PoolLm {
     fn model(&self) -> &str {
-        &self.inner.model
+        self.inner.members[0].lm.model()
     }
 
     fn capabilities(&self) -> Capabilities {
