@@ -4,7 +4,10 @@
 //! BootstrapFewShotWithRandomSearch (2 shuffled candidates), each scored on dev: accuracy,
 //! compile LM calls, compile and evaluation wall time for both, in one invocation.
 //!
-//! `cargo run --release --features local --example bench_llama_optimize`
+//! With `-- --embedded`, our side runs on the embedded model (`LocalLm`, same GGUF, its
+//! default sequences) instead of the llama-server, which then serves Python DSPy only.
+//!
+//! `cargo run --release --features local --example bench_llama_optimize [-- --embedded]`
 
 #[path = "../tests/common/dspy_py.rs"]
 #[allow(dead_code)]
@@ -16,7 +19,7 @@ mod mock;
 
 use dspy::data::datasets::{Headline, bbc_headlines};
 use dspy::data::split;
-use dspy::lm::HttpLm;
+use dspy::lm::{HttpLm, Lm, LocalLm};
 use dspy::optimize::{BootstrapFewShot, RandomSearch};
 use dspy::prelude::*;
 use dspy::track_usage;
@@ -51,12 +54,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dev: Vec<Ex> = data.dev.iter().map(example).collect();
     let server = llama::LlamaServer::qwen(&["-c", "8192", "--jinja", "--parallel", "2"])?;
     let base = server.base();
-    let lm = HttpLm::builder("openai/qwen")
-        .api_base(&base)
-        .api_key("none")
-        .cache(false)
-        .timeout(Duration::from_secs(120))
-        .build()?;
+    let embedded = std::env::args().any(|a| a == "--embedded");
+    let lm: Lm = if embedded {
+        LocalLm::qwen()?.into()
+    } else {
+        HttpLm::builder("openai/qwen")
+            .api_base(&base)
+            .api_key("none")
+            .cache(false)
+            .timeout(Duration::from_secs(120))
+            .build()?
+            .into()
+    };
+    let ours_on = if embedded {
+        "the embedded model"
+    } else {
+        "llama-server"
+    };
     let student = Predict::<Classify>::new()
         .with_lm(lm)
         .with_config(LmConfig {
@@ -65,6 +79,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..Default::default()
         });
 
+    // Untimed warm-up: the model is loaded and the server's slots hold the system prompt
+    // before either side is timed (Python DSPy runs later, on the same warm server).
+    eval(&student, &dev[..2 * THREADS]).await?;
     let mut ours: Vec<(String, f64, u64, f64, f64)> = Vec::new();
     let (acc, eval_s) = eval(&student, &dev).await?;
     ours.push(("zero-shot".into(), acc, 0, 0.0, eval_s));
@@ -103,7 +120,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ));
     for (name, acc, calls, c, e) in &ours {
         println!(
-            "[dspy-rs {name}] score {acc:.2} compile_calls {calls} compile_s {c:.1} eval_s {e:.1}"
+            "[dspy-rs {name}, on {ours_on}] score {acc:.2} compile_calls {calls} compile_s {c:.1} eval_s {e:.1}"
         );
     }
 
@@ -146,7 +163,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         rest.split_whitespace().next()?.parse().ok()
     };
     println!(
-        "\n| optimizer | dspy-rs: dev accuracy, compile LM calls, compile / eval time | Python DSPy: same |"
+        "\n| optimizer | dspy-rs on {ours_on}: dev accuracy, compile LM calls, compile / eval time | Python DSPy on llama-server: same |"
     );
     println!("|---|---|---|");
     for (name, acc, calls, c, e) in &ours {
@@ -165,7 +182,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("| {name} | {acc:.2}, {calls} calls, {c:.0} s / {e:.0} s | {d} |");
         mock::figure(
             &format!(
-                "{name} on Qwen2.5-0.5B via llama-server (dev accuracy, compile calls, compile/eval s)"
+                "{name} on Qwen2.5-0.5B, ours on {ours_on} (dev accuracy, compile calls, compile/eval s)"
             ),
             &format!("{acc:.2}, {calls} calls, {c:.0} s / {e:.0} s"),
             &d,

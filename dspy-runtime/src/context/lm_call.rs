@@ -44,9 +44,9 @@ async fn observed(
         Some(f) => lm.complete_streaming(request, f),
         None => LanguageModel::complete(&**lm, request),
     };
-    let limit = with_current(|ctx| ctx.limit.clone());
+    let limit = with_current(|ctx| ctx.limit.clone().map(|l| (l, ctx.priority)));
     let _permit = match &limit {
-        Some(s) => s.acquire().await.ok(),
+        Some((l, priority)) => Some(l.acquire(*priority).await),
         None => None,
     };
     let history = History::global();

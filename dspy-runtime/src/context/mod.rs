@@ -6,6 +6,7 @@
 //! Where a value comes from, innermost first: the module's own (`Predict::with_lm`), the
 //! enclosing [`scope`], the process-wide [`configure`](crate::configure).
 
+mod admission;
 mod callback;
 mod emit;
 mod hints;
@@ -64,7 +65,9 @@ pub struct Context {
     /// Predictors answer with placeholders instead of calling an LM.
     pub(crate) dry_run: bool,
     /// Bounds the LM calls in flight across the scope.
-    pub(crate) limit: Option<Arc<tokio::sync::Semaphore>>,
+    pub(crate) limit: Option<Arc<admission::Admission>>,
+    /// Where this task's calls queue for `limit` (lower first).
+    pub(crate) priority: u64,
     /// Refine's advice: every predictor in the scope gets a `hint_` input.
     pub(crate) hints: Option<Arc<Hints>>,
     /// Where predictors stream their outputs (inside `dspy::stream`).
@@ -97,6 +100,7 @@ static EMPTY: Context = Context {
     trace: None,
     dry_run: false,
     limit: None,
+    priority: 0,
     hints: None,
     stream: None,
 };
@@ -161,7 +165,8 @@ pub struct Scope {
     callbacks: Vec<Arc<dyn Callback>>,
     trace: Option<Arc<trace::TraceLog>>,
     dry_run: bool,
-    limit: Option<Arc<tokio::sync::Semaphore>>,
+    limit: Option<Arc<admission::Admission>>,
+    priority: Option<u64>,
     hints: Option<Arc<Hints>>,
     stream: Option<Arc<StreamSink>>,
 }
@@ -221,7 +226,18 @@ impl Scope {
     /// At most `n` LM calls in flight at once across the scope, however many modules,
     /// evaluations or candidates run concurrently in it (at least 1).
     pub fn max_in_flight(mut self, n: usize) -> Self {
-        self.limit = Some(Arc::new(tokio::sync::Semaphore::new(n.max(1))));
+        self.limit = Some(Arc::new(admission::Admission::new(n)));
+        self
+    }
+
+    /// Where the scope's LM calls queue for the enclosing [`Scope::max_in_flight`]: waiting
+    /// calls are admitted lowest priority first, then in arrival order (0 by default). The
+    /// optimizers give each candidate its index, so one candidate's calls — which share its
+    /// instructions and demos as a prompt prefix — run back to back and reuse the server's
+    /// prompt cache (llama-server's slots, the embedded engine's sequences) rather than
+    /// interleaving with other candidates' calls.
+    pub fn priority(mut self, priority: u64) -> Self {
+        self.priority = Some(priority);
         self
     }
 
@@ -270,6 +286,9 @@ impl Scope {
         }
         if let Some(l) = self.limit {
             ctx.limit = Some(l);
+        }
+        if let Some(p) = self.priority {
+            ctx.priority = p;
         }
         if let Some(h) = self.hints {
             ctx.hints = Some(h);

@@ -197,8 +197,9 @@ impl Copro {
                 let candidates = if multi { &all[i] } else { &latest[i] };
                 let t = Instant::now();
                 // Each candidate is the current program with this predictor's instruction
-                // replaced; they are scored concurrently (the scope bounds the LM calls), taken
-                // in order.
+                // replaced; they are scored concurrently (the scope bounds the LM calls and
+                // admits the earlier candidates' first, so each one's prompts run back to
+                // back), taken in order.
                 let builds: Vec<P> = candidates
                     .iter()
                     .map(|(instruction, _)| {
@@ -209,8 +210,16 @@ impl Copro {
                         p
                     })
                     .collect();
-                let scores = stream::iter(builds.iter())
-                    .map(|p| spend.score(p, set, metric, self.concurrency, &self.budget))
+                let scores = stream::iter(builds.iter().enumerate())
+                    .map(|(place, p)| {
+                        context::scope().priority(place as u64).run(spend.score(
+                            p,
+                            set,
+                            metric,
+                            self.concurrency,
+                            &self.budget,
+                        ))
+                    })
                     .buffered(self.concurrency)
                     .collect::<Vec<_>>();
                 let scores = context::scope()

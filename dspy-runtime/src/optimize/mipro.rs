@@ -437,8 +437,12 @@ impl MiproV2 {
         let built: Vec<Result<(String, P)>> = context::scope()
             .max_in_flight(self.concurrency)
             .run(
-                stream::iter(seeds)
-                    .map(|s| build_candidate(boot, s, program, train, metric))
+                stream::iter(seeds.enumerate())
+                    .map(|(place, s)| {
+                        context::scope()
+                            .priority(place as u64)
+                            .run(build_candidate(boot, s, program, train, metric))
+                    })
                     .buffered(self.concurrency)
                     .collect(),
             )

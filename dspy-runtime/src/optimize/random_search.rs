@@ -14,12 +14,12 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
-/// DSPy's `BootstrapFewShotWithRandomSearch`. Candidates are built and evaluated one after
-/// another, in DSPy's order, so the LM calls in flight stay bounded by the configuration — at
-/// most `concurrency` while a candidate is evaluated, and BootstrapFewShot's own `concurrency`
-/// (8 by default: a smaller window wastes fewer calls past the last demo) while one is
-/// bootstrapped — never candidates × concurrency. The first of equal scores wins; with
-/// `stop_at_score`, the search stops at the first candidate to reach it.
+/// DSPy's `BootstrapFewShotWithRandomSearch`. Candidates are built and evaluated in DSPy's
+/// order; at most `concurrency` LM calls are in flight across all of them, the earliest
+/// unfinished candidate's first, so its prompts (which share its demos) reach the server back
+/// to back while later candidates fill only the places it leaves idle — never candidates ×
+/// concurrency. The first of equal scores wins; with `stop_at_score`, the search stops at the
+/// first candidate to reach it.
 #[derive(Clone, Debug)]
 pub struct RandomSearch {
     bootstrap: BootstrapFewShot,
@@ -153,12 +153,18 @@ impl RandomSearch {
         let mut best: Option<(f64, P)> = None;
         // Candidates run concurrently, results taken in seed order (so `stop_at_score` stops
         // where a sequential search would); the scope bounds the LM calls in flight across all
-        // of them to `concurrency`.
+        // of them to `concurrency`, and admits the earliest unfinished candidate's calls first
+        // (its priority is its place), so each candidate's prompts reach the server back to
+        // back and a later one only fills the places an earlier one leaves idle.
         let seeds = -3i64..self.num_candidates as i64;
         let width = seeds.clone().count().max(1);
         let search = async {
-            let mut results = futures_util::stream::iter(seeds)
-                .map(candidate)
+            let mut results = futures_util::stream::iter(seeds.enumerate())
+                .map(|(place, seed)| {
+                    crate::context::scope()
+                        .priority(place as u64)
+                        .run(candidate(seed))
+                })
                 .buffered(width);
             while let Some(result) = results.next().await {
                 let (c, program) = result?;

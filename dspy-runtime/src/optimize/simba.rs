@@ -172,7 +172,9 @@ impl Simba {
     }
 
     /// Runs every (program, example, rollout) concurrently; outcomes in order. `None` when
-    /// the budget is spent.
+    /// the budget is spent. One program's jobs start back to back (in the order of each
+    /// program's first job), so the prompts that share its instructions and demos reach the
+    /// server together rather than interleaved with other programs' ones.
     async fn run_all<P, I, L, F, S>(
         &self,
         jobs: Vec<(&P, usize, Option<u64>)>,
@@ -191,16 +193,20 @@ impl Simba {
         if spend.exceeded(&self.budget).is_some() {
             return None;
         }
-        let runs = stream::iter(jobs)
+        let order = grouped_by_program(&jobs);
+        let runs = stream::iter(order.iter().map(|&k| jobs[k]))
             .map(|(p, i, r)| Self::outcome(p, set, i, r, metric))
             .buffered(self.concurrency)
             .collect::<Vec<_>>();
-        Some(
-            context::scope()
-                .max_in_flight(self.concurrency)
-                .run(runs)
-                .await,
-        )
+        let done = context::scope()
+            .max_in_flight(self.concurrency)
+            .run(runs)
+            .await;
+        let mut outcomes: Vec<Option<Outcome>> = (0..jobs.len()).map(|_| None).collect();
+        for (k, o) in order.into_iter().zip(done) {
+            outcomes[k] = Some(o);
+        }
+        Some(outcomes.into_iter().flatten().collect())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -698,9 +704,37 @@ impl Optimizer for Simba {
     }
 }
 
+/// The jobs' indices with each program's jobs together, programs in the order of their first
+/// job and jobs in their own order within a program.
+fn grouped_by_program<P>(jobs: &[(&P, usize, Option<u64>)]) -> Vec<usize> {
+    let first = |k: usize| {
+        jobs.iter()
+            .position(|(p, _, _)| std::ptr::eq(*p, jobs[k].0))
+            .unwrap_or(k)
+    };
+    let mut order: Vec<usize> = (0..jobs.len()).collect();
+    order.sort_by_cached_key(|&k| first(k));
+    order
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jobs_are_grouped_by_program_in_first_seen_order() {
+        let (a, b, c) = (1u8, 1u8, 2u8);
+        let jobs = [
+            (&b, 0, None),
+            (&a, 1, None),
+            (&b, 2, Some(1)),
+            (&c, 3, None),
+            (&a, 4, None),
+            (&b, 5, None),
+        ];
+        // `a` and `b` are equal values but different programs.
+        assert_eq!(grouped_by_program(&jobs), vec![0, 2, 5, 1, 4, 3]);
+    }
 
     #[test]
     fn percentiles_are_numpys() {
