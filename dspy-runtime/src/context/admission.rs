@@ -35,11 +35,10 @@ impl State {
         self.waiting.range(..key).count()
     }
 
-    /// Wakes the waiters that may now take a free place.
-    fn wake_eligible(&self) {
-        for w in self.waiting.values().take(self.free) {
-            w.wake_by_ref();
-        }
+    /// The wakers of the waiters that may now take a free place (woken once the lock is
+    /// released).
+    fn eligible(&self) -> Vec<Waker> {
+        self.waiting.values().take(self.free).cloned().collect()
     }
 }
 
@@ -87,6 +86,7 @@ impl Future for Acquire {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Permit> {
         let this = &mut *self;
+        assert!(!this.done, "an admission polled after it was granted");
         let mut state = this.admission.lock();
         let key = match this.key {
             Some(k) => k,
@@ -117,10 +117,13 @@ impl Future for Acquire {
 impl Drop for Acquire {
     fn drop(&mut self) {
         if let (Some(key), false) = (self.key, self.done) {
-            let mut state = self.admission.lock();
-            state.waiting.remove(&key);
-            // Its turn, if it had one, passes to the next waiter.
-            state.wake_eligible();
+            let wake = {
+                let mut state = self.admission.lock();
+                state.waiting.remove(&key);
+                // Its turn, if it had one, passes to the next waiter.
+                state.eligible()
+            };
+            wake.into_iter().for_each(Waker::wake);
         }
     }
 }
@@ -133,9 +136,12 @@ pub(crate) struct Permit {
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        let mut state = self.admission.lock();
-        state.free += 1;
-        state.wake_eligible();
+        let wake = {
+            let mut state = self.admission.lock();
+            state.free += 1;
+            state.eligible()
+        };
+        wake.into_iter().for_each(Waker::wake);
     }
 }
 
@@ -206,18 +212,58 @@ mod tests {
         assert_eq!(*log.borrow(), vec![1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1]);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_dropped_waiter_passes_its_turn_on() {
+    /// Counts its wakes.
+    #[derive(Default)]
+    struct Wakes(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_dropped_waiter_passes_its_turn_on() {
         let adm = Arc::new(Admission::new(1));
-        let held = adm.acquire(0).await;
+        let held = {
+            let mut first = Box::pin(adm.acquire(0));
+            let waker = futures_util::task::noop_waker();
+            match first.as_mut().poll(&mut Context::from_waker(&waker)) {
+                Poll::Ready(p) => p,
+                Poll::Pending => panic!("a free place was not taken"),
+            }
+        };
+        // Two waiters queue: the better-ranked one is dropped once the place frees up.
+        let (w1, w2) = (Arc::new(Wakes::default()), Arc::new(Wakes::default()));
+        let (k1, k2) = (Waker::from(w1.clone()), Waker::from(w2.clone()));
         let mut first = Box::pin(adm.acquire(0));
-        let second = adm.acquire(1);
-        let waker = futures_util::task::noop_waker();
-        let pending = first.as_mut().poll(&mut Context::from_waker(&waker));
-        assert!(pending.is_pending());
+        let mut second = Box::pin(adm.acquire(1));
+        assert!(
+            first
+                .as_mut()
+                .poll(&mut Context::from_waker(&k1))
+                .is_pending()
+        );
+        assert!(
+            second
+                .as_mut()
+                .poll(&mut Context::from_waker(&k2))
+                .is_pending()
+        );
         drop(held);
+        let count = |w: &Wakes| w.0.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(
+            (count(&w1), count(&w2)),
+            (1, 0),
+            "the first in line is woken"
+        );
         drop(first);
-        let got = tokio::time::timeout(Duration::from_secs(1), second).await;
-        assert!(got.is_ok(), "the second waiter was never admitted");
+        assert_eq!(count(&w2), 1, "its turn passed to the second");
+        assert!(
+            second
+                .as_mut()
+                .poll(&mut Context::from_waker(&k2))
+                .is_ready()
+        );
     }
 }

@@ -169,6 +169,11 @@ impl LocalLm {
         Self::named(QWEN_FILE)
     }
 
+    /// Qwen2.5-Coder-1.5B from the model directory (`scripts/fetch-models qwen15`).
+    pub fn qwen15() -> Result<LocalLm, LmError> {
+        Self::named(QWEN15_FILE)
+    }
+
     /// The default local model: Qwen if fetched, else SmolLM2.
     pub fn default_model() -> Result<LocalLm, LmError> {
         if model_dir().join(QWEN_FILE).exists() {
