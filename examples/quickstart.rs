@@ -27,6 +27,11 @@ async fn main() -> dspy::Result<()> {
     let (train, dev): (Vec<ClassifyExample>, _) = (examples(&data.train)?, examples(&data.dev)?);
     // `scripts/quickstart --model qwen`: the same job on Qwen2.5-Coder-0.5B (faster, weaker).
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(other) = args.iter().find(|a| a.starts_with('-') && *a != "--model") {
+        Err(dspy::LmError::Config(format!(
+            "unknown option {other}: the quickstart takes --model qwen15|qwen"
+        )))?;
+    }
     let lm = match args.iter().position(|a| a == "--model") {
         None => LocalLm::qwen15()?,
         Some(i) => match args.get(i + 1).map(String::as_str) {
@@ -38,11 +43,6 @@ async fn main() -> dspy::Result<()> {
             )))?,
         },
     };
-    if let Some(other) = args.iter().find(|a| a.starts_with('-') && *a != "--model") {
-        Err(dspy::LmError::Config(format!(
-            "unknown option {other}: the quickstart takes --model qwen15|qwen"
-        )))?;
-    }
     // JSONAdapter: on the embedded model its schema becomes a grammar, so every answer is a label.
     let program = Predict::<Classify>::new()
         .with_adapter(JsonAdapter::new())
