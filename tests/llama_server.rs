@@ -92,18 +92,7 @@ fn client(s: &Server) -> HttpLm {
 }
 
 fn ask(user: &str, max_tokens: u32) -> LmRequest {
-    LmRequest {
-        messages: vec![
-            Message::system("You are a helpful assistant."),
-            Message::user(user.to_string()),
-        ],
-        config: Arc::new(LmConfig {
-            temperature: Some(0.0),
-            max_tokens: Some(max_tokens),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+    common::greedy_chat("You are a helpful assistant.", user, max_tokens)
 }
 
 #[tokio::test]

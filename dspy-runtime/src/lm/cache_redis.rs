@@ -11,8 +11,8 @@
 use super::cache::CacheKey;
 use redis::aio::ConnectionManager;
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// How long one Redis command may take before it counts as a failure.
@@ -27,7 +27,10 @@ pub(super) struct Remote {
     prefix: String,
     /// Entries expire after this many seconds (none: Redis's own eviction policy decides).
     ttl: Option<u64>,
-    conn: tokio::sync::Mutex<Option<ConnectionManager>>,
+    /// The connection once made (it reconnects by itself).
+    conn: OnceLock<ConnectionManager>,
+    /// Held while a connection is being made.
+    connecting: tokio::sync::Mutex<()>,
     down_until: Mutex<Option<Instant>>,
     warned: AtomicBool,
     /// Lookups answered from Redis, and failures seen.
@@ -46,7 +49,8 @@ impl Remote {
             client: redis::Client::open(url)?,
             prefix: prefix.to_string(),
             ttl: ttl.map(|t| t.as_secs().max(1)),
-            conn: tokio::sync::Mutex::new(None),
+            conn: OnceLock::new(),
+            connecting: tokio::sync::Mutex::new(()),
             down_until: Mutex::new(None),
             warned: AtomicBool::new(false),
             hits: AtomicU64::new(0),
@@ -85,13 +89,16 @@ impl Remote {
     }
 
     /// A connection, made on first use; `None` while another caller is making it (that call
-    /// is a miss rather than a wait in line). A failed connect pauses the tier before the lock
+    /// is a miss rather than a wait in line). A failed connect pauses the tier before the gate
     /// is let go, so callers behind it skip Redis at once.
     async fn connection(&self) -> Option<ConnectionManager> {
-        let Ok(mut conn) = self.conn.try_lock() else {
+        if let Some(c) = self.conn.get() {
+            return Some(c.clone());
+        }
+        let Ok(_gate) = self.connecting.try_lock() else {
             return None;
         };
-        if let Some(c) = conn.as_ref() {
+        if let Some(c) = self.conn.get() {
             return Some(c.clone());
         }
         if self.paused() {
@@ -110,8 +117,7 @@ impl Remote {
                 return None;
             }
         };
-        *conn = Some(made.clone());
-        Some(made)
+        Some(self.conn.get_or_init(|| made).clone())
     }
 
     /// Runs `cmd`; a failure or a timeout pauses the tier (the connection manager reconnects

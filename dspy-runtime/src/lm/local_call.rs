@@ -348,25 +348,19 @@ impl Text {
     /// The whole text, its unsent rest streamed.
     fn finish(&mut self, on_text: Option<&TextSender>) -> String {
         let text = String::from_utf8_lossy(&self.bytes).into_owned();
-        send_text(on_text, &text, &mut self.sent, text.len());
+        if let Some(tx) = on_text
+            && let Some(piece) = text.get(self.sent..).filter(|p| !p.is_empty())
+        {
+            // A dropped receiver (the caller went away) loses nothing the call returns.
+            let _ = tx.send(piece.to_string());
+            self.sent = text.len();
+        }
         text
     }
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// Sends `text[sent..upto]` when there is any, and moves `sent` on.
-fn send_text(on_text: Option<&TextSender>, text: &str, sent: &mut usize, upto: usize) {
-    if let Some(tx) = on_text
-        && upto > *sent
-        && let Some(piece) = text.get(*sent..upto)
-    {
-        // A dropped receiver (the caller went away) loses nothing the call returns.
-        let _ = tx.send(piece.to_string());
-        *sent = upto;
-    }
 }
 
 #[cfg(test)]

@@ -250,13 +250,20 @@ impl Member {
 struct Lease<'a> {
     member: &'a Member,
     probe: bool,
+    /// The pool's health-change signal, for calls waiting on the probe.
+    pool_changed: &'a tokio::sync::Notify,
 }
 
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
         self.member.in_flight.fetch_sub(1, Ordering::Relaxed);
         if self.probe {
-            self.member.health().probing = false;
+            let mut h = self.member.health();
+            // A probe that ended without a verdict (its call dropped) lets the next call probe.
+            if std::mem::take(&mut h.probing) {
+                drop(h);
+                self.pool_changed.notify_waiters();
+            }
         }
     }
 }
@@ -266,8 +273,8 @@ impl Pool {
     /// cool-down is over (one probing call at a time). `None` when all are out.
     fn pick(&self) -> Option<Lease<'_>> {
         let n = self.members.len();
-        // The choice is made without locks; an endpoint that changed meanwhile (ejected, or
-        // its probe taken) is skipped and the choice made again.
+        // The choice reads each endpoint's health in turn, then checks it again under its lock;
+        // an endpoint that changed meanwhile (ejected, or its probe taken) means choosing again.
         for _ in 0..n {
             let now = Instant::now();
             let start = self.next.fetch_add(1, Ordering::Relaxed);
@@ -291,14 +298,22 @@ impl Pool {
             };
             m.in_flight.fetch_add(1, Ordering::Relaxed);
             m.calls.fetch_add(1, Ordering::Relaxed);
-            return Some(Lease { member: m, probe });
+            return Some(Lease {
+                member: m,
+                probe,
+                pool_changed: &self.changed,
+            });
         }
         None
     }
 
     /// Waits, when every endpoint is out, until one may be probed or any endpoint's health
     /// changes. An error once the call has waited longer than the longest cool-down.
-    async fn wait(&self, since: &mut Option<Instant>) -> Result<(), LmError> {
+    async fn wait(
+        &self,
+        since: &mut Option<Instant>,
+        changed: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
+    ) -> Result<(), LmError> {
         let started = *since.get_or_insert_with(Instant::now);
         if started.elapsed() > self.max_cooldown {
             return Err(LmError::Transport(format!(
@@ -316,7 +331,7 @@ impl Pool {
             .min()
             .unwrap_or(self.cooldown);
         // Woken by a change, or at the next cool-down's end.
-        let _ = tokio::time::timeout(next, self.changed.notified()).await;
+        let _ = tokio::time::timeout(next, changed).await;
         Ok(())
     }
 
@@ -354,12 +369,24 @@ impl Pool {
     /// the call has had its attempts.
     async fn next_endpoint(&self, call: &mut Attempts) -> Result<Option<Lease<'_>>, LmError> {
         while call.tried < self.attempts {
-            let Some(lease) = self.pick() else {
-                // Every endpoint is out: wait for one to come back (or fail after a while).
-                self.wait(&mut call.waiting)
-                    .await
-                    .map_err(|e| call.last.take().unwrap_or(e))?;
-                continue;
+            let lease = match self.pick() {
+                Some(lease) => lease,
+                None => {
+                    // Every endpoint is out: listen for a change before looking once more (a
+                    // change in between is not missed), then wait for one to come back (or fail
+                    // after a while).
+                    let mut changed = std::pin::pin!(self.changed.notified());
+                    changed.as_mut().enable();
+                    match self.pick() {
+                        Some(lease) => lease,
+                        None => {
+                            self.wait(&mut call.waiting, changed)
+                                .await
+                                .map_err(|e| call.last.take().unwrap_or(e))?;
+                            continue;
+                        }
+                    }
+                }
             };
             call.waiting = None;
             call.tried += 1;
