@@ -3,7 +3,7 @@
 //! every kind of bad step (an invented tool, arguments that break the schema, a tool that
 //! panics or hangs, a reply without a call, outputs that do not fit).
 
-mod common;
+use crate::common;
 
 use dspy::agent::{Break, Termination};
 use dspy::lm::{Capabilities, MessageRole, ToolCall, ToolChoice};

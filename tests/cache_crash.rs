@@ -68,7 +68,12 @@ fn killed_writer_loses_no_committed_entry() {
     let exe = std::env::current_exe().unwrap();
     for round in 0..3 {
         let mut child = Command::new(&exe)
-            .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                crate::common::test_name(module_path!(), "crash_child").as_str(),
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_DIR, dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

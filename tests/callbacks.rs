@@ -11,7 +11,7 @@ use dspy::prelude::*;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 
-mod common;
+use crate::common;
 use common::two_step::{TwoStepInput, two_step};
 use common::{Qa, QaInput, reply};
 

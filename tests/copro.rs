@@ -4,7 +4,7 @@
 //! the best instruction wins; a garbled proposal is skipped; a budget stops the run with the
 //! best program so far; the proposer's prompts are snapshots.
 
-mod common;
+use crate::common;
 
 use common::lm_reply as reply;
 use dspy::lm::{BoxFuture, LanguageModel, LmError, LmRequest, LmResponse};

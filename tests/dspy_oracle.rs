@@ -5,7 +5,7 @@
 //!
 //! Needs the venv of ../shared/bench/dspy-py/setup.sh (scripts/test makes it and sets DSPY_PY).
 
-mod common;
+use crate::common;
 
 use dspy::prelude::*;
 use serde_json::{Value, json};

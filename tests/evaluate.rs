@@ -1,7 +1,7 @@
 //! Evaluate and batch against a real HTTP server on 127.0.0.1: scores, order, errors,
 //! max_errors, the concurrency bound, and the table / JSON / CSV / append outputs.
 
-mod common;
+use crate::common;
 
 use common::server::{FakeLm, Fault};
 use common::{Qa, QaExample, QaInput, QaOutput};

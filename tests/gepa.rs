@@ -5,7 +5,7 @@
 //! beats its parent exactly when the minibatch had a question whose rule was missing, and the
 //! run's course is fixed by the seed.
 
-mod common;
+use crate::common;
 
 use common::gepa_task::{
     Labelled, Qa, QaInput, QaOutput, Task, category, current_instruction, last_message,

@@ -3,7 +3,7 @@
 //! itself as the child (with `GEPA_CHILD_CHECKPOINT` set), whose task LM is slowed so that the
 //! parent can kill it after a few iterations.
 
-mod common;
+use crate::common;
 
 use common::gepa_task::{
     Labelled, Qa, QaOutput, Task, category, current_instruction, last_message, missing_rules, reply,
@@ -93,7 +93,11 @@ async fn a_run_killed_mid_way_resumes_to_the_same_result() {
     let exe = std::env::current_exe().unwrap();
     let mut child = std::process::Command::new(exe)
         .args([
-            "a_run_killed_mid_way_resumes_to_the_same_result",
+            common::test_name(
+                module_path!(),
+                "a_run_killed_mid_way_resumes_to_the_same_result",
+            )
+            .as_str(),
             "--exact",
             "--nocapture",
         ])

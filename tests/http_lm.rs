@@ -2,7 +2,7 @@
 //! streaming, n, stop, Anthropic, embeddings, every fault mode, retries, limits, cache,
 //! single-flight, budgets, usage scopes and history.
 
-mod common;
+use crate::common;
 
 use common::server::{FakeLm, Fault};
 use common::{Qa, QaInput};

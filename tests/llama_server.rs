@@ -4,7 +4,7 @@
 //! server.
 #![cfg(feature = "local")]
 
-mod common;
+use crate::common;
 
 use common::{Qa, QaInput};
 use dspy::lm::{Capabilities, HttpLm, LmRequest, LocalLm, Message, ResponseFormat};

@@ -3,7 +3,7 @@
 //! call, each have the whole context, and a caller that goes away frees its sequence.
 #![cfg(feature = "local")]
 
-mod common;
+use crate::common;
 
 use common::greedy_chat as ask;
 use dspy::lm::local::{SMOLLM2_FILE, locate_in, model_dir};

@@ -3,7 +3,7 @@
 //! concurrent callers, and Predict on top.
 #![cfg(feature = "local")]
 
-mod common;
+use crate::common;
 
 use common::{Qa, QaInput, greedy_chat as ask};
 use dspy::lm::{Capabilities, LocalLm, ResponseFormat};

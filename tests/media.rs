@@ -1,7 +1,7 @@
 //! Image, audio and file inputs on the wire: OpenAI content parts and Anthropic blocks sent to
 //! a real server on 127.0.0.1, refusals before any call, and bad files as typed errors.
 
-mod common;
+use crate::common;
 
 use common::server::FakeLm;
 use dspy::lm::{HttpLm, LmError, LmRequest, Message};

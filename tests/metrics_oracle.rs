@@ -1,6 +1,6 @@
 //! DSPy's metrics, ours against Python DSPy 3.4.1's own functions on the same strings.
 
-mod common;
+use crate::common;
 
 use dspy::evaluate::metrics::*;
 use serde_json::{Value, json};

@@ -5,7 +5,7 @@
 //! a budget stops it with the best so far; a garbled proposal is skipped; each stage of a
 //! program gets its own candidates.
 
-mod common;
+use crate::common;
 
 use common::lm_reply as reply;
 use dspy::lm::{BoxFuture, LanguageModel, LmError, LmRequest, LmResponse};

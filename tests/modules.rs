@@ -5,7 +5,7 @@ use dspy::lm::LmError;
 use dspy::prelude::*;
 use std::sync::Arc;
 
-mod common;
+use crate::common;
 use common::{Qa, QaInput, QaOutput, reply};
 
 fn q(text: &str) -> QaInput {

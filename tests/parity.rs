@@ -3,7 +3,7 @@
 //!
 //! Needs the venv of ../shared/bench/dspy-py/setup.sh (scripts/test makes it and sets DSPY_PY).
 
-mod common;
+use crate::common;
 
 use dspy::prelude::*;
 use dspy::{Adapter, Message};

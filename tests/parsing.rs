@@ -6,7 +6,7 @@ use dspy::prelude::*;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
-mod common;
+use crate::common;
 use common::Qa;
 
 /// Extract facts.

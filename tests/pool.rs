@@ -2,7 +2,7 @@
 //! ejected and its calls moved, re-probing after the cool-down, errors that are the request's own
 //! fault neither moved nor ejecting, a dead endpoint, and a pool with no endpoints.
 
-mod common;
+use crate::common;
 
 use common::server::{FakeLm, Fault};
 use dspy::LmError;

@@ -1,7 +1,7 @@
 //! Saved programs: our files load in Python DSPy 3.4.1 and DSPy's load in ours, byte for byte
 //! where DSPy re-saves; mismatched or damaged files are refused with every problem named.
 
-mod common;
+use crate::common;
 
 use dspy::prelude::*;
 use dspy::state::StateError;

@@ -4,7 +4,7 @@
 
 use dspy::prelude::*;
 
-mod common;
+use crate::common;
 use common::{Qa, sky};
 
 signature!(

@@ -3,7 +3,7 @@
 //! hits, and a redis-server stopped mid-run fails no call.
 #![cfg(feature = "redis")]
 
-mod common;
+use crate::common;
 
 use common::server::FakeLm;
 use dspy::lm::cache::{Cache, CacheConfig};
@@ -128,7 +128,11 @@ async fn a_second_process_hits_what_the_first_cached() {
     let out = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "a_second_process_hits_what_the_first_cached",
+            common::test_name(
+                module_path!(),
+                "a_second_process_hits_what_the_first_cached",
+            )
+            .as_str(),
             "--nocapture",
         ])
         .env(CHILD_REDIS, redis.url())

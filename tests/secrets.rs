@@ -1,7 +1,7 @@
 //! API keys never appear in a log line, a history entry, an error, a debug print or the cache
 //! file — even when the server echoes them back.
 
-mod common;
+use crate::common;
 
 use common::logs::Logs;
 use common::server::{FakeLm, Fault};

@@ -4,7 +4,7 @@
 //! raises the level. The rule strategy lifts the program, the demo strategy adds demos, the
 //! run is reproducible, a budget and a garbled reply end or skip cleanly.
 
-mod common;
+use crate::common;
 
 use common::lm_reply as reply;
 use dspy::lm::{BoxFuture, LanguageModel, LmError, LmRequest, LmResponse};

@@ -2,7 +2,7 @@
 //! structured outputs growing item by item, paths and status messages in a program, SSE from
 //! a real server on 127.0.0.1 cut at every offset, and a stream that stops mid-field.
 
-mod common;
+use crate::common;
 
 use common::two_step::{TwoStepInput, two_step};
 use common::{Qa, QaInput};

@@ -86,3 +86,12 @@ pub fn greedy_chat(system: &str, user: &str, max_tokens: u32) -> dspy::lm::LmReq
         ..Default::default()
     }
 }
+
+/// The libtest name of test `name` in the module `module_path!()` names, for re-running one test
+/// of this binary in a child process: `integration::cache_crash` → `cache_crash::name`.
+pub fn test_name(module_path: &str, name: &str) -> String {
+    match module_path.split_once("::") {
+        Some((_, module)) => format!("{module}::{name}"),
+        None => name.to_string(),
+    }
+}
