@@ -92,7 +92,7 @@ impl Call {
         n_ctx: usize,
     ) -> Result<(Vec<LlamaToken>, Option<String>, LlamaSampler), LmError> {
         let text = render(model, template, request)?;
-        let prompt = model.vocab().tokenize(text.as_bytes(), true, true);
+        let prompt = super::local_vocab::tokenize(model, &text, true)?;
         let max_tokens = max_tokens(&request.config);
         if prompt.is_empty() {
             return Err(LmError::BadRequest {
@@ -126,13 +126,12 @@ impl Call {
         token: LlamaToken,
         tags: &mut u64,
     ) -> Result<Sampled, LmError> {
-        let vocab = model.vocab();
         // Only a lone completion without tools streams (a tool call is not text).
         let streams = self.n == 1 && self.tools.is_none();
         let on_text = self.job.on_text.as_ref().filter(|_| streams);
-        let ended = self.max_tokens == 0 || vocab.is_eog(token) || {
+        let ended = self.max_tokens == 0 || model.is_eog_token(token) || {
             self.completion_tokens += 1;
-            let piece = vocab.token_to_piece(token, false, None);
+            let piece = super::local_vocab::piece(model, token);
             self.text
                 .push(&piece, &self.job.request.config.stop, on_text)
                 || self.text.generated >= self.max_tokens

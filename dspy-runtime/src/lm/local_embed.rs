@@ -240,21 +240,20 @@ fn embed_all(
     max_tokens: usize,
     batch_tokens: usize,
 ) -> Result<Vec<Vec<f32>>, LmError> {
-    let vocab = model.vocab();
-    let tokenized: Vec<_> = texts
+    let tokenized = texts
         .iter()
         .map(|t| {
             let t = head(t, max_tokens.saturating_mul(BYTES_PER_TOKEN));
-            let mut tokens = vocab.tokenize(t.as_bytes(), true, false);
+            let mut tokens = super::local_vocab::tokenize(model, t, true)?;
             if tokens.len() > max_tokens {
                 // Keep the closing separator the model saw in training.
                 let last = tokens[tokens.len() - 1];
                 tokens.truncate(max_tokens - 1);
                 tokens.push(last);
             }
-            tokens
+            Ok(tokens)
         })
-        .collect();
+        .collect::<Result<Vec<_>, LmError>>()?;
     if let Some(i) = tokenized.iter().position(Vec::is_empty) {
         return Err(LmError::Other(format!(
             "text {i} gives no tokens, so it has no embedding (a model without [CLS]/[SEP])"

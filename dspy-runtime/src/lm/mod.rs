@@ -21,6 +21,8 @@ mod local_embed;
 mod local_engine;
 #[cfg(feature = "local")]
 mod local_tools;
+#[cfg(feature = "local")]
+mod local_vocab;
 pub(crate) mod openai;
 mod pool;
 mod request;
