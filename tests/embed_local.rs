@@ -67,6 +67,19 @@ async fn long_and_empty_texts_are_embedded() {
 }
 
 #[tokio::test]
+async fn a_nul_in_a_text_is_dropped_not_an_error() {
+    let e = embedder();
+    let out = e
+        .embed(&[
+            "the cat sat\0 on the mat".into(),
+            "the cat sat on the mat".into(),
+        ])
+        .await
+        .unwrap();
+    assert!(cos(&out[0], &out[1]) > 0.9999, "{}", cos(&out[0], &out[1]));
+}
+
+#[tokio::test]
 async fn an_index_finds_the_paraphrase_exactly_and_approximately_and_survives_a_reload() {
     let passages: Vec<String> = [
         "Chelsea beat Arsenal in the cup final at Wembley.",

@@ -16,7 +16,8 @@ fn q(text: &str) -> QaInput {
 
 #[tokio::test]
 async fn module_lm_beats_scope_beats_global() {
-    // Only this test touches the global LM.
+    // Only this test touches the global LM (each test has a process of its own under nextest,
+    // and scripts/test's fallback runs each module alone).
     let global = ScriptedLm::fixed(reply("global"));
     dspy::configure(global);
     let p = Predict::<Qa>::new();

@@ -1,6 +1,7 @@
 //! Without any LM configured (and no default available: no `DSPY_MODEL`, no local model file),
-//! a call fails with an error that says how to configure one. (Its own test binary: no other
-//! test here sets the global LM or the environment.)
+//! a call fails with an error that says how to configure one. (Every test runs in a process of
+//! its own, under nextest and in scripts/test's `cargo test` fallback, which runs each module
+//! alone: no other test sees this environment.)
 
 use dspy::prelude::*;
 
@@ -9,7 +10,7 @@ signature!(Qa = "question -> answer");
 #[tokio::test]
 async fn calling_without_an_lm_says_what_to_do() {
     let empty = tempfile::tempdir().unwrap();
-    // SAFETY: set before any other thread of this test binary reads the environment.
+    // SAFETY: set before any other thread of this test process reads the environment.
     unsafe {
         std::env::remove_var("DSPY_MODEL");
         std::env::set_var("DSPY_MODEL_DIR", empty.path());

@@ -68,7 +68,7 @@ async fn multihop_prompts_and_graph() {
 
 mod embedded {
     //! A compiled artifact embedded at build time: `#[artifact]` checks it against the program
-    //! (a stale one is a build error: dspy-macros/tests/ui/program_stale_artifact.rs).
+    //! (a stale one is a build error: macro-errors/tests/ui/program_stale_artifact.rs).
     use super::programs::ReviewSentiment;
     use dspy::prelude::*;
 

@@ -114,7 +114,8 @@ const ENV_KEY: &str = "sk-env-PROVIDER-7777-zyxw";
 async fn environment_keys_stay_with_their_provider() {
     let cache_dir = tempfile::tempdir().unwrap();
     // SAFETY: set before any request of this test; std serialises its own environment access,
-    // and the other test of this binary neither reads these variables nor calls C getenv.
+    // and each test runs in a process of its own (nextest; scripts/test's fallback runs this
+    // module alone, whose other test neither reads these variables nor calls C getenv).
     unsafe {
         std::env::set_var("OPENAI_API_KEY", ENV_KEY);
         std::env::set_var("ANTHROPIC_API_KEY", ENV_KEY);

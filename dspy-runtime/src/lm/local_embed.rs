@@ -244,6 +244,14 @@ fn embed_all(
         .iter()
         .map(|t| {
             let t = head(t, max_tokens.saturating_mul(BYTES_PER_TOKEN));
+            // llama.cpp takes C strings: a NUL in a text is dropped rather than failing it.
+            let without_nul;
+            let t = if t.contains('\0') {
+                without_nul = t.replace('\0', "");
+                without_nul.as_str()
+            } else {
+                t
+            };
             let mut tokens = super::local_vocab::tokenize(model, t, true)?;
             if tokens.len() > max_tokens {
                 // Keep the closing separator the model saw in training.

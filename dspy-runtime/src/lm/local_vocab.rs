@@ -5,8 +5,10 @@ use llama_cpp_2::TokenToStringError;
 use llama_cpp_2::model::{AddBos, LlamaModel};
 use llama_cpp_2::token::LlamaToken;
 
-/// The tokens of `text`, with the model's BOS (or CLS/SEP) tokens when `add_special`; special
-/// tokens written in the text (`<|im_start|>`) are read as such, as chat templates need.
+/// The tokens of `text`, with the model's BOS (or CLS/SEP) tokens when `add_special`. Special
+/// tokens written in the text (`<|im_start|>`, `[SEP]`) are read as such, as chat templates
+/// need and as Hugging Face tokenizers and llama-server do for embedding inputs. A NUL in the
+/// text is a `BadRequest` (llama.cpp takes C strings).
 pub(super) fn tokenize(
     model: &LlamaModel,
     text: &str,
