@@ -27,12 +27,18 @@ async fn main() -> dspy::Result<()> {
     let (train, dev): (Vec<ClassifyExample>, _) = (examples(&data.train)?, examples(&data.dev)?);
     // `scripts/quickstart --model qwen`: the same job on Qwen2.5-Coder-0.5B (faster, weaker).
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if let Some(other) = args.iter().find(|a| a.starts_with('-') && *a != "--model") {
+    let model_at = args.iter().position(|a| a == "--model");
+    // Anything but `--model` and its value is a mistake (`quickstart qwen` forgot the flag).
+    let stray = args
+        .iter()
+        .enumerate()
+        .find(|&(i, _)| Some(i) != model_at && Some(i) != model_at.map(|m| m + 1));
+    if let Some((_, other)) = stray {
         Err(dspy::LmError::Config(format!(
-            "unknown option {other}: the quickstart takes --model qwen15|qwen"
+            "unexpected argument {other}: the quickstart takes --model qwen15|qwen"
         )))?;
     }
-    let lm = match args.iter().position(|a| a == "--model") {
+    let lm = match model_at {
         None => LocalLm::qwen15()?,
         Some(i) => match args.get(i + 1).map(String::as_str) {
             Some("qwen15") => LocalLm::qwen15()?,
