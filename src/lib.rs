@@ -36,8 +36,8 @@ pub use dspy_runtime::*;
 pub mod prelude {
     pub use dspy_macros::{Signature, program, signature, tool};
     pub use dspy_runtime::optimize::{
-        Auto, BootstrapFewShot, Budget, Copro, Gepa, KnnFewShot, MiproV2, Optimizer, RandomSearch,
-        Simba,
+        Auto, BetterTogether, BootstrapFewShot, BootstrapFinetune, Budget, Copro, Gepa, KnnFewShot,
+        MiproV2, Optimizer, RandomSearch, Simba,
     };
     pub use dspy_runtime::strategy::{BestOfN, MultiChainComparison, Parallel, Refine};
     pub use dspy_runtime::{

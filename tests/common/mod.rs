@@ -24,6 +24,7 @@ pub fn reply(answer: &str) -> String {
     format!("[[ ## answer ## ]]\n{answer}\n\n[[ ## completed ## ]]")
 }
 pub mod dspy_py;
+pub mod finetune_server;
 pub mod gepa_task;
 pub mod logs;
 pub mod server;

@@ -212,9 +212,21 @@ fn render(
     template: Option<&LlamaChatTemplate>,
     request: &LmRequest,
 ) -> Result<String, LmError> {
-    let role = |r: MessageRole| r.as_str().to_string();
     let with_tools = super::local_tools::messages_with_tools(request);
     let messages = with_tools.as_deref().unwrap_or(&request.messages);
+    render_chat(model, template, messages, true)
+}
+
+/// `messages` through the model's chat template, ending with the assistant's turn opened when
+/// `open_reply` (a prompt) or with the last message closed (a training conversation); without
+/// a template, `role: content` lines.
+pub(super) fn render_chat(
+    model: &LlamaModel,
+    template: Option<&LlamaChatTemplate>,
+    messages: &[super::Message],
+    open_reply: bool,
+) -> Result<String, LmError> {
+    let role = |r: MessageRole| r.as_str().to_string();
     match template {
         Some(t) => {
             let chat = messages
@@ -226,7 +238,7 @@ fn render(
                     message: format!("message with a NUL byte: {e}"),
                 })?;
             model
-                .apply_chat_template(t, &chat, true)
+                .apply_chat_template(t, &chat, open_reply)
                 .map_err(|e| fail("chat template", e))
         }
         None => {
@@ -234,7 +246,9 @@ fn render(
             for m in messages {
                 p.push_str(&format!("{}: {}\n", m.role.as_str(), m.content));
             }
-            p.push_str("assistant: ");
+            if open_reply {
+                p.push_str("assistant: ");
+            }
             Ok(p)
         }
     }

@@ -22,6 +22,12 @@ mod local_engine;
 #[cfg(feature = "local")]
 mod local_tools;
 #[cfg(feature = "local")]
+pub mod local_train;
+#[cfg(feature = "local")]
+mod local_train_ffi;
+#[cfg(feature = "local")]
+mod local_train_graph;
+#[cfg(feature = "local")]
 mod local_vocab;
 pub(crate) mod openai;
 mod pool;

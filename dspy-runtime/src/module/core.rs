@@ -223,6 +223,25 @@ impl PredictCore {
         Ok(messages)
     }
 
+    /// A call's messages with `inputs` through the predictor's adapter (its demos left out
+    /// when `without_demos`), then the assistant message answering with `outputs`.
+    pub fn finetune_messages(
+        &self,
+        inputs: &Map<String, Value>,
+        outputs: &Map<String, Value>,
+        without_demos: bool,
+    ) -> Result<Vec<Message>> {
+        let adapter = self.adapter();
+        let mut messages = if without_demos {
+            adapter.format(&self.meta, self.instructions(), &[], inputs)?
+        } else {
+            self.render(&adapter, inputs)?
+        };
+        let answer = adapter.format_assistant(&self.meta, &Demo::from_map(outputs.clone()));
+        messages.push(Message::assistant(answer));
+        Ok(messages)
+    }
+
     /// The prefix `adapter` formats for `meta` (the predictor's own when `None`) with this
     /// predictor's instructions and demos.
     pub fn prepared_for(

@@ -76,6 +76,20 @@ macro_rules! impl_predictor {
             fn core_id(&self) -> usize {
                 self.$($core).+.id()
             }
+            fn lm(&self) -> Option<&$crate::lm::Lm> {
+                self.$($core).+.lm.as_ref()
+            }
+            fn set_lm(&mut self, lm: Option<$crate::lm::Lm>) {
+                self.$($core).+.lm = lm;
+            }
+            fn finetune_messages(
+                &self,
+                inputs: &serde_json::Map<String, serde_json::Value>,
+                outputs: &serde_json::Map<String, serde_json::Value>,
+                without_demos: bool,
+            ) -> $crate::error::Result<Vec<$crate::lm::Message>> {
+                self.$($core).+.finetune_messages(inputs, outputs, without_demos)
+            }
         }
     };
 }
@@ -177,6 +191,19 @@ pub trait Predictor: Send + Sync {
     /// Identifies the predictor's state across borrows (for dry runs and traces).
     #[doc(hidden)]
     fn core_id(&self) -> usize;
+    /// The predictor's own LM, if it has one (else calls use the scoped or global LM).
+    fn lm(&self) -> Option<&crate::lm::Lm>;
+    /// Gives the predictor its own LM (a fine-tuned one, say), or removes it with `None`.
+    fn set_lm(&mut self, lm: Option<crate::lm::Lm>);
+    /// One fine-tuning conversation (DSPy's `format_finetune_data`): the messages a call with
+    /// `inputs` sends through the predictor's adapter (with its demos unless `without_demos`),
+    /// then the assistant message answering with `outputs`.
+    fn finetune_messages(
+        &self,
+        inputs: &serde_json::Map<String, serde_json::Value>,
+        outputs: &serde_json::Map<String, serde_json::Value>,
+        without_demos: bool,
+    ) -> Result<Vec<crate::lm::Message>>;
 }
 
 /// Renders messages as stable text: `===== role: system =====` then the content, per message

@@ -1,0 +1,340 @@
+//! `BootstrapFinetune`: run a teacher over the training set, keep the calls of runs the metric
+//! accepts, train an LM on them and put it in the student's predictors (DSPy's algorithm).
+
+use super::{Conversation, FinetuneJob, Finetuned, Finetuner};
+use crate::context::{self, TraceEntry};
+use crate::data::Example;
+use crate::error::{Error, Result};
+use crate::evaluate::metrics::{Metric, Score};
+use crate::evaluate::progress::Progress;
+use crate::module::Module;
+use crate::optimize::traced_run;
+use crate::program::{Params, ParamsExt};
+use futures_util::stream::{self, StreamExt};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// DSPy's `BootstrapFinetune`: the teacher (the program itself unless given) runs on every
+/// training example; each run the metric accepts gives, for every predictor call it made, one
+/// conversation (the messages the student's predictor at that path would send, with its demos
+/// unless [`exclude_demos`](Self::exclude_demos), and the teacher's outputs as the answer).
+/// A [`Finetuner`] trains on them (one job for all predictors when `multitask`, the default;
+/// else one per predictor) and the compiled program is the student with the fine-tuned LM set
+/// on each trained predictor.
+#[derive(Clone)]
+pub struct BootstrapFinetune {
+    finetuner: Arc<dyn Finetuner>,
+    multitask: bool,
+    exclude_demos: bool,
+    metric_threshold: Option<f64>,
+    teacher_lm: Option<crate::lm::Lm>,
+    concurrency: usize,
+    seed: u64,
+    progress: bool,
+}
+
+impl std::fmt::Debug for BootstrapFinetune {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BootstrapFinetune")
+            .field("finetuner", &self.finetuner.name())
+            .field("multitask", &self.multitask)
+            .field("exclude_demos", &self.exclude_demos)
+            .field("metric_threshold", &self.metric_threshold)
+            .field("concurrency", &self.concurrency)
+            .field("seed", &self.seed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one fine-tuning job did.
+#[derive(Clone, Debug)]
+pub struct JobReport {
+    /// The predictors trained by this job (their paths).
+    pub predictors: Vec<String>,
+    /// Training conversations.
+    pub conversations: usize,
+    /// The fine-tuned model (a GGUF path, a hosted model's name).
+    pub model: String,
+    /// The finetuner's account of the run.
+    pub details: Vec<String>,
+    /// Wall time of the job.
+    pub elapsed: Duration,
+}
+
+/// What a `BootstrapFinetune` compilation did.
+#[derive(Clone, Debug, Default)]
+pub struct FinetuneReport {
+    /// Training examples the teacher ran on.
+    pub tried: usize,
+    /// Runs the metric accepted.
+    pub accepted: usize,
+    /// Teacher runs that failed (LM or parse errors).
+    pub errors: usize,
+    /// The fine-tuning jobs, in order.
+    pub jobs: Vec<JobReport>,
+    /// The teacher's LM calls, tokens and cost.
+    pub usage: crate::lm::UsageReport,
+    /// Wall time of bootstrapping (the teacher's runs) and of training.
+    pub bootstrap_time: Duration,
+    pub train_time: Duration,
+}
+
+impl std::fmt::Display for FinetuneReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} examples tried, {} accepted, {} errors; teacher: {} LM calls, {:.1} s; training: {:.1} s",
+            self.tried,
+            self.accepted,
+            self.errors,
+            self.usage.calls,
+            self.bootstrap_time.as_secs_f64(),
+            self.train_time.as_secs_f64()
+        )?;
+        for job in &self.jobs {
+            write!(
+                f,
+                "\n  {} ({} conversations) -> {}",
+                job.predictors.join(", "),
+                job.conversations,
+                job.model
+            )?;
+            for d in &job.details {
+                write!(f, "\n    {d}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl BootstrapFinetune {
+    /// Trains with `finetuner`; DSPy's defaults: multitask, demos kept in the prompts, any
+    /// truthy metric value accepted; 8 teacher runs in flight; seed 0.
+    pub fn new(finetuner: impl Finetuner + 'static) -> Self {
+        BootstrapFinetune {
+            finetuner: Arc::new(finetuner),
+            multitask: true,
+            exclude_demos: false,
+            metric_threshold: None,
+            teacher_lm: None,
+            concurrency: 8,
+            seed: 0,
+            progress: false,
+        }
+    }
+
+    /// One job for all predictors (`true`, DSPy's default) or one per predictor.
+    pub fn multitask(mut self, on: bool) -> Self {
+        self.multitask = on;
+        self
+    }
+
+    /// Leave the predictors' demos out of the training prompts (DSPy's `exclude_demos`); the
+    /// compiled predictors then lose their demos too, as they were trained without them.
+    pub fn exclude_demos(mut self, on: bool) -> Self {
+        self.exclude_demos = on;
+        self
+    }
+
+    /// A run is kept when the metric is at least `t` (default: any value above 0).
+    pub fn metric_threshold(mut self, t: f64) -> Self {
+        self.metric_threshold = Some(t);
+        self
+    }
+
+    /// Runs the teacher with this LM (over the context's) for every predictor without its own:
+    /// a bigger model distilled into the student's.
+    pub fn teacher_lm(mut self, lm: impl Into<crate::lm::Lm>) -> Self {
+        self.teacher_lm = Some(lm.into());
+        self
+    }
+
+    /// Teacher runs in flight at once.
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// The seed handed to the finetuner.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Progress of the teacher's runs on stderr.
+    pub fn progress(mut self, on: bool) -> Self {
+        self.progress = on;
+        self
+    }
+
+    /// Compiles `student` with `teacher` (a program of the same type: another LM, other
+    /// demos) making the training data.
+    pub async fn compile_with_teacher<P, I, L, F, S>(
+        &self,
+        student: &P,
+        teacher: &P,
+        trainset: &[Example<I, L>],
+        metric: F,
+    ) -> Result<(P, FinetuneReport)>
+    where
+        P: Module<Input = I> + Params + Clone,
+        I: Clone + Serialize + Send + Sync,
+        L: Serialize + Sync,
+        F: Metric<I, L, P::Output, S> + Sync,
+        S: Score,
+    {
+        let started = Instant::now();
+        let (runs, usage) =
+            context::track_usage(self.run_teacher(teacher, trainset, &metric)).await;
+        let mut report = FinetuneReport {
+            tried: trainset.len(),
+            usage,
+            bootstrap_time: started.elapsed(),
+            ..FinetuneReport::default()
+        };
+        // Conversations per predictor path, in training-set order.
+        let mut by_path: BTreeMap<String, Vec<Conversation>> = BTreeMap::new();
+        for run in runs {
+            match run {
+                Run::Failed => report.errors += 1,
+                Run::Rejected => {}
+                Run::Accepted(trace) => {
+                    report.accepted += 1;
+                    for (path, entry) in trace {
+                        let Some(p) = student.predictor(&path) else {
+                            continue;
+                        };
+                        let messages =
+                            p.finetune_messages(&entry.inputs, &entry.outputs, self.exclude_demos)?;
+                        by_path
+                            .entry(path)
+                            .or_default()
+                            .push(Conversation { messages });
+                    }
+                }
+            }
+        }
+        if by_path.is_empty() {
+            return Err(Error::Optimize(format!(
+                "BootstrapFinetune: none of the teacher's {} runs passed the metric ({} failed), so there is nothing to train on",
+                report.tried, report.errors
+            )));
+        }
+
+        let jobs: Vec<(String, Vec<String>, Vec<Conversation>)> = if self.multitask {
+            let paths: Vec<String> = by_path.keys().cloned().collect();
+            let all = by_path.into_values().flatten().collect();
+            vec![("multitask".to_string(), paths, all)]
+        } else {
+            by_path
+                .into_iter()
+                .map(|(path, convs)| (path.clone(), vec![path], convs))
+                .collect()
+        };
+
+        let train_started = Instant::now();
+        let mut compiled = student.clone();
+        for (name, paths, convs) in jobs {
+            let job_started = Instant::now();
+            let Finetuned { lm, model, details } = self
+                .finetuner
+                .finetune(FinetuneJob {
+                    name: &name,
+                    train: &convs,
+                    seed: self.seed,
+                })
+                .await?;
+            for path in &paths {
+                if let Some(p) = compiled.predictor_mut(path) {
+                    p.set_lm(Some(lm.clone()));
+                    if self.exclude_demos {
+                        p.set_demos(Vec::new())?;
+                    }
+                }
+            }
+            report.jobs.push(JobReport {
+                predictors: paths,
+                conversations: convs.len(),
+                model,
+                details,
+                elapsed: job_started.elapsed(),
+            });
+        }
+        report.train_time = train_started.elapsed();
+        Ok((compiled, report))
+    }
+
+    /// Runs the teacher on every example, `concurrency` at a time; results in order.
+    async fn run_teacher<P, I, L, F, S>(
+        &self,
+        teacher: &P,
+        trainset: &[Example<I, L>],
+        metric: &F,
+    ) -> Vec<Run>
+    where
+        P: Module<Input = I> + Params + Clone,
+        I: Clone + Serialize + Send + Sync,
+        L: Serialize + Sync,
+        F: Metric<I, L, P::Output, S> + Sync,
+        S: Score,
+    {
+        let threshold = self.metric_threshold;
+        let passes = move |v: f64| threshold.map_or(v > 0.0, |t| v >= t);
+        let mut progress = Progress::new(self.progress, trainset.len());
+        let mut accepted = 0usize;
+        let mut runs: Vec<Run> = Vec::with_capacity(trainset.len());
+        let mut results = stream::iter(trainset.iter().map(|ex| async move {
+            let run = traced_run::by_path(teacher, teacher.forward(ex.input.clone()));
+            let (out, trace) = match &self.teacher_lm {
+                Some(lm) => context::with_lm(lm.clone(), run).await,
+                None => run.await,
+            };
+            match out {
+                Err(_) => Run::Failed,
+                Ok(pred) if passes(metric(ex, &pred).into()) => Run::Accepted(trace),
+                Ok(_) => Run::Rejected,
+            }
+        }))
+        .buffered(self.concurrency);
+        while let Some(run) = results.next().await {
+            accepted += usize::from(matches!(run, Run::Accepted(_)));
+            runs.push(run);
+            progress.step(runs.len(), accepted as f64);
+        }
+        progress.finish();
+        runs
+    }
+}
+
+/// One teacher run.
+enum Run {
+    Failed,
+    Rejected,
+    Accepted(Vec<(String, TraceEntry)>),
+}
+
+impl crate::optimize::Optimizer for BootstrapFinetune {
+    type Compiled<P> = P;
+    type Report = FinetuneReport;
+
+    /// The program is its own teacher (DSPy's default); the valset is not used.
+    fn optimize<'a, P, I, L, F, S>(
+        &'a self,
+        program: &'a P,
+        trainset: &'a [Example<I, L>],
+        _valset: Option<&'a [Example<I, L>]>,
+        metric: F,
+    ) -> impl std::future::Future<Output = Result<(P, FinetuneReport)>> + 'a
+    where
+        P: Module<Input = I> + Params + Clone + 'a,
+        P::Output: Serialize,
+        I: Clone + Serialize + Send + Sync + 'a,
+        L: Clone + Serialize + Send + Sync + 'a,
+        F: Metric<I, L, P::Output, S> + Sync + 'a,
+        S: Score + 'a,
+    {
+        self.compile_with_teacher(program, program, trainset, metric)
+    }
+}
