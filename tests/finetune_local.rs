@@ -1,12 +1,12 @@
 //! Fine-tuning the embedded model in-process (SmolLM2-135M, `scripts/fetch-models smollm2`):
-//! a short run lowers the loss on its own data and writes a GGUF that loads and answers, with
-//! the base model's context length; a run killed after a checkpoint resumes from it; a finished
-//! run is found, not redone; bad input is a clear error.
+//! a run killed after a checkpoint resumes from it, lowers the loss on its own data and writes a
+//! GGUF that loads and answers, with the base model's context length; a finished run is found,
+//! not redone; bad input is a clear error.
 #![cfg(feature = "local")]
 
 use crate::common;
 
-use dspy::lm::local_train::{self, Ftype, TrainConfig, TrainReport};
+use dspy::lm::local_train::{self, Ftype, TrainConfig};
 use dspy::lm::{LanguageModel, LocalLm, Message};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -41,7 +41,7 @@ fn conversations() -> Vec<Vec<Message>> {
 
 fn config() -> TrainConfig {
     TrainConfig {
-        epochs: 3,
+        epochs: 4,
         batch_size: 2,
         learning_rate: 1e-4,
         final_learning_rate: 1e-5,
@@ -52,102 +52,33 @@ fn config() -> TrainConfig {
     }
 }
 
-/// More epochs, so the child is still training when killed.
-fn long() -> TrainConfig {
-    TrainConfig {
-        epochs: 4,
-        ..config()
-    }
-}
-
-fn train(out: &Path, config: &TrainConfig) -> TrainReport {
-    local_train::finetune(&base(), &conversations(), out, config, &mut |_| {})
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
+/// One run, killed by SIGKILL after its third step and resumed in this process: it ends with
+/// every planned step taken (those before the kill not taken again), a lower loss, a model that
+/// loads and answers, and no work files but its state; run again, it is found, not redone. The
+/// test binary runs itself as the child (with `FINETUNE_CHILD_OUTPUT` set).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_short_run_lowers_the_loss_and_writes_a_model_that_answers() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("colours.gguf");
-    let mut losses = Vec::new();
-    let report = local_train::finetune(&base(), &conversations(), &out, &config(), &mut |s| {
-        losses.push((s.epoch, s.loss))
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
-    eprintln!("{report:#?}");
-    assert_eq!(report.conversations, (6, 2));
-    assert_eq!(report.epochs.len(), 3);
-    assert!(!report.resumed);
-    assert_eq!(
-        report.steps,
-        3 * 3,
-        "6 conversations in batches of 2, 3 epochs"
-    );
-    assert_eq!(losses.len(), 9, "a report per optimizer step");
-    let (first, last) = (report.epochs[0].train, report.epochs[2].train);
-    assert!(
-        last < 0.8 * first,
-        "the training loss fell from {first:.3} to only {last:.3}"
-    );
-    // The work files are gone; the result declares the base's context length, not the window.
-    let left: Vec<String> = std::fs::read_dir(local_train::work_dir(&out))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(
-        left,
-        vec!["state.json".to_string()],
-        "work files left behind"
-    );
-    assert_eq!(
-        local_train::context_length(&out).unwrap(),
-        local_train::context_length(&base()).unwrap()
-    );
-    assert!(local_train::context_length(&base()).unwrap().unwrap_or(0) > 1024);
-
-    let lm = LocalLm::load_separate(&out, Default::default()).unwrap();
-    let reply = lm
-        .complete(common::greedy_chat(
-            "Name the colour of the thing in one word.",
-            "sky",
-            8,
-        ))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(!reply.outputs[0].trim().is_empty(), "{reply:?}");
-
-    // The same data and settings again: the finished result is found, not trained again.
-    let mut steps = 0;
-    let again = local_train::finetune(&base(), &conversations(), &out, &config(), &mut |_| {
-        steps += 1
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
-    assert!(again.resumed);
-    assert_eq!(again.epochs, report.epochs);
-    assert_eq!(steps, 0, "a finished run was trained again");
-
-    // Re-quantized output.
-    let q8 = dir.path().join("colours-q8.gguf");
-    local_train::convert_gguf(&out, &q8, Ftype::Q8_0).unwrap();
-    assert!(std::fs::metadata(&q8).unwrap().len() < std::fs::metadata(&out).unwrap().len() / 2);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_run_killed_after_a_checkpoint_resumes_from_it() {
+async fn a_killed_run_resumes_and_writes_a_model_that_answers() {
     if let Ok(out) = std::env::var("FINETUNE_CHILD_OUTPUT") {
         // The child: train until killed.
-        train(Path::new(&out), &long());
+        local_train::finetune(
+            &base(),
+            &conversations(),
+            Path::new(&out),
+            &config(),
+            &mut |_| {},
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("resumed.gguf");
+    let out = dir.path().join("colours.gguf");
     let state = local_train::work_dir(&out).join("state.json");
     let exe = std::env::current_exe().unwrap();
     let mut child = std::process::Command::new(exe)
         .args([
             common::test_name(
                 module_path!(),
-                "a_run_killed_after_a_checkpoint_resumes_from_it",
+                "a_killed_run_resumes_and_writes_a_model_that_answers",
             )
             .as_str(),
             "--exact",
@@ -178,20 +109,66 @@ async fn a_run_killed_after_a_checkpoint_resumes_from_it() {
     let killed_at = step_of(&state).unwrap();
 
     // The same run again, in this process: it goes on from the checkpoint.
-    let mut steps_here = 0usize;
-    let report = local_train::finetune(&base(), &conversations(), &out, &long(), &mut |_| {
+    let mut steps_here = 0u64;
+    let report = local_train::finetune(&base(), &conversations(), &out, &config(), &mut |_| {
         steps_here += 1
     })
     .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("killed after step {killed_at}: {report:#?}");
     assert!(report.resumed, "{report:#?}");
-    assert_eq!(report.steps, 4 * 3);
+    assert_eq!(report.conversations, (6, 2));
     assert_eq!(
-        steps_here as u64,
-        report.steps - killed_at,
-        "resumed after step {killed_at}"
+        report.steps,
+        4 * 3,
+        "6 conversations in batches of 2, 4 epochs"
     );
+    assert_eq!(steps_here, report.steps - killed_at, "steps taken again");
     assert_eq!(report.epochs.len(), 4);
-    assert!(out.exists());
+    let (first, last) = (report.epochs[0].train, report.epochs[3].train);
+    assert!(
+        last < 0.5 * first,
+        "the training loss fell from {first:.3} to only {last:.3}"
+    );
+    // The work files are gone; the result declares the base's context length.
+    let left: Vec<String> = std::fs::read_dir(local_train::work_dir(&out))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        left,
+        vec!["state.json".to_string()],
+        "work files left behind"
+    );
+    assert_eq!(
+        local_train::context_length(&out).unwrap(),
+        local_train::context_length(&base()).unwrap()
+    );
+
+    let lm = LocalLm::load_separate(&out, Default::default()).unwrap();
+    let reply = lm
+        .complete(common::greedy_chat(
+            "Name the colour of the thing in one word.",
+            "sky",
+            8,
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!reply.outputs[0].trim().is_empty(), "{reply:?}");
+
+    // The same data and settings again: the finished result is found, not trained again.
+    let mut steps = 0;
+    let again = local_train::finetune(&base(), &conversations(), &out, &config(), &mut |_| {
+        steps += 1
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(again.resumed);
+    assert_eq!(again.epochs, report.epochs);
+    assert_eq!(steps, 0, "a finished run was trained again");
+
+    // Re-quantized output.
+    let q8 = dir.path().join("colours-q8.gguf");
+    local_train::convert_gguf(&out, &q8, Ftype::Q8_0).unwrap();
+    assert!(std::fs::metadata(&q8).unwrap().len() < std::fs::metadata(&out).unwrap().len() / 2);
 }
 
 #[test]
@@ -224,7 +201,7 @@ fn bad_input_is_a_clear_error() {
     let e =
         local_train::finetune(&base(), &conversations(), &out, &no_lr, &mut |_| {}).unwrap_err();
     assert!(
-        e.to_string().contains("learning rates must be above 0"),
+        e.to_string().contains("learning rates must be finite and above 0"),
         "{e}"
     );
     let no_batch = TrainConfig {

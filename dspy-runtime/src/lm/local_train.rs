@@ -66,8 +66,9 @@ impl Default for TrainConfig {
 pub struct TrainStep {
     /// The epoch (from 0).
     pub epoch: usize,
-    /// Optimizer steps done in this epoch, and planned for it.
+    /// Optimizer steps done in this epoch.
     pub step: usize,
+    /// Optimizer steps planned for each epoch.
     pub steps: usize,
     /// Mean loss per answer token over the step's conversations.
     pub loss: f64,
@@ -90,9 +91,9 @@ pub struct TrainReport {
     pub output: PathBuf,
     /// Conversations trained on and held out.
     pub conversations: (usize, usize),
-    /// Tokens of the training conversations, and of their answers (what the loss covers),
-    /// per epoch.
+    /// Tokens of the training conversations per epoch.
     pub tokens_per_epoch: usize,
+    /// Tokens of their answers per epoch (what the loss covers).
     pub answer_tokens_per_epoch: usize,
     /// Conversations cut to `max_tokens`.
     pub truncated: usize,
@@ -166,6 +167,11 @@ pub fn finetune(
             "fine-tuning needs at least one epoch and a batch of at least one".into(),
         ));
     }
+    super::local_train_graph::check_rates(
+        config.learning_rate,
+        config.final_learning_rate,
+        config.weight_decay,
+    )?;
     let backend = super::local::backend()?;
     let (sequences, truncated) = tokenize_conversations(backend, base, conversations, config)?;
 
@@ -183,12 +189,21 @@ pub fn finetune(
 
     let work = work_dir(output);
     std::fs::create_dir_all(&work).map_err(|e| io_error(&work, e))?;
+    // One run at a time in a work directory (the lock goes with the process).
+    let _lock = lock(&work)?;
     let key = run_key(base, &train, &val, config)?;
     let state_path = work.join("state.json");
-    let mut state = read_state(&state_path)
-        .filter(|s| s.key == key)
-        .unwrap_or_default();
+    let mut state = match read_state(&state_path) {
+        Some(s) if s.key == key => s,
+        _ => {
+            // Another run's files (or none): start clean, so nothing of it is reused.
+            std::fs::remove_dir_all(&work).map_err(|e| io_error(&work, e))?;
+            std::fs::create_dir_all(&work).map_err(|e| io_error(&work, e))?;
+            State::default()
+        }
+    };
     if state.done && output.exists() {
+        remove_except_state(&work);
         let mut report = state.report;
         report.resumed = true;
         report.elapsed = started.elapsed();
@@ -215,8 +230,12 @@ pub fn finetune(
         .filter(|_| resumed)
         .unwrap_or_else(|| f32_path.clone());
     let weights = Weights::load(&start_from)?;
-    let batch = config.batch_size;
+    let batch = config.batch_size.min(train.len());
     let steps_per_epoch = train.len().div_ceil(batch);
+    let steps = config
+        .epochs
+        .checked_mul(steps_per_epoch)
+        .ok_or_else(|| LmError::Config(format!("{} epochs are too many", config.epochs)))?;
     let mut trainer = Trainer::new(
         &weights,
         config.threads,
@@ -226,7 +245,7 @@ pub fn finetune(
             lr_end: config.final_learning_rate,
             weight_decay: config.weight_decay,
             step: 0,
-            steps: (config.epochs * steps_per_epoch) as u64,
+            steps: steps as u64,
         },
     )?;
     trainer.set_step(state.step);
@@ -317,12 +336,62 @@ pub fn finetune(
     state.report.steps = state.step;
     state.report.elapsed = started.elapsed();
     state.report.resumed = resumed;
-    let last = state.checkpoint.take();
+    state.checkpoint = None;
     write_state(&state_path, &state)?;
-    for f in last.iter().map(String::as_str).chain(["f32.gguf"]) {
-        let _ = std::fs::remove_file(work.join(f));
-    }
+    remove_except_state(&work);
     Ok(state.report)
+}
+
+/// Names a model file by its canonical path, size and modification time, so that a file
+/// replaced in place is another model.
+pub fn model_identity(path: &Path) -> Result<String, LmError> {
+    let meta = std::fs::metadata(path).map_err(|e| io_error(path, e))?;
+    let canonical = path.canonicalize().map_err(|e| io_error(path, e))?;
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    Ok(format!("{} {} {modified}", canonical.display(), meta.len()))
+}
+
+/// Removes a work directory's files but its `state.json` (a finished run's record).
+fn remove_except_state(work: &Path) {
+    if let Ok(entries) = std::fs::read_dir(work) {
+        for e in entries.flatten() {
+            if e.file_name() != "state.json" {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+/// Holds an exclusive lock on `<work>.lock` (beside the work directory, which a run may wipe)
+/// for as long as the returned file is open; another run on the same output gets an error
+/// instead of sharing its files.
+fn lock(work: &Path) -> Result<std::fs::File, LmError> {
+    let mut name = work.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    let path = work.with_file_name(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| io_error(&path, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a valid open descriptor; flock only takes an advisory lock on it.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            return Err(LmError::Config(format!(
+                "{}: another fine-tuning run is using this directory",
+                work.display()
+            )));
+        }
+    }
+    Ok(file)
 }
 
 /// Converts a GGUF model to another type (e.g. a fine-tuned F32 model to Q8_0).
@@ -420,10 +489,8 @@ fn run_key(
     val: &[&Sequence],
     c: &TrainConfig,
 ) -> Result<String, LmError> {
-    let meta = std::fs::metadata(base).map_err(|e| io_error(base, e))?;
     let mut h = Sha256::new();
-    h.update(base.file_name().unwrap_or_default().as_encoded_bytes());
-    h.update(meta.len().to_le_bytes());
+    h.update(model_identity(base)?.as_bytes());
     for (side, seqs) in [(0u8, train), (1u8, val)] {
         h.update([side]);
         for s in seqs {

@@ -73,6 +73,19 @@ impl Hparams {
             )));
         }
         let head_dim = n_embd / n_head;
+        let key_length = w.meta.u32(&format!("{arch_name}.attention.key_length"));
+        if key_length.is_some_and(|k| i64::from(k) != head_dim) {
+            return Err(LmError::Config(format!(
+                "unsupported attention shape: heads of {} dimensions, not {n_embd}/{n_head}",
+                key_length.unwrap_or_default()
+            )));
+        }
+        let scaling = w.meta.string(&format!("{arch_name}.rope.scaling.type"));
+        if w.get("rope_freqs.weight").is_some() || scaling.is_some_and(|t| t != "none") {
+            return Err(LmError::Config(
+                "fine-tuning does not support RoPE frequency scaling (this model uses it)".into(),
+            ));
+        }
         let tok = w
             .get("token_embd.weight")
             .ok_or_else(|| LmError::Config("the GGUF has no token_embd.weight".into()))?;
@@ -157,24 +170,83 @@ impl Model {
                 })
             })
             .collect::<Result<Vec<_>, LmError>>()?;
-        Ok(Model {
+        let model = Model {
             tok_embd,
             output_norm: get("output_norm.weight".into())?,
             output: w.get("output.weight").unwrap_or(tok_embd),
             layers,
             hp,
-        })
+        };
+        model.check_shapes()?;
+        Ok(model)
+    }
+}
+
+impl Model {
+    /// Every weight has the shape the graph multiplies it with (a mismatch would abort ggml).
+    fn check_shapes(&self) -> Result<(), LmError> {
+        let hp = &self.hp;
+        if hp.n_layer == 0 {
+            return Err(LmError::Config("the model has no layers".into()));
+        }
+        let (e, q, kv) = (
+            hp.n_embd,
+            hp.n_head * hp.head_dim,
+            hp.n_head_kv * hp.head_dim,
+        );
+        // SAFETY: live tensors of the loaded weights.
+        let ne = |t: *mut sys::ggml_tensor| unsafe { (*t).ne };
+        let n_ff = ne(self.layers[0].gate)[1];
+        let want = |what: &str, t: *mut sys::ggml_tensor, dims: [i64; 2]| {
+            let got = ne(t);
+            if got[0] == dims[0] && got[1] == dims[1] && got[2] == 1 && got[3] == 1 {
+                Ok(())
+            } else {
+                Err(LmError::Config(format!(
+                    "tensor {what} has shape {:?}, expected {dims:?}",
+                    &got[..2]
+                )))
+            }
+        };
+        want("token_embd", self.tok_embd, [e, hp.n_vocab])?;
+        want("output", self.output, [e, hp.n_vocab])?;
+        want("output_norm", self.output_norm, [e, 1])?;
+        for (i, l) in self.layers.iter().enumerate() {
+            let w = |n: &str, t, d| want(&format!("blk.{i}.{n}"), t, d);
+            w("attn_norm", l.attn_norm, [e, 1])?;
+            w("attn_q", l.wq, [e, q])?;
+            w("attn_k", l.wk, [e, kv])?;
+            w("attn_v", l.wv, [e, kv])?;
+            w("attn_output", l.wo, [q, e])?;
+            w("ffn_norm", l.ffn_norm, [e, 1])?;
+            w("ffn_gate", l.gate, [e, n_ff])?;
+            w("ffn_up", l.up, [e, n_ff])?;
+            w("ffn_down", l.down, [n_ff, e])?;
+            for (n, b, d) in [
+                ("attn_q", l.bq, q),
+                ("attn_k", l.bk, kv),
+                ("attn_v", l.bv, kv),
+            ] {
+                if let Some(b) = b {
+                    w(&format!("{n}.bias"), b, [d, 1])?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
 /// AdamW's settings, read by ggml before every optimizer step.
 pub(super) struct Schedule {
-    /// Learning rate at the first step and at the last (linear in between).
+    /// Learning rate at the first step.
     pub lr: f32,
+    /// Learning rate at the last step (linear in between).
     pub lr_end: f32,
+    /// AdamW's weight decay.
     pub weight_decay: f32,
-    /// Optimizer steps taken (counted here) and planned.
+    /// Optimizer steps taken (counted here).
     pub step: u64,
+    /// Optimizer steps planned.
     pub steps: u64,
 }
 
@@ -190,21 +262,43 @@ unsafe extern "C" fn schedule_params(ud: *mut c_void) -> sys::ggml_opt_optimizer
     s.step += 1;
     // SAFETY: plain data.
     let mut p = unsafe { sys::ggml_opt_get_default_optimizer_params(std::ptr::null_mut()) };
-    p.adamw.alpha = s.lr + (s.lr_end - s.lr) * t;
+    // Both rates are finite and above 0 (checked by the trainer), so every mix of them is.
+    p.adamw.alpha = (s.lr * (1.0 - t) + s.lr_end * t).max(s.lr.min(s.lr_end));
     p.adamw.wd = s.weight_decay;
     p.sgd.alpha = p.adamw.alpha;
     p.sgd.wd = s.weight_decay;
     p
 }
 
+/// Learning rates must be finite and above 0 (ggml aborts on a step of 0), weight decay in
+/// [0, 1].
+pub(super) fn check_rates(lr: f32, lr_end: f32, weight_decay: f32) -> Result<(), LmError> {
+    if !(lr.is_finite() && lr_end.is_finite() && lr > 0.0 && lr_end > 0.0) {
+        return Err(LmError::Config(format!(
+            "learning rates must be finite and above 0 (got {lr} and {lr_end})"
+        )));
+    }
+    if !(0.0..=1.0).contains(&weight_decay) {
+        return Err(LmError::Config(format!(
+            "weight decay must be in [0, 1], got {weight_decay}"
+        )));
+    }
+    Ok(())
+}
+
 /// A training session over loaded weights: a CPU backend, its scheduler and ggml's optimizer.
 /// Field order frees the optimizer before the scheduler and backend it uses.
 pub(super) struct Trainer<'w> {
     opt: sys::ggml_opt_context_t,
+    /// A forward-only optimizer context for measuring (its evaluations do not count towards
+    /// the training context's gradient accumulation).
+    eval: sys::ggml_opt_context_t,
     sched: NonNull<sys::ggml_backend_sched>,
     backend: NonNull<sys::ggml_backend>,
     model: Model,
-    schedule: Box<Schedule>,
+    /// Owned (from `Box::into_raw`), read and written by ggml through `get_opt_pars_ud`;
+    /// freed in `Drop` after the contexts.
+    schedule: NonNull<Schedule>,
     /// Sequences per optimizer step (gradients accumulate over them).
     period: usize,
     /// Sequences trained since the last step.
@@ -232,21 +326,10 @@ impl<'w> Trainer<'w> {
         trains: &dyn Fn(&str) -> bool,
         sgd: bool,
     ) -> Result<Trainer<'w>, LmError> {
-        if !(schedule.lr > 0.0 && schedule.lr_end > 0.0) {
-            return Err(LmError::Config(format!(
-                "learning rates must be above 0 (got {} and {})",
-                schedule.lr, schedule.lr_end
-            )));
-        }
-        if !(0.0..=1.0).contains(&schedule.weight_decay) {
-            return Err(LmError::Config(format!(
-                "weight decay must be in [0, 1], got {}",
-                schedule.weight_decay
-            )));
-        }
+        check_rates(schedule.lr, schedule.lr_end, schedule.weight_decay)?;
         let model = Model::new(weights)?;
-        let mut schedule = Box::new(schedule);
-        let period = period.max(1);
+        let period = i32::try_from(period.max(1))
+            .map_err(|_| LmError::Config(format!("a batch of {period} sequences is too large")))?;
         // SAFETY: each object is checked for null before use and owned by the trainer.
         unsafe {
             let backend = NonNull::new(sys::ggml_backend_cpu_init())
@@ -267,18 +350,26 @@ impl<'w> Trainer<'w> {
             };
             let mut params =
                 sys::ggml_opt_default_params(sched.as_ptr(), sys::GGML_OPT_LOSS_TYPE_CROSS_ENTROPY);
-            params.opt_period = period as i32;
+            let schedule = NonNull::from(Box::leak(Box::new(schedule)));
+            params.opt_period = period;
             params.get_opt_pars = Some(schedule_params);
-            params.get_opt_pars_ud = (&mut *schedule as *mut Schedule).cast();
+            params.get_opt_pars_ud = schedule.as_ptr().cast();
             params.optimizer = if sgd {
                 sys::GGML_OPT_OPTIMIZER_TYPE_SGD
             } else {
                 sys::GGML_OPT_OPTIMIZER_TYPE_ADAMW
             };
             let opt = sys::ggml_opt_init(params);
-            if opt.is_null() {
+            let mut eval_params =
+                sys::ggml_opt_default_params(sched.as_ptr(), sys::GGML_OPT_LOSS_TYPE_CROSS_ENTROPY);
+            eval_params.build_type = sys::GGML_OPT_BUILD_TYPE_FORWARD;
+            let eval = sys::ggml_opt_init(eval_params);
+            if opt.is_null() || eval.is_null() {
+                sys::ggml_opt_free(opt);
+                sys::ggml_opt_free(eval);
                 sys::ggml_backend_sched_free(sched.as_ptr());
                 sys::ggml_backend_free(backend.as_ptr());
+                drop(Box::from_raw(schedule.as_ptr()));
                 return Err(LmError::Other("cannot create ggml's optimizer".into()));
             }
             // Every weight is trained.
@@ -291,11 +382,12 @@ impl<'w> Trainer<'w> {
             }
             Ok(Trainer {
                 opt,
+                eval,
                 sched,
                 backend,
                 model,
                 schedule,
-                period,
+                period: period as usize,
                 pending: 0,
                 _weights: std::marker::PhantomData,
             })
@@ -304,12 +396,14 @@ impl<'w> Trainer<'w> {
 
     /// Optimizer steps taken so far.
     pub fn steps_taken(&self) -> u64 {
-        self.schedule.step
+        // SAFETY: owned by the trainer; ggml only touches it inside `run`.
+        unsafe { self.schedule.as_ref().step }
     }
 
     /// Starts the learning-rate schedule at `step` (a resumed run).
     pub fn set_step(&mut self, step: u64) {
-        self.schedule.step = step;
+        // SAFETY: as above.
+        unsafe { self.schedule.as_mut().step = step }
     }
 
     /// One sequence: `tokens`, and `from`, the position of the first answer token (the loss
@@ -370,29 +464,30 @@ impl<'w> Trainer<'w> {
             let gf = sys::ggml_new_graph_custom(ctx, GRAPH_SIZE, false);
             sys::ggml_build_forward_expand(gf, logits);
 
-            sys::ggml_opt_prepare_alloc(self.opt, ctx_opt, gf, tok, logits);
-            sys::ggml_opt_alloc(self.opt, train);
+            let opt = if train { self.opt } else { self.eval };
+            sys::ggml_opt_prepare_alloc(opt, ctx_opt, gf, tok, logits);
+            sys::ggml_opt_alloc(opt, train);
             if train && self.pending == 0 {
                 // Gradients accumulate over a step's sequences: clear them (and seed the
                 // loss's gradient) before the first.
-                sys::ggml_opt_reset(self.opt, false);
+                sys::ggml_opt_reset(opt, false);
             }
             let positions: Vec<i32> = (0..n as i32).collect();
             sys::ggml_backend_tensor_set(tok, tokens.as_ptr().cast(), 0, n * 4);
             sys::ggml_backend_tensor_set(pos, positions.as_ptr().cast(), 0, n * 4);
             sys::ggml_backend_tensor_set(sel, picks.as_ptr().cast(), 0, picks.len() * 4);
             sys::ggml_backend_tensor_set(ones, vec![1f32; n].as_ptr().cast(), 0, n * 4);
-            let labels = sys::ggml_opt_labels(self.opt);
+            let labels = sys::ggml_opt_labels(opt);
             let vocab = hp.n_vocab as usize;
             let mut onehot = vec![0f32; vocab * targets.len()];
             for (i, &t) in targets.iter().enumerate() {
                 onehot[i * vocab + t as usize] = 1.0;
             }
             sys::ggml_backend_tensor_set(labels, onehot.as_ptr().cast(), 0, onehot.len() * 4);
-            sys::ggml_opt_eval(self.opt, std::ptr::null_mut());
+            sys::ggml_opt_eval(opt, std::ptr::null_mut());
             let mut loss = 0f32;
             sys::ggml_backend_tensor_get(
-                sys::ggml_opt_loss(self.opt),
+                sys::ggml_opt_loss(opt),
                 (&mut loss as *mut f32).cast(),
                 0,
                 4,
@@ -402,9 +497,15 @@ impl<'w> Trainer<'w> {
             if train {
                 self.pending = (self.pending + 1) % self.period;
             }
-            // The loss of a sequence that is one of `period` is scaled by 1/period.
+            // A training sequence's loss is scaled by 1/period (the step averages them).
             let scale = if train { self.period as f64 } else { 1.0 };
-            Ok(f64::from(loss) * scale)
+            let loss = f64::from(loss) * scale;
+            if !loss.is_finite() {
+                return Err(LmError::Other(format!(
+                    "training diverged: the loss is {loss} (try a lower learning rate)"
+                )));
+            }
+            Ok(loss)
         }
     }
 }
@@ -512,11 +613,14 @@ unsafe fn forward(
 
 impl Drop for Trainer<'_> {
     fn drop(&mut self) {
-        // SAFETY: owned, freed once, in dependency order; the schedule box outlives them.
+        // SAFETY: owned, freed once, in dependency order; the schedule after the contexts
+        // that point to it.
         unsafe {
             sys::ggml_opt_free(self.opt);
+            sys::ggml_opt_free(self.eval);
             sys::ggml_backend_sched_free(self.sched.as_ptr());
             sys::ggml_backend_free(self.backend.as_ptr());
+            drop(Box::from_raw(self.schedule.as_ptr()));
         }
     }
 }

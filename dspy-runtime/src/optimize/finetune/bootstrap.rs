@@ -110,8 +110,8 @@ impl std::fmt::Display for FinetuneReport {
 }
 
 impl BootstrapFinetune {
-    /// Trains with `finetuner`; DSPy's defaults: multitask, demos kept in the prompts, any
-    /// truthy metric value accepted; 8 teacher runs in flight; seed 0.
+    /// Trains with `finetuner`; DSPy's defaults: multitask, demos kept in the prompts, a
+    /// metric value above 0 (`true`, a positive score) accepts a run; 8 teacher runs in flight; seed 0.
     pub fn new(finetuner: impl Finetuner + 'static) -> Self {
         BootstrapFinetune {
             finetuner: Arc::new(finetuner),

@@ -76,15 +76,16 @@ impl LocalFinetune {
         self
     }
 
-    /// A line on stderr after each group of windows (epoch, windows done, loss).
+    /// A line on stderr every 10 optimizer steps (epoch, steps done, loss).
     pub fn progress(mut self, on: bool) -> Self {
         self.progress = on;
         self
     }
 
     /// The path a job's result is written to.
-    fn output_for(&self, job: &FinetuneJob<'_>) -> PathBuf {
+    fn output_for(&self, job: &FinetuneJob<'_>) -> Result<PathBuf> {
         let mut h = Sha256::new();
+        h.update(local_train::model_identity(&self.base)?.as_bytes());
         for c in job.train {
             h.update(c.to_json_line().as_bytes());
             h.update(b"\n");
@@ -123,7 +124,7 @@ impl LocalFinetune {
                 .map(|p| p.join("finetuned"))
                 .unwrap_or_else(|| PathBuf::from("finetuned"))
         });
-        dir.join(format!("{stem}-{name}-{}.gguf", &digest[..12]))
+        Ok(dir.join(format!("{stem}-{name}-{}.gguf", &digest[..12])))
     }
 }
 
@@ -134,7 +135,7 @@ impl Finetuner for LocalFinetune {
 
     fn finetune<'a>(&'a self, job: FinetuneJob<'a>) -> BoxFuture<'a, Result<Finetuned>> {
         Box::pin(async move {
-            let output = self.output_for(&job);
+            let output = self.output_for(&job)?;
             if let Some(dir) = output.parent() {
                 std::fs::create_dir_all(dir)?;
             }
