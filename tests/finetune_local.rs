@@ -201,7 +201,8 @@ fn bad_input_is_a_clear_error() {
     let e =
         local_train::finetune(&base(), &conversations(), &out, &no_lr, &mut |_| {}).unwrap_err();
     assert!(
-        e.to_string().contains("learning rates must be finite and above 0"),
+        e.to_string()
+            .contains("learning rates must be finite and above 0"),
         "{e}"
     );
     let no_batch = TrainConfig {
