@@ -37,7 +37,7 @@ mod scripted;
 mod secret;
 pub(crate) mod sse;
 mod tool_call;
-mod transport;
+pub(crate) mod transport;
 pub mod usage;
 
 pub use cache::{Cache, CacheConfig};

@@ -295,18 +295,7 @@ impl Transport {
         if e.is_timeout() {
             return LmError::Timeout(self.timeout);
         }
-        let mut chain = Vec::new();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            chain.push(s.to_string());
-            source = s.source();
-        }
-        let mut msg = e.without_url().to_string();
-        for cause in chain {
-            msg.push_str(": ");
-            msg.push_str(&cause);
-        }
-        LmError::Transport(self.scrub(msg))
+        LmError::Transport(self.scrub(describe(e)))
     }
 
     fn status_error(
@@ -316,29 +305,64 @@ impl Transport {
         body: &[u8],
     ) -> LmError {
         let message = self.scrub(error_message(body));
-        let code = status.as_u16();
-        match code {
-            429 => LmError::RateLimited { retry_after },
-            401 | 403 => LmError::Auth {
-                status: code,
-                message: match &self.auth_hint {
-                    Some(hint) => format!("{message} ({hint})"),
-                    None => message,
-                },
+        status_error(
+            status,
+            retry_after,
+            message,
+            self.auth_hint.as_deref(),
+            Some(self.timeout),
+        )
+    }
+}
+
+/// A reqwest error as text, without its URL, with the chain of causes.
+pub(crate) fn describe(e: reqwest::Error) -> String {
+    let mut chain = Vec::new();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        chain.push(s.to_string());
+        source = s.source();
+    }
+    let mut msg = e.without_url().to_string();
+    for cause in chain {
+        msg.push_str(": ");
+        msg.push_str(&cause);
+    }
+    msg
+}
+
+/// The typed error for an unsuccessful HTTP status, `message` being the server's (scrubbed):
+/// 429 rate limited, 401/403 authentication (with `auth_hint`), 408 a timeout when the
+/// caller has one, a context-window complaint, 5xx a server error, anything else a bad request.
+pub(crate) fn status_error(
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    message: String,
+    auth_hint: Option<&str>,
+    timeout: Option<Duration>,
+) -> LmError {
+    let code = status.as_u16();
+    match (code, timeout) {
+        (429, _) => LmError::RateLimited { retry_after },
+        (401 | 403, _) => LmError::Auth {
+            status: code,
+            message: match auth_hint {
+                Some(hint) => format!("{message} ({hint})"),
+                None => message,
             },
-            408 => LmError::Timeout(self.timeout),
-            400 | 413 | 422 if is_context_window(&message) => {
-                LmError::ContextWindowExceeded { message }
-            }
-            500..=599 => LmError::Server {
-                status: code,
-                message,
-            },
-            _ => LmError::BadRequest {
-                status: code,
-                message,
-            },
+        },
+        (408, Some(t)) => LmError::Timeout(t),
+        (400 | 413 | 422, _) if is_context_window(&message) => {
+            LmError::ContextWindowExceeded { message }
         }
+        (500..=599, _) => LmError::Server {
+            status: code,
+            message,
+        },
+        _ => LmError::BadRequest {
+            status: code,
+            message,
+        },
     }
 }
 
@@ -362,7 +386,7 @@ pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// `Retry-After` as a wait, at most [`MAX_RETRY_AFTER`]; `None` (so backoff applies) when it is
 /// missing or not a wait.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let v: &HeaderValue = headers.get(RETRY_AFTER)?;
     parse_retry_after(v.to_str().ok()?, SystemTime::now())
 }

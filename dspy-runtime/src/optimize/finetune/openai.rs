@@ -6,10 +6,11 @@
 use super::{FinetuneJob, Finetuned, Finetuner, to_jsonl};
 use crate::error::{Error, Result};
 use crate::lm::openai::{decode, error_message};
+use crate::lm::transport::{describe, retry_after, status_error};
 use crate::lm::{ApiKey, BoxFuture, HttpLm, Lm, LmError, RetryPolicy, shared_client};
 use bytes::Bytes;
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::CONTENT_TYPE;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -30,8 +31,6 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 const MAX_REPLY: usize = 16 << 20;
 /// How much of an error reply is read for its message.
 const MAX_ERROR_REPLY: usize = 64 << 10;
-/// The longest `Retry-After` honoured (the retry policy's `max_backoff` caps it again).
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// The largest seed the API takes (a 32-bit signed integer).
 const MAX_SEED: u64 = i32::MAX as u64;
 
@@ -513,11 +512,7 @@ impl Api {
             (self.transport_error(e), reached)
         })?;
         let status = resp.status();
-        let retry_after = resp
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
+        let retry_after = retry_after(resp.headers());
         let limit = if status.is_success() {
             MAX_REPLY
         } else {
@@ -568,43 +563,22 @@ impl Api {
         body: &[u8],
     ) -> LmError {
         let message = format!("{} (while {what})", self.scrub(&error_message(body)));
-        let code = status.as_u16();
-        match code {
-            429 => LmError::RateLimited { retry_after },
-            401 | 403 => LmError::Auth {
-                status: code,
-                message: match &self.auth_hint {
-                    Some(hint) => format!("{message} ({hint})"),
-                    None => message,
-                },
-            },
-            500..=599 => LmError::Server {
-                status: code,
-                message,
-            },
-            _ => LmError::BadRequest {
-                status: code,
-                message,
-            },
-        }
+        status_error(
+            status,
+            retry_after,
+            message,
+            self.auth_hint.as_deref(),
+            None,
+        )
     }
 
     fn transport_error(&self, e: reqwest::Error) -> LmError {
-        if e.is_timeout() {
-            return LmError::Transport(format!(
-                "no reply in time: {}",
-                self.scrub(&e.without_url().to_string())
-            ));
+        let timed_out = e.is_timeout();
+        let msg = self.scrub(&describe(e));
+        if timed_out {
+            return LmError::Transport(format!("no reply in time: {msg}"));
         }
-        let mut causes = String::new();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            causes.push_str(": ");
-            causes.push_str(&s.to_string());
-            source = s.source();
-        }
-        let msg = format!("{}{causes}", e.without_url());
-        LmError::Transport(self.scrub(&msg))
+        LmError::Transport(msg)
     }
 
     /// `bytes` as a `T`, or an invalid-response error saying what was expected and what came.
@@ -625,15 +599,6 @@ impl Api {
             other => other,
         }
     }
-}
-
-/// `Retry-After` in seconds (fractions accepted), capped; `None` for anything else.
-fn parse_retry_after(value: &str) -> Option<Duration> {
-    let secs: f64 = value.trim().parse().ok()?;
-    if !secs.is_finite() || secs < 0.0 {
-        return None;
-    }
-    Duration::try_from_secs_f64(secs.min(MAX_RETRY_AFTER.as_secs_f64())).ok()
 }
 
 /// The uploaded file's name: the job's, kept to letters, digits, `.`, `_` and `-`.
@@ -887,13 +852,5 @@ mod tests {
             !dbg.contains("sk-very-secret") && dbg.contains("ApiKey(***)"),
             "{dbg}"
         );
-    }
-
-    #[test]
-    fn retry_after_seconds_are_read_and_capped() {
-        assert_eq!(parse_retry_after("2"), Some(Duration::from_secs(2)));
-        assert_eq!(parse_retry_after("1e9"), Some(MAX_RETRY_AFTER));
-        assert_eq!(parse_retry_after("-1"), None);
-        assert_eq!(parse_retry_after("soon"), None);
     }
 }
