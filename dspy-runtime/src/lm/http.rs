@@ -687,16 +687,12 @@ impl HttpLmBuilder {
                 )));
             }
         };
-        let (key, auth_hint) = match self.api_key {
-            Some(k) => (Some(k), None),
-            None if to_provider || self.send_env_key => (ApiKey::from_env(key_var), None),
-            None => (
-                None,
-                ApiKey::from_env(key_var).map(|_| format!(
-                    "{key_var} is set but is not sent to a custom api_base: pass the key with .api_key(...), or call .send_env_key(true)"
-                )),
-            ),
-        };
+        let (key, auth_hint) = super::secret::choose_key(
+            self.api_key,
+            ApiKey::from_env(key_var),
+            key_var,
+            to_provider || self.send_env_key,
+        );
         if key.is_none() && !custom_base {
             return Err(LmError::Config(format!(
                 "no API key for `{}`: set {key_var} or call .api_key(...)",

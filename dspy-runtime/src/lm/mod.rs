@@ -34,7 +34,7 @@ mod pool;
 mod request;
 mod retry;
 mod scripted;
-mod secret;
+pub(crate) mod secret;
 pub(crate) mod sse;
 mod tool_call;
 pub(crate) mod transport;

@@ -34,6 +34,29 @@ impl ApiKey {
     }
 }
 
+/// The key a client sends: the one given, else the environment's (`env_key`, read from
+/// `key_var`) when `env_key_fits` (the request goes where that variable's key is meant for).
+/// A withheld environment key comes back as a hint for authentication errors.
+pub(crate) fn choose_key(
+    given: Option<ApiKey>,
+    env_key: Option<ApiKey>,
+    key_var: &str,
+    env_key_fits: bool,
+) -> (Option<ApiKey>, Option<String>) {
+    match given {
+        Some(k) => (Some(k), None),
+        None if env_key_fits => (env_key, None),
+        None => (
+            None,
+            env_key.map(|_| {
+                format!(
+                    "{key_var} is set but is not sent to a custom api_base: pass the key with .api_key(...), or call .send_env_key(true)"
+                )
+            }),
+        ),
+    }
+}
+
 impl fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("ApiKey(***)")

@@ -6,6 +6,7 @@
 use super::{FinetuneJob, Finetuned, Finetuner, to_jsonl};
 use crate::error::{Error, Result};
 use crate::lm::openai::{decode, error_message};
+use crate::lm::secret::choose_key;
 use crate::lm::transport::{describe, retry_after, status_error};
 use crate::lm::{ApiKey, BoxFuture, HttpLm, Lm, LmError, RetryPolicy, shared_client};
 use bytes::Bytes;
@@ -155,18 +156,7 @@ impl OpenAiFinetune {
         };
         let base = base.trim().trim_end_matches('/').to_string();
         let env_key = set(KEY_VAR).map(ApiKey::new);
-        let (key, auth_hint) = match &self.api_key {
-            Some(k) => (Some(k.clone()), None),
-            None if env_key_fits => (env_key, None),
-            None => (
-                None,
-                env_key.map(|_| {
-                    format!(
-                        "{KEY_VAR} is set but is not sent to a custom api_base: pass the key with .api_key(...), or call .send_env_key(true)"
-                    )
-                }),
-            ),
-        };
+        let (key, auth_hint) = choose_key(self.api_key.clone(), env_key, KEY_VAR, env_key_fits);
         if key.is_none() && base == OPENAI_BASE {
             return Err(LmError::Config(format!(
                 "no API key for OpenAI's fine-tuning API: set {KEY_VAR} or call .api_key(...)"
