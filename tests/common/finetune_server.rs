@@ -3,12 +3,13 @@
 //! the test, and chat completions for the fine-tuned models. Raw HTTP/1.1 over tokio, like
 //! `server.rs`.
 
+use super::server::{parse_head, read_head, read_to};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 /// How the server's jobs end.
@@ -144,38 +145,17 @@ impl FakeFinetune {
 async fn serve(mut sock: TcpStream, state: Arc<State>) -> std::io::Result<()> {
     let mut buf = Vec::new();
     loop {
-        let head_end = loop {
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i;
-            }
-            let mut chunk = [0u8; 8192];
-            let n = sock.read(&mut chunk).await?;
-            if n == 0 {
-                return Ok(());
-            }
-            buf.extend_from_slice(&chunk[..n]);
+        let Some(head_end) = read_head(&mut sock, &mut buf).await? else {
+            return Ok(());
         };
-        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-        let mut lines = head.lines();
-        let mut request_line = lines.next().unwrap_or("").split(' ');
-        let method = request_line.next().unwrap_or("").to_string();
-        let path = request_line.next().unwrap_or("").to_string();
-        let headers: HashMap<String, String> = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-            .collect();
+        let (method, path, headers) = parse_head(&buf[..head_end]);
         let len: usize = headers
             .get("content-length")
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
         let body_start = head_end + 4;
-        while buf.len() < body_start + len {
-            let mut chunk = [0u8; 8192];
-            let n = sock.read(&mut chunk).await?;
-            if n == 0 {
-                return Ok(());
-            }
-            buf.extend_from_slice(&chunk[..n]);
+        if !read_to(&mut sock, &mut buf, body_start + len).await? {
+            return Ok(());
         }
         let body = String::from_utf8_lossy(&buf[body_start..body_start + len]).to_string();
         buf.drain(..body_start + len);

@@ -180,30 +180,61 @@ impl FakeLm {
     }
 }
 
+/// Reads from `sock` into `buf` until it holds a request head; its length (up to the blank
+/// line), or `None` when the client hung up first.
+pub async fn read_head(sock: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<Option<usize>> {
+    loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            return Ok(Some(i));
+        }
+        if !read_more(sock, buf).await? {
+            return Ok(None);
+        }
+    }
+}
+
+/// Reads from `sock` into `buf` until it holds `len` bytes; `false` when the client hung up
+/// first.
+pub async fn read_to(sock: &mut TcpStream, buf: &mut Vec<u8>, len: usize) -> std::io::Result<bool> {
+    while buf.len() < len {
+        if !read_more(sock, buf).await? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+async fn read_more(sock: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<bool> {
+    let mut chunk = [0u8; 8192];
+    let n = sock.read(&mut chunk).await?;
+    buf.extend_from_slice(&chunk[..n]);
+    Ok(n > 0)
+}
+
+/// A request head's method, path and headers (names lowercased).
+pub fn parse_head(head: &[u8]) -> (String, String, HashMap<String, String>) {
+    let head = String::from_utf8_lossy(head);
+    let mut lines = head.lines();
+    let mut request_line = lines.next().unwrap_or("").split(' ');
+    let method = request_line.next().unwrap_or("").to_string();
+    let path = request_line.next().unwrap_or("").to_string();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (method, path, headers)
+}
+
 async fn serve(mut sock: TcpStream, state: Arc<State>) -> std::io::Result<()> {
     let mut buf = Vec::new();
     loop {
-        // Read the head.
-        let head_end = loop {
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i;
-            }
-            let mut chunk = [0u8; 8192];
-            let n = sock.read(&mut chunk).await?;
-            if n == 0 {
-                return Ok(());
-            }
-            buf.extend_from_slice(&chunk[..n]);
+        let Some(head_end) = read_head(&mut sock, &mut buf).await? else {
+            return Ok(());
         };
         if state.lean {
             let len = content_length(&buf[..head_end]);
-            while buf.len() < head_end + 4 + len {
-                let mut chunk = [0u8; 8192];
-                let n = sock.read(&mut chunk).await?;
-                if n == 0 {
-                    return Ok(());
-                }
-                buf.extend_from_slice(&chunk[..n]);
+            if !read_to(&mut sock, &mut buf, head_end + 4 + len).await? {
+                return Ok(());
             }
             buf.drain(..head_end + 4 + len);
             state.requests.fetch_add(1, Ordering::Relaxed);
@@ -214,31 +245,14 @@ async fn serve(mut sock: TcpStream, state: Arc<State>) -> std::io::Result<()> {
             sock.write_all(&LEAN_RESPONSE).await?;
             continue;
         }
-        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-        let mut lines = head.lines();
-        let path = lines
-            .next()
-            .unwrap_or("")
-            .split(' ')
-            .nth(1)
-            .unwrap_or("")
-            .to_string();
-        let headers: HashMap<String, String> = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-            .collect();
+        let (_, path, headers) = parse_head(&buf[..head_end]);
         let len: usize = headers
             .get("content-length")
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
         let body_start = head_end + 4;
-        while buf.len() < body_start + len {
-            let mut chunk = [0u8; 8192];
-            let n = sock.read(&mut chunk).await?;
-            if n == 0 {
-                return Ok(());
-            }
-            buf.extend_from_slice(&chunk[..n]);
+        if !read_to(&mut sock, &mut buf, body_start + len).await? {
+            return Ok(());
         }
         let body_bytes: Vec<u8> = buf[body_start..body_start + len].to_vec();
         buf.drain(..body_start + len);
