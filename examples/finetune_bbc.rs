@@ -6,7 +6,11 @@
 //! BootstrapFewShot program, then fine-tuned with its demos in the prompts).
 //!
 //! `cargo run --release --features local --example finetune_bbc -- [--train 200] \
-//!    [--seeds 0,1,2] [--epochs 2] [--lr 5e-5] [--batch 4] [--only ft|bt|base]`
+//!    [--seeds 0,1,2] [--epochs 2] [--lr 5e-5] [--batch 4] [--only base,ft,q8,bt]`
+//!
+//! `--only` takes a comma-separated list of rows (all but `q8` by default): `base` the
+//! uncompiled and BootstrapFewShot programs, `ft` BootstrapFinetune, `q8` its result
+//! re-quantized to Q8_0 (needs `ft`), `bt` BetterTogether `p -> w`.
 //!
 //! Training data: the quickstart's 50 training headlines and the next `--train − 50` of the
 //! headlines outside train and dev (never the dev split). Fine-tuned models are written to
@@ -16,7 +20,8 @@
 use dspy::data::datasets::{Topic, bbc_headlines};
 use dspy::data::{examples, split};
 use dspy::lm::local::{SMOLLM2_FILE, locate_in, model_dir};
-use dspy::lm::{LocalLm, UsageReport};
+use dspy::lm::local_train::{Ftype, convert_gguf};
+use dspy::lm::{LocalConfig, LocalLm, UsageReport};
 use dspy::optimize::finetune::LocalFinetune;
 use dspy::optimize::{BetterTogether, BootstrapFewShot, BootstrapFinetune};
 use dspy::prelude::*;
@@ -41,7 +46,7 @@ struct Args {
     epochs: usize,
     lr: f32,
     batch: usize,
-    only: Option<String>,
+    only: Vec<String>,
 }
 
 fn args() -> Args {
@@ -51,7 +56,7 @@ fn args() -> Args {
         epochs: 2,
         lr: 5e-5,
         batch: 4,
-        only: None,
+        only: ["base", "ft", "bt"].map(String::from).to_vec(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -62,7 +67,7 @@ fn args() -> Args {
             "--epochs" => a.epochs = value.parse().unwrap_or(a.epochs),
             "--lr" => a.lr = value.parse().unwrap_or(a.lr),
             "--batch" => a.batch = value.parse().unwrap_or(a.batch),
-            "--only" => a.only = Some(value),
+            "--only" => a.only = value.split(',').map(|s| s.trim().to_string()).collect(),
             other => eprintln!("ignoring unknown argument {other}"),
         }
     }
@@ -101,7 +106,7 @@ async fn main() -> dspy::Result<()> {
         .with_adapter(JsonAdapter::new())
         .with_config(LmConfig::default().temperature(0.0).max_tokens(32));
     let evaluate = Evaluate::new(&dev).concurrency(4);
-    let want = |name: &str| a.only.as_deref().is_none_or(|o| o == name);
+    let want = |name: &str| a.only.iter().any(|o| o == name);
     println!(
         "student SmolLM2-135M, teacher Qwen2.5-Coder-1.5B; train {} ({} for the demos), dev {}; epochs {}, lr {}, batch {}",
         train.len(),
@@ -173,6 +178,43 @@ async fn main() -> dspy::Result<()> {
                     compile_s,
                     t.elapsed().as_secs_f64(),
                 ));
+                if want("q8") {
+                    // The same weights re-quantized: the tuned program is the uncompiled one
+                    // on the fine-tuned LM, so it runs here on the Q8_0 copy instead.
+                    let Some(job) = report.jobs.first() else {
+                        return Err(dspy::Error::Optimize(
+                            "BootstrapFinetune trained no model".into(),
+                        ));
+                    };
+                    let src = std::path::Path::new(&job.model);
+                    let dst = src.with_extension("Q8_0.gguf");
+                    let t = Instant::now();
+                    if !dst.exists() {
+                        convert_gguf(src, &dst, Ftype::Q8_0)?;
+                    }
+                    let convert_s = t.elapsed().as_secs_f64();
+                    let mb = |p: &std::path::Path| {
+                        std::fs::metadata(p)
+                            .map(|m| m.len() / 1_000_000)
+                            .unwrap_or(0)
+                    };
+                    println!(
+                        "seed {seed} re-quantized {} MB -> {} MB in {convert_s:.1} s",
+                        mb(src),
+                        mb(&dst)
+                    );
+                    let q8 = LocalLm::load(&dst, LocalConfig::default())?;
+                    let t = Instant::now();
+                    let r = dspy::context::with_lm(q8, evaluate.run(&program, correct)).await?;
+                    println!("seed {seed} BootstrapFinetune Q8_0: {:.1}", r.score);
+                    rows.push((
+                        format!("BootstrapFinetune re-quantized Q8_0, seed {seed}"),
+                        r.score,
+                        "-".into(),
+                        convert_s,
+                        t.elapsed().as_secs_f64(),
+                    ));
+                }
             }
             if want("bt") {
                 let t = Instant::now();

@@ -35,6 +35,23 @@ program! {
     }
 }
 
+program! {
+    /// Answers; asks the fallback only when the first answer is empty.
+    #[derive(Clone)]
+    struct WithFallback {
+        answer: Predict<Qa>,
+        fallback: Predict<Qa>,
+    }
+
+    async fn forward(&self, question: String) -> dspy::Result<String> {
+        let first = self.answer(question: question.clone()).await?.answer.clone();
+        if !first.is_empty() {
+            return Ok(first);
+        }
+        Ok(self.fallback(question: question).await?.answer.clone())
+    }
+}
+
 /// How a scripted model answers "What is N doubled?".
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Mode {
@@ -386,7 +403,7 @@ async fn multitask_trains_one_job_and_single_task_one_per_predictor() {
     let jobs = multi.jobs();
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].name, "multitask");
-    assert_eq!(report.jobs[0].predictors, ["answer.predict", "rewrite"]);
+    assert_eq!(report.jobs[0].predictors, ["rewrite", "answer.predict"]);
     assert_eq!(jobs[0].train.len(), 6);
     assert_eq!(jobs[0].train.iter().filter(|c| is_rewrite(c)).count(), 3);
     assert_eq!(jobs[0].train.iter().filter(|c| is_answer(c)).count(), 3);
@@ -715,4 +732,58 @@ async fn better_together_holds_out_a_share_of_the_trainset() {
     assert_eq!(report.best, 2, "{report}");
     assert_eq!(model_of(&last).as_deref(), Some("ft/multitask"));
     assert!(finetuner.jobs()[0].lm.calls().is_empty());
+}
+
+/// A predictor that no accepted run called (a fallback stage) still gets the multitask model,
+/// as in DSPy; trained one job per predictor, it keeps its own LM, as there is nothing to train
+/// it on.
+#[tokio::test]
+async fn multitask_model_reaches_predictors_without_calls() {
+    let base = Model::new("test/base", Mode::Right);
+    let program = WithFallback {
+        answer: Predict::new().with_lm(base.clone()),
+        fallback: Predict::new().with_lm(base.clone()),
+    };
+    let train: Vec<Example<WithFallbackInput, QaOutput>> = (0..2)
+        .map(|n| {
+            Example::new(
+                WithFallbackInput {
+                    question: question(n),
+                },
+                QaOutput {
+                    answer: (2 * n).to_string(),
+                },
+            )
+        })
+        .collect();
+    let metric = |ex: &Example<WithFallbackInput, QaOutput>, out: &String| *out == ex.label.answer;
+
+    let multi = FakeFinetuner::new(Mode::Right);
+    let (compiled, report) = BootstrapFinetune::new(multi.clone())
+        .compile(&program, &train, metric)
+        .await
+        .unwrap();
+    assert_eq!(
+        report.jobs[0].predictors,
+        ["answer", "fallback"],
+        "{report}"
+    );
+    assert_eq!(multi.jobs()[0].train.len(), 2);
+    for path in ["answer", "fallback"] {
+        let p = compiled.predictor(path).unwrap();
+        assert_eq!(model_of(p).as_deref(), Some("ft/multitask"), "{path}");
+    }
+
+    let single = FakeFinetuner::new(Mode::Right);
+    let (compiled, report) = BootstrapFinetune::new(single.clone())
+        .multitask(false)
+        .compile(&program, &train, metric)
+        .await
+        .unwrap();
+    assert_eq!(report.jobs.len(), 1, "{report}");
+    assert_eq!(report.jobs[0].predictors, ["answer"], "{report}");
+    let answer = compiled.predictor("answer").unwrap();
+    assert_eq!(model_of(answer).as_deref(), Some("ft/answer"));
+    let fallback = compiled.predictor("fallback").unwrap();
+    assert_eq!(model_of(fallback).as_deref(), Some("test/base"));
 }

@@ -125,7 +125,8 @@ impl BootstrapFinetune {
         }
     }
 
-    /// One job for all predictors (`true`, DSPy's default) or one per predictor.
+    /// One job for all predictors (`true`, DSPy's default; every predictor then gets its
+    /// model) or one per predictor that made calls in the accepted runs.
     pub fn multitask(mut self, on: bool) -> Self {
         self.multitask = on;
         self
@@ -224,7 +225,13 @@ impl BootstrapFinetune {
         }
 
         let jobs: Vec<(String, Vec<String>, Vec<Conversation>)> = if self.multitask {
-            let paths: Vec<String> = by_path.keys().cloned().collect();
+            // As DSPy: every predictor gets the one model, also those whose calls no accepted
+            // run made (a fallback stage, say).
+            let paths: Vec<String> = student
+                .named_predictors()
+                .into_iter()
+                .map(|(path, _)| path)
+                .collect();
             let all = by_path.into_values().flatten().collect();
             vec![("multitask".to_string(), paths, all)]
         } else {
