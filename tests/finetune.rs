@@ -187,6 +187,8 @@ struct Job {
     train: Vec<Conversation>,
     seed: u64,
     lm: Model,
+    /// The model the job's predictors called before it (`FinetuneJob::lm`).
+    from: Option<String>,
 }
 
 /// A finetuner that records each job and "trains" a [`Model`] named `ft/<job name>` answering
@@ -236,6 +238,7 @@ impl Finetuner for FakeFinetuner {
                 train: job.train.to_vec(),
                 seed: job.seed,
                 lm: lm.clone(),
+                from: job.lm.map(|l| l.model().to_string()),
             });
             Ok(Finetuned {
                 lm: lm.into(),
@@ -639,6 +642,28 @@ async fn better_together_keeps_an_earlier_program_that_scores_better() {
     assert_eq!(report.best, 1, "{report}");
     assert_eq!(model_of(&best).as_deref(), Some("test/base"));
     assert!(!best.demos().is_empty());
+}
+
+/// A second weight step trains on from the first one's model, as DSPy fine-tunes `pred.lm`.
+#[tokio::test]
+async fn a_second_weight_step_trains_from_the_first_ones_model() {
+    let student = Predict::<Qa>::new().with_lm(Model::new("test/base", Mode::Right));
+    let finetuner = FakeFinetuner::new(Mode::Right);
+    let (_, report) = BetterTogether::new()
+        .optimizer("w", BootstrapFinetune::new(finetuner.clone()))
+        .strategy("w -> w")
+        .compile_with_valset(&student, &examples(0..6), &examples(100..104), exact)
+        .await
+        .unwrap();
+    assert_eq!(strategies(&report), ["", "w", "w -> w"], "{report}");
+    let from: Vec<Option<String>> = finetuner.jobs().into_iter().map(|j| j.from).collect();
+    assert_eq!(
+        from,
+        [
+            Some("test/base".to_string()),
+            Some("ft/multitask".to_string())
+        ]
+    );
 }
 
 #[tokio::test]

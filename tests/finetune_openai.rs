@@ -46,6 +46,7 @@ fn job(train: &[Conversation]) -> FinetuneJob<'_> {
         name: "qa",
         train,
         seed: 7,
+        lm: None,
     }
 }
 

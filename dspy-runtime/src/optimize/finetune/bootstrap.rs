@@ -245,12 +245,16 @@ impl BootstrapFinetune {
         let mut compiled = student.clone();
         for (name, paths, convs) in jobs {
             let job_started = Instant::now();
+            let current = paths
+                .iter()
+                .find_map(|path| student.predictor(path).and_then(|p| p.lm()));
             let Finetuned { lm, model, details } = self
                 .finetuner
                 .finetune(FinetuneJob {
                     name: &name,
                     train: &convs,
                     seed: self.seed,
+                    lm: current,
                 })
                 .await?;
             for path in &paths {

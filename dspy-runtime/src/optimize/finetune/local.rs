@@ -3,9 +3,9 @@
 use super::{FinetuneJob, Finetuned, Finetuner};
 use crate::error::Result;
 use crate::lm::local_train::{self, Ftype, TrainConfig, TrainStep};
-use crate::lm::{BoxFuture, LmError, LocalConfig, LocalLm};
+use crate::lm::{BoxFuture, Lm, LmError, LocalConfig, LocalLm};
 use sha2::{Digest, Sha256};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Fine-tunes a GGUF model in-process with llama.cpp (every weight, AdamW, on an F32 copy) and
 /// loads the result as a [`LocalLm`]. The result is written to the output directory (default:
@@ -82,10 +82,32 @@ impl LocalFinetune {
         self
     }
 
-    /// The path a job's result is written to.
-    fn output_for(&self, job: &FinetuneJob<'_>) -> Result<PathBuf> {
+    /// The directory results go to.
+    fn dir(&self) -> PathBuf {
+        self.out_dir.clone().unwrap_or_else(|| {
+            self.base
+                .parent()
+                .map(|p| p.join("finetuned"))
+                .unwrap_or_else(|| PathBuf::from("finetuned"))
+        })
+    }
+
+    /// The model a job trains: the predictors' current model when this finetuner made it (an
+    /// earlier `w` step: `local/<name>` with `<name>.gguf` in the output directory), as DSPy
+    /// trains `pred.lm`; else the base model.
+    fn start_from(&self, current: Option<&Lm>) -> PathBuf {
+        current
+            .and_then(|lm| lm.model().strip_prefix("local/"))
+            .filter(|stem| !stem.is_empty() && !stem.contains(['/', '\\']))
+            .map(|stem| self.dir().join(format!("{stem}.gguf")))
+            .filter(|p| p.is_file())
+            .unwrap_or_else(|| self.base.clone())
+    }
+
+    /// The path a job's result is written to, training from `start`.
+    fn output_for(&self, job: &FinetuneJob<'_>, start: &Path) -> Result<PathBuf> {
         let mut h = Sha256::new();
-        h.update(local_train::model_identity(&self.base)?.as_bytes());
+        h.update(local_train::model_identity(start)?.as_bytes());
         for c in job.train {
             h.update(c.to_json_line().as_bytes());
             h.update(b"\n");
@@ -108,8 +130,7 @@ impl LocalFinetune {
             .as_bytes(),
         );
         let digest = format!("{:x}", h.finalize());
-        let stem = self
-            .base
+        let stem = start
             .file_stem()
             .and_then(|s| s.to_str())
             .unwrap_or("model");
@@ -118,13 +139,9 @@ impl LocalFinetune {
             .chars()
             .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '_' })
             .collect();
-        let dir = self.out_dir.clone().unwrap_or_else(|| {
-            self.base
-                .parent()
-                .map(|p| p.join("finetuned"))
-                .unwrap_or_else(|| PathBuf::from("finetuned"))
-        });
-        Ok(dir.join(format!("{stem}-{name}-{}.gguf", &digest[..12])))
+        Ok(self
+            .dir()
+            .join(format!("{stem}-{name}-{}.gguf", &digest[..12])))
     }
 }
 
@@ -135,7 +152,8 @@ impl Finetuner for LocalFinetune {
 
     fn finetune<'a>(&'a self, job: FinetuneJob<'a>) -> BoxFuture<'a, Result<Finetuned>> {
         Box::pin(async move {
-            let output = self.output_for(&job)?;
+            let start = self.start_from(job.lm);
+            let output = self.output_for(&job, &start)?;
             if let Some(dir) = output.parent() {
                 std::fs::create_dir_all(dir)?;
             }
@@ -143,7 +161,7 @@ impl Finetuner for LocalFinetune {
                 job.train.iter().map(|c| c.messages.clone()).collect();
             let mut config = self.config.clone();
             config.seed ^= job.seed;
-            let base = self.base.clone();
+            let base = start;
             let out = output.clone();
             let progress = self.progress;
             let (tx, rx) = tokio::sync::oneshot::channel();
@@ -204,5 +222,38 @@ impl Finetuner for LocalFinetune {
                 details,
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lm::ScriptedLm;
+
+    /// A job trains on from a model this finetuner wrote (an earlier `w` step); the base
+    /// model, a model of elsewhere, a missing file or a name that leaves the directory keep
+    /// the base.
+    #[test]
+    fn a_model_it_made_is_trained_on_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("base.gguf");
+        let f = LocalFinetune::new(&base).output_dir(dir.path().join("out"));
+        std::fs::create_dir_all(dir.path().join("out")).unwrap();
+        let made = dir.path().join("out").join("base-multitask-0123.gguf");
+        std::fs::write(&made, b"GGUF").unwrap();
+        std::fs::write(dir.path().join("elsewhere.gguf"), b"GGUF").unwrap();
+        let lm = |m: &str| Lm::new(ScriptedLm::new(Vec::<String>::new()).with_model(m));
+
+        assert_eq!(f.start_from(None), base);
+        assert_eq!(f.start_from(Some(&lm("local/base-multitask-0123"))), made);
+        for other in [
+            "local/base",
+            "local/missing",
+            "local/../elsewhere",
+            "local/",
+            "openai/base-multitask-0123",
+        ] {
+            assert_eq!(f.start_from(Some(&lm(other))), base, "{other}");
+        }
     }
 }

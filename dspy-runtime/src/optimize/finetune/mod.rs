@@ -32,6 +32,10 @@ pub struct FinetuneJob<'a> {
     pub train: &'a [Conversation],
     /// The optimizer's seed.
     pub seed: u64,
+    /// The LM the job's predictors call now, if they have their own: a finetuner that made it
+    /// (an earlier `w` step of [`BetterTogether`]) trains on from it, as DSPy fine-tunes
+    /// `pred.lm`, rather than from its base model.
+    pub lm: Option<&'a Lm>,
 }
 
 /// What a finished job gives: the LM to put in the trained predictors' place.

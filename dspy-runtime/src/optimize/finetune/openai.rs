@@ -171,11 +171,22 @@ impl OpenAiFinetune {
         })
     }
 
-    /// The job's request: the file, the base model, the seed, the suffix and hyperparameters.
-    fn job_body(&self, training_file: &str, seed: u64) -> Result<Value> {
+    /// The model a job trains: the predictors' current model when it is already a fine-tuned
+    /// one (`ft:…`, from an earlier job), as DSPy trains `pred.lm`; else the base model.
+    fn start_model<'a>(&'a self, current: Option<&'a Lm>) -> &'a str {
+        current
+            .map(|lm| lm.model())
+            .map(|m| m.strip_prefix("openai/").unwrap_or(m))
+            .filter(|m| m.starts_with("ft:"))
+            .unwrap_or(&self.base_model)
+    }
+
+    /// The job's request: the file, the model to train, the seed, the suffix and
+    /// hyperparameters.
+    fn job_body(&self, training_file: &str, model: &str, seed: u64) -> Result<Value> {
         let mut body = json!({
             "training_file": training_file,
-            "model": self.base_model,
+            "model": model,
             // The API takes 0..=2^31-1; a larger seed is folded into that range.
             "seed": seed % (MAX_SEED + 1),
         });
@@ -202,7 +213,7 @@ impl OpenAiFinetune {
             )));
         }
         // Checked before anything is uploaded.
-        let mut job_body = self.job_body("", job.seed)?;
+        let mut job_body = self.job_body("", self.start_model(job.lm), job.seed)?;
         let api = self.endpoint(|v| std::env::var(v).ok())?;
 
         // 1. The training file.
@@ -762,7 +773,7 @@ mod tests {
             .suffix("qa")
             .hyperparameters(json!({"n_epochs": 3}));
         assert_eq!(
-            f.job_body("file-1", 7).unwrap(),
+            f.job_body("file-1", "gpt-4o-mini", 7).unwrap(),
             json!({
                 "training_file": "file-1",
                 "model": "gpt-4o-mini",
@@ -771,11 +782,28 @@ mod tests {
                 "method": {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 3}}},
             })
         );
-        let plain = OpenAiFinetune::new("m").job_body("f", u64::MAX).unwrap();
+        let plain = OpenAiFinetune::new("m")
+            .job_body("f", "m", u64::MAX)
+            .unwrap();
         assert_eq!(plain["seed"], json!(u64::MAX % (MAX_SEED + 1)));
         assert!(plain.get("method").is_none() && plain.get("suffix").is_none());
         let bad = OpenAiFinetune::new("m").hyperparameters(json!(3));
-        assert!(bad.job_body("f", 0).is_err());
+        assert!(bad.job_body("f", "m", 0).is_err());
+    }
+
+    /// A job whose predictors already call a fine-tuned model trains on from it; any other
+    /// model (the base, or one of another provider) leaves the base model.
+    #[test]
+    fn a_fine_tuned_model_is_trained_on_from() {
+        let f = OpenAiFinetune::new("gpt-4o-mini");
+        let lm = |m: &str| Lm::new(crate::lm::ScriptedLm::new(Vec::<String>::new()).with_model(m));
+        assert_eq!(f.start_model(None), "gpt-4o-mini");
+        let tuned = lm("openai/ft:gpt-4o-mini:org:qa:abc");
+        assert_eq!(f.start_model(Some(&tuned)), "ft:gpt-4o-mini:org:qa:abc");
+        let bare = lm("ft:gpt-4o-mini:org:qa:def");
+        assert_eq!(f.start_model(Some(&bare)), "ft:gpt-4o-mini:org:qa:def");
+        let other = lm("openai/gpt-4o");
+        assert_eq!(f.start_model(Some(&other)), "gpt-4o-mini");
     }
 
     fn env(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
