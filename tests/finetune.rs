@@ -62,6 +62,8 @@ enum Mode {
     /// Right when 4 divides N, or when N is even and the prompt shows at least two demos:
     /// demos "teach" it, so a prompt optimizer helps.
     Learner,
+    /// Refuses every call.
+    Broken,
 }
 
 /// One call a scripted model received.
@@ -134,7 +136,7 @@ impl LanguageModel for Model {
             .map(|m| m.content.to_string())
             .unwrap_or_default();
         let question = question_of(&last);
-        if question.contains("fail") {
+        if question.contains("fail") || self.mode == Mode::Broken {
             self.calls.lock().unwrap().push(Call {
                 messages: request.messages.clone(),
                 question,
@@ -155,7 +157,7 @@ impl LanguageModel for Model {
             .count();
         let right = match self.mode {
             Mode::Right => true,
-            Mode::Wrong => false,
+            Mode::Wrong | Mode::Broken => false,
             Mode::Learner => n.is_multiple_of(4) || (n.is_multiple_of(2) && demos >= 2),
         };
         let mut fields = Vec::new();
@@ -561,6 +563,15 @@ async fn nothing_to_train_on_and_failed_jobs_are_errors() {
         .to_string();
     assert!(err.contains("passed the metric"), "{err}");
     assert!(err.contains("3 runs"), "{err}");
+
+    // Every teacher run failing: the error says why, from the first failure.
+    let broken = Predict::<Qa>::new().with_lm(Model::new("test/broken", Mode::Broken));
+    let err = BootstrapFinetune::new(finetuner.clone())
+        .compile(&broken, &train, exact)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("3 failed") && err.contains("refused"), "{err}");
     assert!(finetuner.jobs().is_empty());
 
     let err = BootstrapFinetune::new(FakeFinetuner::failing("the GPU caught fire"))
@@ -663,6 +674,68 @@ async fn a_second_weight_step_trains_from_the_first_ones_model() {
             Some("test/base".to_string()),
             Some("ft/multitask".to_string())
         ]
+    );
+}
+
+/// A program whose scoring fails (its every call refused, past `max_errors`) scores 0 with the
+/// reason in its row, and the run goes on to the next step, as DSPy's `eval_candidate_program`.
+#[tokio::test]
+async fn a_program_whose_scoring_fails_scores_zero_and_the_run_goes_on() {
+    let student = Predict::<Qa>::new().with_lm(Model::new("test/base", Mode::Learner));
+    let (best, report) = BetterTogether::new()
+        .optimizer(
+            "w",
+            BootstrapFinetune::new(FakeFinetuner::new(Mode::Broken)),
+        )
+        .optimizer("p", LabeledFewShot::new(4))
+        .strategy("w -> p")
+        .max_errors(2)
+        .compile_with_valset(&student, &examples(0..12), &examples(100..108), exact)
+        .await
+        .unwrap();
+    assert_eq!(strategies(&report), ["", "w", "w -> p"], "{report}");
+    assert_eq!(
+        scores(&report),
+        [Some(25.0), Some(0.0), Some(0.0)],
+        "{report}"
+    );
+    assert!(report.error.is_none(), "{report}");
+    assert!(report.candidates[0].error.is_none(), "{report}");
+    for c in &report.candidates[1..] {
+        let error = c.error.as_deref().unwrap_or_default();
+        assert!(error.contains("refused"), "{report}");
+    }
+    assert!(report.to_string().contains("scoring failed"), "{report}");
+    assert_eq!(report.best, 0, "{report}");
+    assert_eq!(model_of(&best).as_deref(), Some("test/base"));
+}
+
+/// An empty step is an error naming the strategy; an empty valset holds out `valset_ratio` of
+/// the training set instead, as DSPy does.
+#[tokio::test]
+async fn an_empty_step_is_an_error_and_an_empty_valset_falls_back_to_the_ratio() {
+    let student = Predict::<Qa>::new().with_lm(Model::new("test/base", Mode::Learner));
+    let err = better_together(FakeFinetuner::new(Mode::Right))
+        .strategy("p -> -> w")
+        .compile(&student, &examples(0..10), exact)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("empty step") && err.contains("p -> -> w"),
+        "{err}"
+    );
+
+    let (_, report) = better_together(FakeFinetuner::new(Mode::Right))
+        .strategy("p->w")
+        .valset_ratio(0.5)
+        .compile_with_valset(&student, &examples(0..8), &[], exact)
+        .await
+        .unwrap();
+    assert_eq!(strategies(&report), ["", "p", "p -> w"], "{report}");
+    assert!(
+        report.candidates.iter().all(|c| c.score.is_some()),
+        "{report}"
     );
 }
 
@@ -811,4 +884,60 @@ async fn multitask_model_reaches_predictors_without_calls() {
     assert_eq!(model_of(answer).as_deref(), Some("ft/answer"));
     let fallback = compiled.predictor("fallback").unwrap();
     assert_eq!(model_of(fallback).as_deref(), Some("test/base"));
+}
+
+/// As DSPy, a run is kept when its metric is not 0 (a negative score too, not NaN); and in
+/// multitask, predictors with different LMs get one job each, every job on all conversations.
+#[tokio::test]
+async fn acceptance_is_non_zero_and_multitask_trains_one_job_per_lm() {
+    let student = Predict::<Qa>::new().with_lm(Model::new("test/base", Mode::Right));
+    let train = examples(0..4);
+    let by_sign = |ex: &QaExample, _: &Prediction<QaOutput>| match number(&ex.input.question) {
+        0 => 0.0,
+        1 => -1.0,
+        2 => f64::NAN,
+        _ => 0.5,
+    };
+    let (_, report) = BootstrapFinetune::new(FakeFinetuner::new(Mode::Right))
+        .compile(&student, &train, by_sign)
+        .await
+        .unwrap();
+    assert_eq!(report.accepted, 2, "{report}");
+
+    let program = TwoStage {
+        rewrite: Predict::new().with_lm(Model::new("test/a", Mode::Right)),
+        answer: ChainOfThought::new().with_lm(Model::new("test/b", Mode::Right)),
+    };
+    let train: Vec<Example<TwoStageInput, QaOutput>> = (0..3)
+        .map(|n| {
+            Example::new(
+                TwoStageInput {
+                    question: question(n),
+                },
+                QaOutput {
+                    answer: (2 * n).to_string(),
+                },
+            )
+        })
+        .collect();
+    let metric = |ex: &Example<TwoStageInput, QaOutput>, out: &String| *out == ex.label.answer;
+    let finetuner = FakeFinetuner::new(Mode::Right);
+    let (compiled, report) = BootstrapFinetune::new(finetuner.clone())
+        .compile(&program, &train, metric)
+        .await
+        .unwrap();
+    let jobs = finetuner.jobs();
+    let names: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
+    assert_eq!(names, ["multitask-test/a", "multitask-test/b"], "{report}");
+    assert!(jobs.iter().all(|j| j.train.len() == 6), "{report}");
+    let from: Vec<Option<String>> = jobs.iter().map(|j| j.from.clone()).collect();
+    assert_eq!(from, [Some("test/a".into()), Some("test/b".into())]);
+    assert_eq!(
+        model_of(compiled.predictor("rewrite").unwrap()).as_deref(),
+        Some("ft/multitask-test/a")
+    );
+    assert_eq!(
+        model_of(compiled.predictor("answer.predict").unwrap()).as_deref(),
+        Some("ft/multitask-test/b")
+    );
 }

@@ -61,7 +61,8 @@ where
 /// `valset_ratio` of the training set, held out from the steps); the best is returned (the
 /// earliest among equals), or the last when there is no validation set. The training set is
 /// shuffled before each step (seeded). A step that fails ends the run with the best program so
-/// far and the error in the report.
+/// far and the error in the report; a program whose scoring fails (too many failed calls)
+/// scores 0 and the run goes on, as in DSPy.
 pub struct BetterTogether<P: Module, I, L> {
     optimizers: BTreeMap<String, Box<dyn Step<P, I, L>>>,
     strategy: String,
@@ -69,6 +70,7 @@ pub struct BetterTogether<P: Module, I, L> {
     shuffle: bool,
     seed: u64,
     concurrency: usize,
+    max_errors: Option<usize>,
     progress: bool,
 }
 
@@ -81,6 +83,8 @@ pub struct StepReport {
     pub score: Option<f64>,
     /// Time to compile it (zero for the original).
     pub elapsed: Duration,
+    /// Why scoring it failed, if it did (it then scores 0).
+    pub error: Option<String>,
 }
 
 /// What a BetterTogether run did.
@@ -109,6 +113,9 @@ impl std::fmt::Display for BetterTogetherReport {
                 "{name}: {score} ({:.0} s){mark}",
                 c.elapsed.as_secs_f64()
             )?;
+            if let Some(e) = &c.error {
+                writeln!(f, "  scoring failed: {e}")?;
+            }
         }
         if let Some(e) = &self.error {
             writeln!(f, "stopped early: {e}")?;
@@ -141,6 +148,7 @@ where
             shuffle: true,
             seed: 0,
             concurrency: 8,
+            max_errors: None,
             progress: false,
         }
     }
@@ -186,23 +194,35 @@ where
         self
     }
 
+    /// Failed calls that end a program's scoring (it then scores 0); default: `Evaluate`'s.
+    pub fn max_errors(mut self, n: usize) -> Self {
+        self.max_errors = Some(n);
+        self
+    }
+
     /// Evaluation progress on stderr.
     pub fn progress(mut self, on: bool) -> Self {
         self.progress = on;
         self
     }
 
-    /// The strategy as optimizer names; an unknown name or an empty strategy is an error.
+    /// The strategy as optimizer names; an unknown name, an empty step (`"p -> -> w"`) or an
+    /// empty strategy is an error.
     fn parse_strategy(&self) -> Result<Vec<String>> {
+        if self.strategy.trim().is_empty() {
+            return Err(Error::Optimize(format!(
+                "BetterTogether: the strategy {:?} names no step",
+                self.strategy
+            )));
+        }
         let steps: Vec<String> = self
             .strategy
             .split("->")
             .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
             .collect();
-        if steps.is_empty() {
+        if steps.iter().any(String::is_empty) {
             return Err(Error::Optimize(format!(
-                "BetterTogether: the strategy {:?} names no step",
+                "BetterTogether: the strategy {:?} has an empty step; write optimizer names separated by \" -> \"",
                 self.strategy
             )));
         }
@@ -247,7 +267,8 @@ where
         self.run(program, train, val, &metric).await
     }
 
-    /// Compiles `program`, scoring every step's result on `valset`.
+    /// Compiles `program`, scoring every step's result on `valset` (an empty one holds out
+    /// `valset_ratio` of the training set instead, as DSPy does).
     pub async fn compile_with_valset<F, S>(
         &self,
         program: &P,
@@ -262,8 +283,10 @@ where
         F: Fn(&Example<I, L>, &P::Output) -> S + Sync,
         S: crate::evaluate::metrics::Score,
     {
-        let val = (!valset.is_empty()).then_some(valset);
-        self.run(program, trainset, val, &metric).await
+        if valset.is_empty() {
+            return self.compile(program, trainset, metric).await;
+        }
+        self.run(program, trainset, Some(valset), &metric).await
     }
 
     async fn run<F, S>(
@@ -288,27 +311,38 @@ where
         let steps = self.parse_strategy()?;
         let scored = |ex: &Example<I, L>, out: &P::Output| -> f64 { metric(ex, out).into() };
         let dyn_metric: &DynMetric<'_, I, L, P::Output> = &scored;
+        // A scoring that fails (too many failed calls) scores 0, as DSPy's
+        // `eval_candidate_program` does, and says why.
         let evaluate = |p: &P| {
             let p = p.clone();
             async move {
-                match valset {
-                    None => Ok(None),
-                    Some(val) => Evaluate::new(val)
-                        .concurrency(self.concurrency)
-                        .progress(self.progress)
-                        .run(&p, dyn_metric)
-                        .await
-                        .map(|r| Some(r.score)),
+                let Some(val) = valset else {
+                    return (None, None);
+                };
+                let mut evaluate = Evaluate::new(val)
+                    .concurrency(self.concurrency)
+                    .progress(self.progress);
+                if let Some(n) = self.max_errors {
+                    evaluate = evaluate.max_errors(n);
+                }
+                match evaluate.run(&p, dyn_metric).await {
+                    Ok(r) => match r.stopped {
+                        None => (Some(r.score), None),
+                        Some(why) => (Some(0.0), Some(why)),
+                    },
+                    Err(e) => (Some(0.0), Some(e.to_string())),
                 }
             }
         };
 
         let mut report = BetterTogetherReport::default();
         let mut programs: Vec<P> = vec![program.clone()];
+        let (score, error) = evaluate(program).await;
         report.candidates.push(StepReport {
             strategy: String::new(),
-            score: evaluate(program).await?,
+            score,
             elapsed: Duration::ZERO,
+            error,
         });
         let mut train: Vec<Example<I, L>> = trainset.to_vec();
         let mut rng = fastrand::Rng::with_seed(self.seed);
@@ -329,17 +363,12 @@ where
                 }
             };
             let elapsed = started.elapsed();
-            let score = match evaluate(&compiled).await {
-                Ok(s) => s,
-                Err(e) => {
-                    report.error = Some(format!("scoring step `{name}` failed: {e}"));
-                    break;
-                }
-            };
+            let (score, error) = evaluate(&compiled).await;
             report.candidates.push(StepReport {
                 strategy: steps[..=i].join(" -> "),
                 score,
                 elapsed,
+                error,
             });
             programs.push(compiled);
         }

@@ -20,9 +20,10 @@ use std::time::{Duration, Instant};
 /// training example; each run the metric accepts gives, for every predictor call it made, one
 /// conversation (the messages the student's predictor at that path would send, with its demos
 /// unless [`exclude_demos`](Self::exclude_demos), and the teacher's outputs as the answer).
-/// A [`Finetuner`] trains on them (one job for all predictors when `multitask`, the default;
-/// else one per predictor) and the compiled program is the student with the fine-tuned LM set
-/// on each trained predictor.
+/// A [`Finetuner`] trains on them (when `multitask`, the default, one job on all conversations
+/// per distinct LM among the predictors, as DSPy does; else one per predictor, on its own
+/// calls), the conversations of a job shuffled with the seed, and the compiled program is the
+/// student with the fine-tuned LM set on each trained predictor.
 #[derive(Clone)]
 pub struct BootstrapFinetune {
     finetuner: Arc<dyn Finetuner>,
@@ -111,7 +112,8 @@ impl std::fmt::Display for FinetuneReport {
 
 impl BootstrapFinetune {
     /// Trains with `finetuner`; DSPy's defaults: multitask, demos kept in the prompts, a
-    /// metric value above 0 (`true`, a positive score) accepts a run; 8 teacher runs in flight; seed 0.
+    /// metric value other than 0 (`true`, a non-zero score; not NaN) accepts a run; 8 teacher
+    /// runs in flight; seed 0.
     pub fn new(finetuner: impl Finetuner + 'static) -> Self {
         BootstrapFinetune {
             finetuner: Arc::new(finetuner),
@@ -125,8 +127,9 @@ impl BootstrapFinetune {
         }
     }
 
-    /// One job for all predictors (`true`, DSPy's default; every predictor then gets its
-    /// model) or one per predictor that made calls in the accepted runs.
+    /// One job on all conversations per distinct LM of the predictors (`true`, DSPy's default;
+    /// every predictor then gets its LM's model, also one that no accepted run called), or
+    /// one per predictor that made calls in the accepted runs, on its own calls.
     pub fn multitask(mut self, on: bool) -> Self {
         self.multitask = on;
         self
@@ -139,7 +142,7 @@ impl BootstrapFinetune {
         self
     }
 
-    /// A run is kept when the metric is at least `t` (default: any value above 0).
+    /// A run is kept when the metric is at least `t` (default: any value other than 0, as DSPy).
     pub fn metric_threshold(mut self, t: f64) -> Self {
         self.metric_threshold = Some(t);
         self
@@ -197,9 +200,13 @@ impl BootstrapFinetune {
         };
         // Conversations per predictor path, in training-set order.
         let mut by_path: BTreeMap<String, Vec<Conversation>> = BTreeMap::new();
+        let mut first_error = None;
         for run in runs {
             match run {
-                Run::Failed => report.errors += 1,
+                Run::Failed(e) => {
+                    report.errors += 1;
+                    first_error.get_or_insert(e);
+                }
                 Run::Rejected => {}
                 Run::Accepted(trace) => {
                     report.accepted += 1;
@@ -219,27 +226,51 @@ impl BootstrapFinetune {
         }
         if by_path.is_empty() {
             return Err(Error::Optimize(format!(
-                "BootstrapFinetune: none of the teacher's {} runs passed the metric ({} failed), so there is nothing to train on",
-                report.tried, report.errors
+                "BootstrapFinetune: none of the teacher's {} runs passed the metric ({} failed{}), so there is nothing to train on",
+                report.tried,
+                report.errors,
+                first_error
+                    .map(|e| format!("; the first: {e}"))
+                    .unwrap_or_default()
             )));
         }
 
-        let jobs: Vec<(String, Vec<String>, Vec<Conversation>)> = if self.multitask {
-            // As DSPy: every predictor gets the one model, also those whose calls no accepted
-            // run made (a fallback stage, say).
-            let paths: Vec<String> = student
-                .named_predictors()
+        let mut jobs: Vec<(String, Vec<String>, Vec<Conversation>)> = if self.multitask {
+            // As DSPy: one job per distinct LM of the predictors (by model name; the
+            // context's LM for those without one), each on every conversation, and every
+            // predictor gets its LM's model, also one whose calls no accepted run made.
+            let mut groups: Vec<(Option<String>, Vec<String>)> = Vec::new();
+            for (path, p) in student.named_predictors() {
+                let key = p.lm().map(|lm| lm.model().to_string());
+                match groups.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, paths)) => paths.push(path),
+                    None => groups.push((key, vec![path])),
+                }
+            }
+            let all: Vec<Conversation> = by_path.into_values().flatten().collect();
+            let several = groups.len() > 1;
+            groups
                 .into_iter()
-                .map(|(path, _)| path)
-                .collect();
-            let all = by_path.into_values().flatten().collect();
-            vec![("multitask".to_string(), paths, all)]
+                .map(|(key, paths)| {
+                    let name = match (several, key) {
+                        (true, Some(model)) => format!("multitask-{model}"),
+                        _ => "multitask".to_string(),
+                    };
+                    (name, paths, all.clone())
+                })
+                .collect()
         } else {
             by_path
                 .into_iter()
                 .map(|(path, convs)| (path.clone(), vec![path], convs))
                 .collect()
         };
+
+        // DSPy shuffles each job's data (with `random.Random(0)`); here with the seed.
+        let mut rng = fastrand::Rng::with_seed(self.seed);
+        for (_, _, convs) in &mut jobs {
+            rng.shuffle(convs);
+        }
 
         let train_started = Instant::now();
         let mut compiled = student.clone();
@@ -292,7 +323,7 @@ impl BootstrapFinetune {
         S: Score,
     {
         let threshold = self.metric_threshold;
-        let passes = move |v: f64| threshold.map_or(v > 0.0, |t| v >= t);
+        let passes = move |v: f64| threshold.map_or(v != 0.0 && !v.is_nan(), |t| v >= t);
         let mut progress = Progress::new(self.progress, trainset.len());
         let mut accepted = 0usize;
         let mut runs: Vec<Run> = Vec::with_capacity(trainset.len());
@@ -303,7 +334,7 @@ impl BootstrapFinetune {
                 None => run.await,
             };
             match out {
-                Err(_) => Run::Failed,
+                Err(e) => Run::Failed(e.to_string()),
                 Ok(pred) if passes(metric(ex, &pred).into()) => Run::Accepted(trace),
                 Ok(_) => Run::Rejected,
             }
@@ -321,7 +352,8 @@ impl BootstrapFinetune {
 
 /// One teacher run.
 enum Run {
-    Failed,
+    /// The run's error.
+    Failed(String),
     Rejected,
     Accepted(Vec<(String, TraceEntry)>),
 }
