@@ -55,3 +55,63 @@ async fn each_call_sees_the_turns_before_it() {
         ["question", "answer"]
     );
 }
+
+/// A training conversation (BootstrapFinetune) of a predictor with a History input holds the
+/// earlier turns as user and assistant messages, with the predictor's demos or without them:
+/// the prompt the fine-tuned model will see.
+#[test]
+fn training_conversations_keep_the_turns_with_or_without_demos() {
+    let demo = Demo::new()
+        .with("question", "Capital of Italy?")
+        .with("answer", "Rome");
+    let chat = Predict::<Reply>::new().with_demos([demo]).unwrap();
+    let mut history = History::new();
+    history.push(
+        &ReplyInput {
+            question: "Capital of France?".into(),
+            history: History::new(),
+        },
+        &ReplyOutput {
+            answer: "Paris".into(),
+        },
+    );
+    let input = ReplyInput {
+        question: "And Germany?".into(),
+        history,
+    };
+    let inputs = serde_json::to_value(&input).unwrap();
+    let outputs = serde_json::json!({"answer": "Berlin"});
+    let (inputs, outputs) = (inputs.as_object().unwrap(), outputs.as_object().unwrap());
+    for (without_demos, roles) in [
+        (
+            false,
+            &[
+                "system",
+                "user",
+                "assistant",
+                "user",
+                "assistant",
+                "user",
+                "assistant",
+            ][..],
+        ),
+        (
+            true,
+            &["system", "user", "assistant", "user", "assistant"][..],
+        ),
+    ] {
+        let messages = chat
+            .finetune_messages(inputs, outputs, without_demos)
+            .unwrap();
+        let got: Vec<&str> = messages.iter().map(|m| m.role.as_str()).collect();
+        assert_eq!(got, roles, "without demos: {without_demos}");
+        let n = messages.len();
+        assert!(messages[n - 4].content.contains("Capital of France?"));
+        assert!(messages[n - 3].content.contains("Paris"));
+        assert!(messages[n - 2].content.contains("And Germany?"));
+        assert!(!messages[n - 2].content.contains("## history ##"));
+        assert!(messages[n - 1].content.contains("Berlin"));
+        let all: String = messages.iter().map(|m| m.content.to_string()).collect();
+        assert_eq!(all.contains("Capital of Italy?"), !without_demos);
+    }
+}

@@ -210,10 +210,27 @@ impl PredictCore {
         inputs: &dyn InputFields,
         turn: &Turn<'_>,
     ) -> Result<Vec<Message>> {
-        let meta = turn.meta.unwrap_or(&self.meta);
         let prepared = self.prepared_for(adapter, turn.meta);
+        Self::render_prepared(
+            adapter,
+            &prepared,
+            inputs,
+            turn.meta.unwrap_or(&self.meta),
+            turn,
+        )
+    }
+
+    /// The messages of a call: the `prepared` prefix, `turn`'s history (or the History input's
+    /// turns) and the user message with `inputs`.
+    fn render_prepared(
+        adapter: &Arc<dyn Adapter>,
+        prepared: &Prepared,
+        inputs: &dyn InputFields,
+        meta: &SignatureMeta,
+        turn: &Turn<'_>,
+    ) -> Result<Vec<Message>> {
         if let Some(index) = history::history_input(meta) {
-            return history_messages(adapter, meta, &prepared, inputs, index, turn);
+            return history_messages(adapter, meta, prepared, inputs, index, turn);
         }
         let user = adapter.format_request(meta, &prepared, inputs)?;
         let mut messages = Vec::with_capacity(prepared.messages.len() + turn.history.len() + 1);
@@ -224,7 +241,8 @@ impl PredictCore {
     }
 
     /// A call's messages with `inputs` through the predictor's adapter (its demos left out
-    /// when `without_demos`), then the assistant message answering with `outputs`.
+    /// when `without_demos`; a History input's turns kept either way), then the assistant
+    /// message answering with `outputs`.
     pub fn finetune_messages(
         &self,
         inputs: &Map<String, Value>,
@@ -233,7 +251,8 @@ impl PredictCore {
     ) -> Result<Vec<Message>> {
         let adapter = self.adapter();
         let mut messages = if without_demos {
-            adapter.format(&self.meta, self.instructions(), &[], inputs)?
+            let prepared = adapter.prepare(&self.meta, self.instructions(), &[]);
+            Self::render_prepared(&adapter, &prepared, inputs, &self.meta, &Turn::default())?
         } else {
             self.render(&adapter, inputs)?
         };
