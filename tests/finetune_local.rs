@@ -16,9 +16,10 @@ fn base() -> PathBuf {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Eight tiny chats, each a colour question and its one-word answer.
+/// Eight tiny chats, each a colour question and its one-word answer; and a ninth whose answer
+/// is too long for `max_tokens`, left out.
 fn conversations() -> Vec<Vec<Message>> {
-    [
+    let mut chats: Vec<Vec<Message>> = [
         ("sky", "blue"),
         ("grass", "green"),
         ("snow", "white"),
@@ -36,7 +37,13 @@ fn conversations() -> Vec<Vec<Message>> {
             Message::assistant(colour),
         ]
     })
-    .collect()
+    .collect();
+    chats.push(vec![
+        Message::system("Name the colour of the thing in one word."),
+        Message::user("rainbow"),
+        Message::assistant("red orange yellow ".repeat(600)),
+    ]);
+    chats
 }
 
 fn config() -> TrainConfig {
@@ -117,6 +124,7 @@ async fn a_killed_run_resumes_and_writes_a_model_that_answers() {
     eprintln!("killed after step {killed_at}: {report:#?}");
     assert!(report.resumed, "{report:#?}");
     assert_eq!(report.conversations, (6, 2));
+    assert_eq!(report.skipped, 1, "the over-long answer was not left out");
     assert_eq!(
         report.steps,
         4 * 3,
@@ -184,6 +192,14 @@ fn bad_input_is_a_clear_error() {
     );
     let e = local_train::finetune(&base(), &[], &out, &config(), &mut |_| {}).unwrap_err();
     assert!(e.to_string().contains("no conversations"), "{e}");
+    let too_long = &conversations()[8..];
+    let e = local_train::finetune(&base(), too_long, &out, &config(), &mut |_| {}).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("none of the 1 training conversations")
+            && e.to_string().contains("does not fit in max_tokens 1024"),
+        "{e}"
+    );
     let missing = dir.path().join("missing.gguf");
     let e = local_train::finetune(&missing, &conversations(), &out, &config(), &mut |_| {})
         .unwrap_err();

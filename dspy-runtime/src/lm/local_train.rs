@@ -95,8 +95,12 @@ pub struct TrainReport {
     pub tokens_per_epoch: usize,
     /// Tokens of their answers per epoch (what the loss covers).
     pub answer_tokens_per_epoch: usize,
-    /// Conversations cut to `max_tokens`.
+    /// Conversations cut to `max_tokens` (their prompt's start dropped).
     pub truncated: usize,
+    /// Conversations left out: an answer longer than `max_tokens`, or one that renders to no
+    /// tokens.
+    #[serde(default)]
+    pub skipped: usize,
     /// Loss per epoch.
     pub epochs: Vec<EpochLoss>,
     /// Validation loss of the model before training.
@@ -173,7 +177,8 @@ pub fn finetune(
         config.weight_decay,
     )?;
     let backend = super::local::backend()?;
-    let (sequences, truncated) = tokenize_conversations(backend, base, conversations, config)?;
+    let (sequences, truncated, skipped) =
+        tokenize_conversations(backend, base, conversations, config)?;
 
     // Hold out conversations for the validation loss.
     let mut order: Vec<usize> = (0..sequences.len()).collect();
@@ -333,6 +338,7 @@ pub fn finetune(
     state.report.tokens_per_epoch = train.iter().map(|s| s.tokens.len()).sum();
     state.report.answer_tokens_per_epoch = train.iter().map(|s| s.tokens.len() - s.from).sum();
     state.report.truncated = truncated;
+    state.report.skipped = skipped;
     state.report.steps = state.step;
     state.report.elapsed = started.elapsed();
     state.report.resumed = resumed;
@@ -418,14 +424,15 @@ pub fn work_dir(output: &Path) -> PathBuf {
 }
 
 /// Each conversation as the model's chat template renders it, tokenized as prompts are (the
-/// model's BOS, special tokens read as such), with where its answer starts; and how many were
-/// cut to `max_tokens`.
+/// model's BOS, special tokens read as such), with where its answer starts; how many were cut
+/// to `max_tokens`; and how many were left out (an answer that does not fit or is empty). A
+/// conversation that is not a prompt then an answer is an error; so is none left.
 fn tokenize_conversations(
     backend: &llama_cpp_2::llama_backend::LlamaBackend,
     base: &Path,
     conversations: &[Vec<Message>],
     config: &TrainConfig,
-) -> Result<(Vec<Sequence>, usize), LmError> {
+) -> Result<(Vec<Sequence>, usize, usize), LmError> {
     if conversations.is_empty() {
         return Err(LmError::Config("no conversations to train on".into()));
     }
@@ -442,44 +449,70 @@ fn tokenize_conversations(
         Ok(tokens.into_iter().map(|t| t.0).collect())
     };
     let mut truncated = 0;
-    let sequences = conversations
+    let mut skipped: Vec<String> = Vec::new();
+    let mut sequences = Vec::with_capacity(conversations.len());
+    for (i, msgs) in conversations.iter().enumerate() {
+        let sequence = tokenize_one(&render, i, msgs, config.max_tokens)?;
+        match sequence {
+            Ok((s, cut)) => {
+                truncated += usize::from(cut);
+                sequences.push(s);
+            }
+            Err(why) => {
+                tracing::warn!("fine-tuning leaves out {why}");
+                skipped.push(why);
+            }
+        }
+    }
+    if sequences.is_empty() {
+        return Err(LmError::Config(format!(
+            "none of the {} training conversations can be trained on; the first: {}",
+            conversations.len(),
+            skipped.first().map(String::as_str).unwrap_or("-")
+        )));
+    }
+    Ok((sequences, truncated, skipped.len()))
+}
+
+/// One conversation as a training sequence, and whether it was cut to `max_tokens`; `Ok(Err)`
+/// says why it is left out.
+fn tokenize_one(
+    render: &dyn Fn(&[Message], bool) -> Result<Vec<i32>, LmError>,
+    i: usize,
+    msgs: &[Message],
+    max_tokens: usize,
+) -> Result<Result<(Sequence, bool), String>, LmError> {
+    if msgs.len() < 2 || msgs.last().map(|m| m.role) != Some(MessageRole::Assistant) {
+        return Err(LmError::Config(format!(
+            "training conversation {i} does not end with an assistant message after a prompt"
+        )));
+    }
+    let prompt = render(&msgs[..msgs.len() - 1], true)?;
+    let mut tokens = render(msgs, false)?;
+    let mut from = prompt
         .iter()
-        .enumerate()
-        .map(|(i, msgs)| {
-            if msgs.len() < 2 || msgs.last().map(|m| m.role) != Some(MessageRole::Assistant) {
-                return Err(LmError::Config(format!(
-                    "training conversation {i} does not end with an assistant message after a prompt"
-                )));
-            }
-            let prompt = render(&msgs[..msgs.len() - 1], true)?;
-            let mut tokens = render(msgs, false)?;
-            let mut from = prompt
-                .iter()
-                .zip(&tokens)
-                .take_while(|(a, b)| a == b)
-                .count();
-            if from == 0 || from >= tokens.len() {
-                return Err(LmError::Config(format!(
-                    "training conversation {i}: its answer renders to no tokens after the prompt"
-                )));
-            }
-            if tokens.len() > config.max_tokens {
-                let cut = tokens.len() - config.max_tokens;
-                if cut >= from {
-                    return Err(LmError::Config(format!(
-                        "training conversation {i}: its answer ({} tokens) does not fit in max_tokens {}",
-                        tokens.len() - from,
-                        config.max_tokens
-                    )));
-                }
-                tokens.drain(..cut);
-                from -= cut;
-                truncated += 1;
-            }
-            Ok(Sequence { tokens, from })
-        })
-        .collect::<Result<Vec<_>, LmError>>()?;
-    Ok((sequences, truncated))
+        .zip(&tokens)
+        .take_while(|(a, b)| a == b)
+        .count();
+    if from == 0 || from >= tokens.len() {
+        return Ok(Err(format!(
+            "conversation {i}: its answer renders to no tokens after the prompt"
+        )));
+    }
+    let mut cut = false;
+    if tokens.len() > max_tokens {
+        let drop = tokens.len() - max_tokens;
+        if drop >= from {
+            return Ok(Err(format!(
+                "conversation {i}: its answer ({} tokens) does not fit in max_tokens {max_tokens}",
+                tokens.len() - from
+            )));
+        }
+        tokens.drain(..drop);
+        from -= drop;
+        cut = true;
+    }
+    Ok(Ok((Sequence { tokens, from }, cut)))
 }
 
 /// A digest of everything the result depends on.

@@ -203,6 +203,12 @@ impl Finetuner for LocalFinetune {
                 report.elapsed.as_secs_f64(),
                 if report.resumed { " (resumed)" } else { "" }
             )];
+            if report.truncated > 0 || report.skipped > 0 {
+                details.push(format!(
+                    "{} conversations cut to max_tokens {} (the prompt's start dropped), {} left out (an answer that does not fit)",
+                    report.truncated, self.config.max_tokens, report.skipped
+                ));
+            }
             if let Some(v) = report.initial_val {
                 details.push(format!("validation loss before training {v:.3}"));
             }
