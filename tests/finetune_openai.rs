@@ -215,3 +215,20 @@ async fn a_job_that_never_ends_times_out_naming_its_id() {
     );
     assert!(server.count("GET", "/v1/fine_tuning/jobs/ftjob-1") >= 2);
 }
+
+/// A timeout too long to add to the clock waits without end rather than panicking, and a zero
+/// poll interval is raised to the least one (the job is not checked in a tight loop).
+#[tokio::test]
+async fn an_endless_timeout_and_a_zero_poll_interval_still_work() {
+    let server = FakeFinetune::start(Ending::Succeed).await;
+    let train = conversations();
+    let done = finetuner(&server)
+        .timeout(Duration::MAX)
+        .poll_every(Duration::ZERO)
+        .finetune(job(&train))
+        .await
+        .unwrap();
+    assert!(done.model.starts_with("ft:"), "{}", done.model);
+    let checks = server.count("GET", "/v1/fine_tuning/jobs/ftjob-1");
+    assert!((1..50).contains(&checks), "{checks} checks");
+}

@@ -113,9 +113,9 @@ impl OpenAiFinetune {
         self
     }
 
-    /// How often the job is checked (default 10 s).
+    /// How often the job is checked (default 10 s; at least every 10 ms).
     pub fn poll_every(mut self, every: Duration) -> Self {
-        self.poll_every = every;
+        self.poll_every = every.max(MIN_POLL);
         self
     }
 
@@ -254,7 +254,8 @@ impl OpenAiFinetune {
         tracing::info!(job = %job_id, status = %state.status, "created the fine-tuning job");
 
         // 3. Its end.
-        let deadline = started + self.timeout;
+        // A timeout too long to add (`Duration::MAX`) waits without end.
+        let deadline = started.checked_add(self.timeout);
         let url = format!("{}/fine_tuning/jobs/{job_id}", api.base);
         let mut last_error: Option<LmError> = None;
         let model = loop {
@@ -274,7 +275,7 @@ impl OpenAiFinetune {
                 Outcome::Pending => {}
             }
             let now = Instant::now();
-            if now >= deadline {
+            if deadline.is_some_and(|d| now >= d) {
                 let last = last_error
                     .map(|e| format!("; the last check failed: {e}"))
                     .unwrap_or_default();
@@ -284,7 +285,8 @@ impl OpenAiFinetune {
                     api.scrub(&state.status),
                 )));
             }
-            tokio::time::sleep(self.poll_every.min(deadline - now)).await;
+            let wait = deadline.map_or(self.poll_every, |d| self.poll_every.min(d - now));
+            tokio::time::sleep(wait).await;
             let reply = api
                 .call("checking the fine-tuning job", true, || {
                     api.client.get(&url).timeout(REQUEST_TIMEOUT)
@@ -358,6 +360,9 @@ impl std::fmt::Debug for OpenAiFinetune {
             .finish()
     }
 }
+
+/// The shortest wait between checks of a job.
+const MIN_POLL: Duration = Duration::from_millis(10);
 
 /// What a job reply is expected to be.
 const JOB_OBJECT: &str = "a fine-tuning job object with `id` and `status`";
@@ -789,6 +794,14 @@ mod tests {
         assert!(plain.get("method").is_none() && plain.get("suffix").is_none());
         let bad = OpenAiFinetune::new("m").hyperparameters(json!(3));
         assert!(bad.job_body("f", "m", 0).is_err());
+    }
+
+    #[test]
+    fn a_zero_poll_interval_is_raised_to_the_least() {
+        let f = OpenAiFinetune::new("m").poll_every(Duration::ZERO);
+        assert_eq!(f.poll_every, MIN_POLL);
+        let f = OpenAiFinetune::new("m").poll_every(Duration::from_secs(3));
+        assert_eq!(f.poll_every, Duration::from_secs(3));
     }
 
     /// A job whose predictors already call a fine-tuned model trains on from it; any other
