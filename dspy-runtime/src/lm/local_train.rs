@@ -474,10 +474,13 @@ fn tokenize_conversations(
     Ok((sequences, truncated, skipped.len()))
 }
 
+/// Messages to the tokens of the model's chat template (`true`: open for the answer).
+type Render<'a> = dyn Fn(&[Message], bool) -> Result<Vec<i32>, LmError> + 'a;
+
 /// One conversation as a training sequence, and whether it was cut to `max_tokens`; `Ok(Err)`
 /// says why it is left out.
 fn tokenize_one(
-    render: &dyn Fn(&[Message], bool) -> Result<Vec<i32>, LmError>,
+    render: &Render<'_>,
     i: usize,
     msgs: &[Message],
     max_tokens: usize,

@@ -232,7 +232,7 @@ impl PredictCore {
         if let Some(index) = history::history_input(meta) {
             return history_messages(adapter, meta, prepared, inputs, index, turn);
         }
-        let user = adapter.format_request(meta, &prepared, inputs)?;
+        let user = adapter.format_request(meta, prepared, inputs)?;
         let mut messages = Vec::with_capacity(prepared.messages.len() + turn.history.len() + 1);
         messages.extend(prepared.messages.iter().cloned());
         messages.extend(turn.history.iter().cloned());
