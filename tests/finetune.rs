@@ -941,3 +941,30 @@ async fn acceptance_is_non_zero_and_multitask_trains_one_job_per_lm() {
         Some("ft/multitask-test/b")
     );
 }
+
+/// A budget on the teacher's calls: once spent, no further teacher run starts, training goes on
+/// with the runs accepted so far, and the report says why it stopped.
+#[tokio::test]
+async fn a_spent_budget_stops_the_teacher_and_trains_on_what_it_has() {
+    let base = Model::new("test/base", Mode::Right);
+    let student = Predict::<Qa>::new().with_lm(base.clone());
+    let finetuner = FakeFinetuner::new(Mode::Right);
+    let (_, report) = BootstrapFinetune::new(finetuner.clone())
+        .concurrency(1)
+        .budget(dspy::optimize::Budget::lm_calls(3))
+        .compile(&student, &examples(0..10), exact)
+        .await
+        .unwrap();
+    assert_eq!((report.tried, report.accepted), (3, 3), "{report}");
+    assert_eq!(base.calls().len(), 3);
+    let stopped = report.stopped.as_deref().unwrap_or_default();
+    assert!(
+        stopped.contains("3 LM calls (limit 3)") && stopped.contains("7 of 10 examples not run"),
+        "{report}"
+    );
+    assert!(
+        report.to_string().contains("teacher stopped early"),
+        "{report}"
+    );
+    assert_eq!(finetuner.jobs()[0].train.len(), 3);
+}

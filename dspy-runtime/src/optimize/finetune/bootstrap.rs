@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::evaluate::metrics::{Metric, Score};
 use crate::evaluate::progress::Progress;
 use crate::module::Module;
+use crate::optimize::spend::Spend;
 use crate::optimize::traced_run;
 use crate::program::{Params, ParamsExt};
 use futures_util::stream::{self, StreamExt};
@@ -33,6 +34,7 @@ pub struct BootstrapFinetune {
     teacher_lm: Option<crate::lm::Lm>,
     concurrency: usize,
     seed: u64,
+    budget: crate::optimize::Budget,
     progress: bool,
 }
 
@@ -73,6 +75,8 @@ pub struct FinetuneReport {
     pub accepted: usize,
     /// Teacher runs that failed (LM or parse errors).
     pub errors: usize,
+    /// Why the teacher stopped before the end of the training set (its budget spent).
+    pub stopped: Option<String>,
     /// The fine-tuning jobs, in order.
     pub jobs: Vec<JobReport>,
     /// The teacher's LM calls, tokens and cost.
@@ -94,6 +98,9 @@ impl std::fmt::Display for FinetuneReport {
             self.bootstrap_time.as_secs_f64(),
             self.train_time.as_secs_f64()
         )?;
+        if let Some(why) = &self.stopped {
+            write!(f, "\n  teacher stopped early: {why}")?;
+        }
         for job in &self.jobs {
             write!(
                 f,
@@ -123,6 +130,7 @@ impl BootstrapFinetune {
             teacher_lm: None,
             concurrency: 8,
             seed: 0,
+            budget: crate::optimize::Budget::default(),
             progress: false,
         }
     }
@@ -167,6 +175,13 @@ impl BootstrapFinetune {
         self
     }
 
+    /// A limit on the teacher's LM calls or dollars: once spent, no further teacher run
+    /// starts and training goes on with the runs accepted so far.
+    pub fn budget(mut self, budget: crate::optimize::Budget) -> Self {
+        self.budget = budget;
+        self
+    }
+
     /// Progress of the teacher's runs on stderr.
     pub fn progress(mut self, on: bool) -> Self {
         self.progress = on;
@@ -190,10 +205,11 @@ impl BootstrapFinetune {
         S: Score,
     {
         let started = Instant::now();
-        let (runs, usage) =
+        let ((runs, stopped), usage) =
             context::track_usage(self.run_teacher(teacher, trainset, &metric)).await;
         let mut report = FinetuneReport {
-            tried: trainset.len(),
+            tried: runs.iter().filter(|r| !matches!(r, Run::Skipped)).count(),
+            stopped,
             usage,
             bootstrap_time: started.elapsed(),
             ..FinetuneReport::default()
@@ -207,7 +223,7 @@ impl BootstrapFinetune {
                     report.errors += 1;
                     first_error.get_or_insert(e);
                 }
-                Run::Rejected => {}
+                Run::Rejected | Run::Skipped => {}
                 Run::Accepted(trace) => {
                     report.accepted += 1;
                     for (path, entry) in trace {
@@ -308,13 +324,14 @@ impl BootstrapFinetune {
         Ok((compiled, report))
     }
 
-    /// Runs the teacher on every example, `concurrency` at a time; results in order.
+    /// Runs the teacher on every example, `concurrency` at a time, until the budget is spent;
+    /// results in order, and why it stopped early if it did.
     async fn run_teacher<P, I, L, F, S>(
         &self,
         teacher: &P,
         trainset: &[Example<I, L>],
         metric: &F,
-    ) -> Vec<Run>
+    ) -> (Vec<Run>, Option<String>)
     where
         P: Module<Input = I> + Params + Clone,
         I: Clone + Serialize + Send + Sync,
@@ -327,7 +344,13 @@ impl BootstrapFinetune {
         let mut progress = Progress::new(self.progress, trainset.len());
         let mut accepted = 0usize;
         let mut runs: Vec<Run> = Vec::with_capacity(trainset.len());
-        let mut results = stream::iter(trainset.iter().map(|ex| async move {
+        let spend = Spend::new();
+        let budget = &self.budget;
+        let spent = &spend;
+        let results = stream::iter(trainset.iter().map(|ex| async move {
+            if spent.exceeded(budget).is_some() {
+                return Run::Skipped;
+            }
             let run = traced_run::by_path(teacher, teacher.forward(ex.input.clone()));
             let (out, trace) = match &self.teacher_lm {
                 Some(lm) => context::with_lm(lm.clone(), run).await,
@@ -340,18 +363,34 @@ impl BootstrapFinetune {
             }
         }))
         .buffered(self.concurrency);
-        while let Some(run) = results.next().await {
-            accepted += usize::from(matches!(run, Run::Accepted(_)));
-            runs.push(run);
-            progress.step(runs.len(), accepted as f64);
-        }
+        context::scope()
+            .callback_arc(spend.clone())
+            .run(async {
+                let mut results = std::pin::pin!(results);
+                while let Some(run) = results.next().await {
+                    accepted += usize::from(matches!(run, Run::Accepted(_)));
+                    runs.push(run);
+                    progress.step(runs.len(), accepted as f64);
+                }
+            })
+            .await;
         progress.finish();
-        runs
+        let skipped = runs.iter().filter(|r| matches!(r, Run::Skipped)).count();
+        let stopped = (skipped > 0).then(|| {
+            format!(
+                "{}; {skipped} of {} examples not run",
+                spend.exceeded(budget).unwrap_or_default(),
+                trainset.len()
+            )
+        });
+        (runs, stopped)
     }
 }
 
 /// One teacher run.
 enum Run {
+    /// Not run: the budget was spent.
+    Skipped,
     /// The run's error.
     Failed(String),
     Rejected,
