@@ -200,6 +200,10 @@ struct FakeFinetuner {
     mode: Mode,
     fail: Option<&'static str>,
     jobs: Arc<Mutex<Vec<Job>>>,
+    /// Whether it lets jobs run at once.
+    concurrent: bool,
+    /// Jobs in flight now, and the most at once.
+    in_flight: Arc<Mutex<(usize, usize)>>,
 }
 
 impl FakeFinetuner {
@@ -208,7 +212,21 @@ impl FakeFinetuner {
             mode,
             fail: None,
             jobs: Arc::default(),
+            concurrent: false,
+            in_flight: Arc::default(),
         }
+    }
+
+    fn concurrent(self) -> FakeFinetuner {
+        FakeFinetuner {
+            concurrent: true,
+            ..self
+        }
+    }
+
+    /// The most jobs that were in flight at once.
+    fn most_at_once(&self) -> usize {
+        self.in_flight.lock().unwrap().1
     }
 
     fn failing(message: &'static str) -> FakeFinetuner {
@@ -233,6 +251,16 @@ impl Finetuner for FakeFinetuner {
             if let Some(message) = self.fail {
                 return Err(dspy::Error::Optimize(message.into()));
             }
+            {
+                let mut f = self.in_flight.lock().unwrap();
+                f.0 += 1;
+                f.1 = f.1.max(f.0);
+            }
+            // Lets any other job in flight start.
+            for _ in 0..4 {
+                tokio::task::yield_now().await;
+            }
+            self.in_flight.lock().unwrap().0 -= 1;
             let model = format!("ft/{}", job.name);
             let lm = Model::new(&model, self.mode);
             self.jobs.lock().unwrap().push(Job {
@@ -248,6 +276,10 @@ impl Finetuner for FakeFinetuner {
                 details: vec![format!("{} conversations", job.train.len())],
             })
         })
+    }
+
+    fn concurrent_jobs(&self) -> bool {
+        self.concurrent
     }
 }
 
@@ -446,6 +478,7 @@ async fn multitask_trains_one_job_and_single_task_one_per_predictor() {
         Some("ft/rewrite")
     );
     assert_eq!(compiled.call(question(6)).await.unwrap(), "12");
+    assert_eq!(single.most_at_once(), 1, "the jobs ran at once");
     assert_eq!(jobs[0].lm.calls().len(), 1);
     assert_eq!(jobs[1].lm.calls().len(), 1);
     assert!(jobs[1].lm.calls()[0].reply.contains("## query ##"));
@@ -967,4 +1000,45 @@ async fn a_spent_budget_stops_the_teacher_and_trains_on_what_it_has() {
         "{report}"
     );
     assert_eq!(finetuner.jobs()[0].train.len(), 3);
+}
+
+/// A finetuner that allows it (a hosted API) runs a compilation's jobs at once, as DSPy's
+/// threads do; the results still go to their own predictors.
+#[tokio::test]
+async fn jobs_run_at_once_where_the_finetuner_allows() {
+    let base = Model::new("test/base", Mode::Right);
+    let program = TwoStage {
+        rewrite: Predict::new().with_lm(base.clone()),
+        answer: ChainOfThought::new().with_lm(base.clone()),
+    };
+    let train: Vec<Example<TwoStageInput, QaOutput>> = (0..2)
+        .map(|n| {
+            Example::new(
+                TwoStageInput {
+                    question: question(n),
+                },
+                QaOutput {
+                    answer: (2 * n).to_string(),
+                },
+            )
+        })
+        .collect();
+    let metric = |ex: &Example<TwoStageInput, QaOutput>, out: &String| *out == ex.label.answer;
+    let finetuner = FakeFinetuner::new(Mode::Right).concurrent();
+    let (compiled, report) = BootstrapFinetune::new(finetuner.clone())
+        .multitask(false)
+        .compile(&program, &train, metric)
+        .await
+        .unwrap();
+    assert_eq!(finetuner.most_at_once(), 2, "{report}");
+    let trained: Vec<Vec<String>> = report.jobs.iter().map(|j| j.predictors.clone()).collect();
+    assert_eq!(trained, [["answer.predict"], ["rewrite"]]);
+    assert_eq!(
+        model_of(compiled.predictor("rewrite").unwrap()).as_deref(),
+        Some("ft/rewrite")
+    );
+    assert_eq!(
+        model_of(compiled.predictor("answer.predict").unwrap()).as_deref(),
+        Some("ft/answer.predict")
+    );
 }

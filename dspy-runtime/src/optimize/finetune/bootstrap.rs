@@ -289,21 +289,22 @@ impl BootstrapFinetune {
         }
 
         let train_started = Instant::now();
+        // Jobs run at once where the finetuner allows (hosted APIs, as DSPy's threads), else
+        // one after another (the embedded model trains on every core).
+        let results: Vec<(Finetuned, Duration)> = if self.finetuner.concurrent_jobs() {
+            futures_util::future::try_join_all(jobs.iter().map(|j| self.run_job(student, j)))
+                .await?
+        } else {
+            let mut results = Vec::with_capacity(jobs.len());
+            for job in &jobs {
+                results.push(self.run_job(student, job).await?);
+            }
+            results
+        };
         let mut compiled = student.clone();
-        for (name, paths, convs) in jobs {
-            let job_started = Instant::now();
-            let current = paths
-                .iter()
-                .find_map(|path| student.predictor(path).and_then(|p| p.lm()));
-            let Finetuned { lm, model, details } = self
-                .finetuner
-                .finetune(FinetuneJob {
-                    name: &name,
-                    train: &convs,
-                    seed: self.seed,
-                    lm: current,
-                })
-                .await?;
+        for ((_, paths, convs), (Finetuned { lm, model, details }, elapsed)) in
+            jobs.into_iter().zip(results)
+        {
             for path in &paths {
                 if let Some(p) = compiled.predictor_mut(path) {
                     p.set_lm(Some(lm.clone()));
@@ -317,11 +318,34 @@ impl BootstrapFinetune {
                 conversations: convs.len(),
                 model,
                 details,
-                elapsed: job_started.elapsed(),
+                elapsed,
             });
         }
         report.train_time = train_started.elapsed();
         Ok((compiled, report))
+    }
+
+    /// One fine-tuning job (name, predictor paths, conversations), from the LM its predictors
+    /// call now; the result and its wall time.
+    async fn run_job<P: Params>(
+        &self,
+        student: &P,
+        (name, paths, convs): &(String, Vec<String>, Vec<Conversation>),
+    ) -> Result<(Finetuned, Duration)> {
+        let current = paths
+            .iter()
+            .find_map(|path| student.predictor(path).and_then(|p| p.lm()));
+        let started = Instant::now();
+        let done = self
+            .finetuner
+            .finetune(FinetuneJob {
+                name,
+                train: convs,
+                seed: self.seed,
+                lm: current,
+            })
+            .await?;
+        Ok((done, started.elapsed()))
     }
 
     /// Runs the teacher on every example, `concurrency` at a time, until the budget is spent;

@@ -67,4 +67,10 @@ pub trait Finetuner: Send + Sync {
     /// Runs one job to the end; the error says why it failed (a failed hosted job, a training
     /// error), and nothing of the program is changed then.
     fn finetune<'a>(&'a self, job: FinetuneJob<'a>) -> BoxFuture<'a, Result<Finetuned>>;
+
+    /// Whether several jobs of one compilation may run at once (a hosted API: yes; training
+    /// on this machine's cores: no, the default).
+    fn concurrent_jobs(&self) -> bool {
+        false
+    }
 }

@@ -342,6 +342,11 @@ impl Finetuner for OpenAiFinetune {
     fn finetune<'a>(&'a self, job: FinetuneJob<'a>) -> BoxFuture<'a, Result<Finetuned>> {
         Box::pin(self.run(job))
     }
+
+    /// Jobs wait on the server, so they run at once.
+    fn concurrent_jobs(&self) -> bool {
+        true
+    }
 }
 
 impl std::fmt::Debug for OpenAiFinetune {
