@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+pub use super::local_train_check::{GradientCheck, GradientEntry, check_gradients};
 pub use super::local_train_ffi::Ftype;
 
 /// Settings of an embedded fine-tuning run.

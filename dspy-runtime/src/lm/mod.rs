@@ -24,6 +24,8 @@ mod local_tools;
 #[cfg(feature = "local")]
 pub mod local_train;
 #[cfg(feature = "local")]
+mod local_train_check;
+#[cfg(feature = "local")]
 mod local_train_ffi;
 #[cfg(feature = "local")]
 mod local_train_graph;
