@@ -283,6 +283,19 @@ impl Finetuner for FakeFinetuner {
     }
 }
 
+/// "What is N doubled?" for each N, with its answer, as examples of any input type.
+fn doubling<I>(ns: std::ops::Range<u64>, input: impl Fn(String) -> I) -> Vec<Example<I, QaOutput>> {
+    ns.map(|n| {
+        Example::new(
+            input(question(n)),
+            QaOutput {
+                answer: (2 * n).to_string(),
+            },
+        )
+    })
+    .collect()
+}
+
 fn question(n: u64) -> String {
     format!("What is {n} doubled?")
 }
@@ -411,18 +424,7 @@ async fn multitask_trains_one_job_and_single_task_one_per_predictor() {
         rewrite: Predict::new().with_lm(base.clone()),
         answer: ChainOfThought::new().with_lm(base.clone()),
     };
-    let train: Vec<Example<TwoStageInput, QaOutput>> = (0..3)
-        .map(|n| {
-            Example::new(
-                TwoStageInput {
-                    question: question(n),
-                },
-                QaOutput {
-                    answer: (2 * n).to_string(),
-                },
-            )
-        })
-        .collect();
+    let train = doubling(0..3, |question| TwoStageInput { question });
     let metric = |ex: &Example<TwoStageInput, QaOutput>, out: &String| *out == ex.label.answer;
     let is_rewrite = |c: &Conversation| c.messages.last().unwrap().content.contains("## query ##");
     let is_answer = |c: &Conversation| {
@@ -875,18 +877,7 @@ async fn multitask_model_reaches_predictors_without_calls() {
         answer: Predict::new().with_lm(base.clone()),
         fallback: Predict::new().with_lm(base.clone()),
     };
-    let train: Vec<Example<WithFallbackInput, QaOutput>> = (0..2)
-        .map(|n| {
-            Example::new(
-                WithFallbackInput {
-                    question: question(n),
-                },
-                QaOutput {
-                    answer: (2 * n).to_string(),
-                },
-            )
-        })
-        .collect();
+    let train = doubling(0..2, |question| WithFallbackInput { question });
     let metric = |ex: &Example<WithFallbackInput, QaOutput>, out: &String| *out == ex.label.answer;
 
     let multi = FakeFinetuner::new(Mode::Right);
@@ -941,18 +932,7 @@ async fn acceptance_is_non_zero_and_multitask_trains_one_job_per_lm() {
         rewrite: Predict::new().with_lm(Model::new("test/a", Mode::Right)),
         answer: ChainOfThought::new().with_lm(Model::new("test/b", Mode::Right)),
     };
-    let train: Vec<Example<TwoStageInput, QaOutput>> = (0..3)
-        .map(|n| {
-            Example::new(
-                TwoStageInput {
-                    question: question(n),
-                },
-                QaOutput {
-                    answer: (2 * n).to_string(),
-                },
-            )
-        })
-        .collect();
+    let train = doubling(0..3, |question| TwoStageInput { question });
     let metric = |ex: &Example<TwoStageInput, QaOutput>, out: &String| *out == ex.label.answer;
     let finetuner = FakeFinetuner::new(Mode::Right);
     let (compiled, report) = BootstrapFinetune::new(finetuner.clone())
@@ -1011,18 +991,7 @@ async fn jobs_run_at_once_where_the_finetuner_allows() {
         rewrite: Predict::new().with_lm(base.clone()),
         answer: ChainOfThought::new().with_lm(base.clone()),
     };
-    let train: Vec<Example<TwoStageInput, QaOutput>> = (0..2)
-        .map(|n| {
-            Example::new(
-                TwoStageInput {
-                    question: question(n),
-                },
-                QaOutput {
-                    answer: (2 * n).to_string(),
-                },
-            )
-        })
-        .collect();
+    let train = doubling(0..2, |question| TwoStageInput { question });
     let metric = |ex: &Example<TwoStageInput, QaOutput>, out: &String| *out == ex.label.answer;
     let finetuner = FakeFinetuner::new(Mode::Right).concurrent();
     let (compiled, report) = BootstrapFinetune::new(finetuner.clone())
