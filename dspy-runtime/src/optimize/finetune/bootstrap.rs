@@ -263,18 +263,23 @@ impl BootstrapFinetune {
                     None => groups.push((key, vec![path])),
                 }
             }
-            let all: Vec<Conversation> = by_path.into_values().flatten().collect();
-            let several = groups.len() > 1;
-            groups
-                .into_iter()
-                .map(|(key, paths)| {
-                    let name = match (several, key) {
-                        (true, Some(model)) => format!("multitask-{model}"),
-                        _ => "multitask".to_string(),
-                    };
-                    (name, paths, all.clone())
-                })
-                .collect()
+            let mut all: Vec<Conversation> = by_path.into_values().flatten().collect();
+            let last = groups.len().saturating_sub(1);
+            let mut jobs = Vec::with_capacity(groups.len());
+            for (i, (key, paths)) in groups.into_iter().enumerate() {
+                let name = match (last > 0, key) {
+                    (true, Some(model)) => format!("multitask-{model}"),
+                    _ => "multitask".to_string(),
+                };
+                // Each job shuffles its own copy; the last takes the original.
+                let convs = if i == last {
+                    std::mem::take(&mut all)
+                } else {
+                    all.clone()
+                };
+                jobs.push((name, paths, convs));
+            }
+            jobs
         } else {
             by_path
                 .into_iter()

@@ -205,7 +205,7 @@ impl Finetuner for LocalFinetune {
             )];
             if report.truncated > 0 || report.skipped > 0 {
                 details.push(format!(
-                    "{} conversations cut to max_tokens {} (the prompt's start dropped), {} left out (an answer that does not fit)",
+                    "{} conversations cut to max_tokens {} (the prompt's start dropped), {} left out (an answer too long or empty)",
                     report.truncated, self.config.max_tokens, report.skipped
                 ));
             }
