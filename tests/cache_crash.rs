@@ -5,7 +5,7 @@
 use dspy::lm::cache::cache_key;
 use dspy::lm::{Cache, CacheConfig, LmResponse, Usage};
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 const CHILD_DIR: &str = "DSPY_CRASH_CHILD_DIR";
 
@@ -65,15 +65,9 @@ fn crash_child() {
 #[test]
 fn killed_writer_loses_no_committed_entry() {
     let dir = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
     for round in 0..3 {
-        let mut child = Command::new(&exe)
-            .args([
-                "--exact",
-                crate::common::test_name(module_path!(), "crash_child").as_str(),
-                "--nocapture",
-                "--test-threads=1",
-            ])
+        let mut child = crate::common::rerun(module_path!(), "crash_child")
+            .arg("--test-threads=1")
             .env(CHILD_DIR, dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -80,21 +80,14 @@ async fn a_killed_run_resumes_and_writes_a_model_that_answers() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("colours.gguf");
     let state = local_train::work_dir(&out).join("state.json");
-    let exe = std::env::current_exe().unwrap();
-    let mut child = std::process::Command::new(exe)
-        .args([
-            common::test_name(
-                module_path!(),
-                "a_killed_run_resumes_and_writes_a_model_that_answers",
-            )
-            .as_str(),
-            "--exact",
-            "--nocapture",
-        ])
-        .env("FINETUNE_CHILD_OUTPUT", &out)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = common::rerun(
+        module_path!(),
+        "a_killed_run_resumes_and_writes_a_model_that_answers",
+    )
+    .env("FINETUNE_CHILD_OUTPUT", &out)
+    .stdout(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
     let started = Instant::now();
     let step_of = |p: &Path| -> Option<u64> {
         let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()?;

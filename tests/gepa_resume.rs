@@ -90,21 +90,14 @@ async fn a_run_killed_mid_way_resumes_to_the_same_result() {
     let checkpoint = dir.join("run.json");
     std::fs::remove_file(&checkpoint).ok();
 
-    let exe = std::env::current_exe().unwrap();
-    let mut child = std::process::Command::new(exe)
-        .args([
-            common::test_name(
-                module_path!(),
-                "a_run_killed_mid_way_resumes_to_the_same_result",
-            )
-            .as_str(),
-            "--exact",
-            "--nocapture",
-        ])
-        .env("GEPA_CHILD_CHECKPOINT", &checkpoint)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = common::rerun(
+        module_path!(),
+        "a_run_killed_mid_way_resumes_to_the_same_result",
+    )
+    .env("GEPA_CHILD_CHECKPOINT", &checkpoint)
+    .stdout(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
     let started = Instant::now();
     while iteration_of(&checkpoint).is_none_or(|i| i < 4) {
         assert!(

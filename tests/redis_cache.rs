@@ -125,20 +125,14 @@ async fn a_second_process_hits_what_the_first_cached() {
     );
     assert_eq!(calls(&lm(&server.base(), cache.clone()), 0, 20).await, 0);
     assert_eq!(server.requests(), 20);
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            common::test_name(
-                module_path!(),
-                "a_second_process_hits_what_the_first_cached",
-            )
-            .as_str(),
-            "--nocapture",
-        ])
-        .env(CHILD_REDIS, redis.url())
-        .env(CHILD_BASE, server.base())
-        .output()
-        .unwrap();
+    let out = common::rerun(
+        module_path!(),
+        "a_second_process_hits_what_the_first_cached",
+    )
+    .env(CHILD_REDIS, redis.url())
+    .env(CHILD_BASE, server.base())
+    .output()
+    .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -96,3 +96,18 @@ pub fn test_name(module_path: &str, name: &str) -> String {
         None => name.to_string(),
     }
 }
+
+/// A command that runs test `name` of the module `module_path!()` names, alone, in a child
+/// process of this test binary (its output not captured); the caller adds the environment
+/// that makes it the child.
+pub fn rerun(module_path: &str, name: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(
+        std::env::current_exe().unwrap_or_else(|e| panic!("this test binary's path: {e}")),
+    );
+    command.args([
+        "--exact",
+        test_name(module_path, name).as_str(),
+        "--nocapture",
+    ]);
+    command
+}
