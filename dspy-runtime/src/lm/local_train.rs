@@ -351,7 +351,7 @@ pub fn finetune(
 
 /// Names a model file by its canonical path, size and modification time, so that a file
 /// replaced in place is another model.
-pub fn model_identity(path: &Path) -> Result<String, LmError> {
+pub(crate) fn model_identity(path: &Path) -> Result<String, LmError> {
     let meta = std::fs::metadata(path).map_err(|e| io_error(path, e))?;
     let canonical = path.canonicalize().map_err(|e| io_error(path, e))?;
     let modified = meta
@@ -450,7 +450,7 @@ fn tokenize_conversations(
         Ok(tokens.into_iter().map(|t| t.0).collect())
     };
     let mut truncated = 0;
-    let mut skipped: Vec<String> = Vec::new();
+    let (mut skipped, mut first_skip) = (0, None);
     let mut sequences = Vec::with_capacity(conversations.len());
     for (i, msgs) in conversations.iter().enumerate() {
         let sequence = tokenize_one(&render, i, msgs, config.max_tokens)?;
@@ -461,7 +461,8 @@ fn tokenize_conversations(
             }
             Err(why) => {
                 tracing::warn!("fine-tuning leaves out {why}");
-                skipped.push(why);
+                skipped += 1;
+                first_skip.get_or_insert(why);
             }
         }
     }
@@ -469,10 +470,10 @@ fn tokenize_conversations(
         return Err(LmError::Config(format!(
             "none of the {} training conversations can be trained on; the first: {}",
             conversations.len(),
-            skipped.first().map(String::as_str).unwrap_or("-")
+            first_skip.as_deref().unwrap_or("-")
         )));
     }
-    Ok((sequences, truncated, skipped.len()))
+    Ok((sequences, truncated, skipped))
 }
 
 /// Messages to the tokens of the model's chat template (`true`: open for the answer).
