@@ -73,11 +73,13 @@ impl Hparams {
             )));
         }
         let head_dim = n_embd / n_head;
-        let key_length = w.meta.u32(&format!("{arch_name}.attention.key_length"));
-        if key_length.is_some_and(|k| i64::from(k) != head_dim) {
+        if let Some(k) = w
+            .meta
+            .u32(&format!("{arch_name}.attention.key_length"))
+            .filter(|&k| i64::from(k) != head_dim)
+        {
             return Err(LmError::Config(format!(
-                "unsupported attention shape: heads of {} dimensions, not {n_embd}/{n_head}",
-                key_length.unwrap_or_default()
+                "unsupported attention shape: heads of {k} dimensions, not {n_embd}/{n_head}"
             )));
         }
         let scaling = w.meta.string(&format!("{arch_name}.rope.scaling.type"));
