@@ -8,7 +8,10 @@
 //!
 //! `cargo run --release --features local --example react_gsm8k -- [--model qwen15|qwen] \
 //!    [--train 20] [--dev 100] [--max-iters 5] [--arms cot,react,bootstrap,react2,mcc,pot] \
-//!    [--adapter chat|json] [--seeds 0,1,2] [--concurrency 2]`
+//!    [--adapter chat|json] [--seeds 0,1,2] [--concurrency 2] [--skip 0]`
+//!
+//! `--skip N` leaves out the first N dev problems (the split is the same), so a long run can
+//! be done in parts whose counts add up: `--dev 100 --skip 50` scores problems 50–99.
 
 #[path = "support/calculator.rs"]
 mod calculator;
@@ -66,6 +69,7 @@ struct Args {
     json: bool,
     seeds: Vec<u64>,
     concurrency: usize,
+    skip: usize,
 }
 
 fn args() -> Args {
@@ -78,6 +82,7 @@ fn args() -> Args {
         json: false,
         seeds: vec![0],
         concurrency: 2,
+        skip: 0,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     for pair in argv.chunks(2) {
@@ -91,19 +96,23 @@ fn args() -> Args {
             "--adapter" => a.json = value == "json",
             "--seeds" => a.seeds = value.split(',').filter_map(|s| s.parse().ok()).collect(),
             "--concurrency" => a.concurrency = value.parse().unwrap_or(a.concurrency),
+            "--skip" => a.skip = value.parse().unwrap_or(a.skip),
             other => eprintln!("ignoring unknown argument {other}"),
         }
     }
     a
 }
 
-/// One table row: accuracy with its standard error, tool calls, LM calls, wall time.
+/// One table row: accuracy with its standard error and the count right (parts of a split run
+/// add up), tool calls, LM calls, wall time.
 fn row<O>(name: &str, r: &EvalResult<O>, tool_calls: Option<f64>) -> String {
     let p = r.score / 100.0;
     let se = (p * (1.0 - p) / r.total.max(1) as f64).sqrt();
     let tools = tool_calls.map_or("–".into(), |t| format!("{t:.2}"));
     format!(
-        "| {name} | {p:.2} ± {se:.2} | {tools} | {} | {} | {:.0} s |",
+        "| {name} | {p:.2} ± {se:.2} ({:.0} of {}) | {tools} | {} | {} | {:.0} s |",
+        r.sum,
+        r.total,
         r.errors,
         r.usage.calls,
         r.elapsed.as_secs_f64()
@@ -164,16 +173,18 @@ async fn main() -> dspy::Result<()> {
         )
     };
     let train: Vec<Ex> = data.train.iter().map(to_ex).collect();
-    let dev: Vec<Ex> = data.dev.iter().map(to_ex).collect();
+    let dev: Vec<Ex> = data.dev.iter().skip(a.skip).map(to_ex).collect();
     let lm = qwen::model(&a.model)?;
     let config = LmConfig::default().temperature(0.0).max_tokens(400);
     let adapter_name = if a.json { "JSONAdapter" } else { "ChatAdapter" };
     println!(
-        "GSM8K on {} ({} adapter): train {}, dev {} (split seed 0), max_iters {}",
+        "GSM8K on {} ({} adapter): train {}, dev {} of {} from problem {} (split seed 0), max_iters {}",
         a.model,
         adapter_name,
         train.len(),
         dev.len(),
+        a.dev,
+        a.skip,
         a.max_iters
     );
     let evaluate = Evaluate::new(&dev)

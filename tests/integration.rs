@@ -7,6 +7,7 @@
 mod common;
 
 mod agent;
+mod agent_optimize;
 mod baml_adapter;
 mod cache_crash;
 mod callbacks;
