@@ -547,3 +547,108 @@ async fn a_custom_proposer_replaces_the_reflection_prompt() {
     assert!(compiled.instructions().ends_with("rule c3."));
     assert!(!report.usage.contains_key("test/reflector"));
 }
+
+/// Answers in ChatAdapter's format only when its instruction names the answer marker; else
+/// in prose, which no adapter parses.
+struct Prose;
+
+impl LanguageModel for Prose {
+    fn model(&self) -> &str {
+        "test/prose"
+    }
+    fn complete(&self, request: LmRequest) -> BoxFuture<'_, Result<LmResponse, LmError>> {
+        let system = request.messages[0].content.to_string();
+        if system.contains("Start with the answer marker.") {
+            reply("[[ ## answer ## ]]\nyes\n\n[[ ## completed ## ]]".into())
+        } else {
+            reply("I think the answer is yes.".into())
+        }
+    }
+}
+
+/// Proposes the fix when the reflective dataset quotes a reply that failed to parse.
+#[derive(Default)]
+struct FormatFixer {
+    prompts: Mutex<Vec<String>>,
+}
+
+impl LanguageModel for FormatFixer {
+    fn model(&self) -> &str {
+        "test/fixer"
+    }
+    fn complete(&self, request: LmRequest) -> BoxFuture<'_, Result<LmResponse, LmError>> {
+        let user = last_message(&request);
+        self.prompts.lock().unwrap().push(user.clone());
+        let new = if user.contains("Your output failed to parse.") {
+            "Answer the question. Start with the answer marker."
+        } else {
+            "Answer the question."
+        };
+        reply(serde_json::json!({ "new_instruction": new }).to_string())
+    }
+}
+
+#[tokio::test]
+async fn format_failures_become_feedback_when_asked() {
+    let (train, val) = (questions(0, 6), questions(100, 4));
+    let student = Predict::<Qa>::new().with_lm(Lm::new(Prose));
+    let run = |on: bool| {
+        let fixer = Arc::new(FormatFixer::default());
+        let gepa = Gepa::new()
+            .max_metric_calls(30)
+            .reflection_lm(Lm::from_arc(fixer.clone()))
+            .add_format_failure_as_feedback(on)
+            .progress(false);
+        let (student, train, val) = (student.clone(), train.clone(), val.clone());
+        async move {
+            let (compiled, report) = gepa
+                .compile_with_valset(&student, &train, &val, feedback)
+                .await
+                .unwrap();
+            let prompts = fixer.prompts.lock().unwrap().clone();
+            (compiled, report, prompts)
+        }
+    };
+
+    // By default a reply that does not parse is a failed run, left out: nothing to reflect on.
+    let (_, report, prompts) = run(false).await;
+    assert!(prompts.is_empty(), "{prompts:?}");
+    assert_eq!(report.candidates.len(), 1, "{report}");
+    assert!(
+        report
+            .steps
+            .iter()
+            .all(|s| matches!(s, Step::Skipped { .. })),
+        "{report}"
+    );
+
+    // Asked, the reply and the structure to follow are the feedback, and the fix is found.
+    let (compiled, report, prompts) = run(true).await;
+    assert_eq!(
+        report.best_candidate().map(|c| c.score),
+        Some(1.0),
+        "{report}"
+    );
+    assert!(
+        compiled
+            .instructions()
+            .contains("Start with the answer marker.")
+    );
+    let first = &prompts[0];
+    assert!(
+        first.contains(
+            "Couldn't parse the output as per the expected output format. The model's raw response was:\\n```\\nI think the answer is yes.\\n```\\n\\n"
+        ),
+        "{first}"
+    );
+    assert!(
+        first.contains(
+            "Your output failed to parse. Follow this structure:\\nsystem: Your input fields are:\\n1. `question` (str)"
+        ),
+        "{first}"
+    );
+    assert!(
+        first.contains("user: Respond with the corresponding output fields, starting with the field `[[ ## answer ## ]]`"),
+        "{first}"
+    );
+}

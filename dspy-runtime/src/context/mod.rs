@@ -30,6 +30,7 @@ pub use spans::TracingSpans;
 pub(crate) use stream::{Note, StreamSink};
 pub use stream::{PartialValue, Status, StreamChunk};
 pub(crate) use trace::extend_trace;
+pub(crate) use trace::traced_with;
 pub use trace::{TraceEntry, trace, traced};
 pub use usage::track_usage;
 

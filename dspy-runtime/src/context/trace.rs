@@ -4,6 +4,7 @@
 
 use super::callback::{Call, Callback, ModuleEnd};
 use super::{scope, with_current};
+use crate::error::Error;
 use serde_json::{Map, Value};
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,15 +19,23 @@ pub struct TraceEntry {
     pub inputs: Map<String, Value>,
     /// The parsed outputs, by field name (ChainOfThought's `reasoning` included).
     pub outputs: Map<String, Value>,
+    /// The reply, when it could not be parsed (cut as parse errors cut it); `outputs` is then
+    /// empty. Only runs that ask for failed parses record such calls (DSPy's
+    /// `capture_failed_parses`, which GEPA's `add_format_failure_as_feedback` uses).
+    pub failed_parse: Option<String>,
 }
 
 /// The calls of one [`traced`] run: a callback on predictors' module ends.
 #[derive(Default)]
-pub(crate) struct TraceLog(Mutex<Vec<TraceEntry>>);
+pub(crate) struct TraceLog {
+    calls: Mutex<Vec<TraceEntry>>,
+    /// Whether calls whose reply failed to parse are recorded too.
+    failed_parses: bool,
+}
 
 impl TraceLog {
     fn lock(&self) -> MutexGuard<'_, Vec<TraceEntry>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.calls.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -45,22 +54,46 @@ impl TraceLog {
 
 impl Callback for TraceLog {
     fn on_module_end(&self, call: &Call<'_>, end: &ModuleEnd<'_>) {
-        if let (Some(predictor), Ok(Some(outputs))) = (call.predictor, &end.outputs)
-            && self.is_innermost()
-        {
-            self.lock().push(TraceEntry {
-                predictor,
-                inputs: end.inputs.clone(),
-                outputs: (*outputs).clone(),
-            });
+        let Some(predictor) = call.predictor else {
+            return;
+        };
+        let recorded = match &end.outputs {
+            Ok(Some(outputs)) => Ok(*outputs),
+            Err(Error::Parse(e)) if self.failed_parses => Err(&e.response),
+            _ => return,
+        };
+        if !self.is_innermost() {
+            return;
         }
+        let (outputs, failed_parse) = match recorded {
+            Ok(outputs) => (outputs.clone(), None),
+            Err(reply) => (Map::new(), Some(reply.clone())),
+        };
+        self.lock().push(TraceEntry {
+            predictor,
+            inputs: end.inputs.clone(),
+            outputs,
+            failed_parse,
+        });
     }
 }
 
 /// Runs `fut`, recording every predictor call it makes in this task; returns its output and the
 /// calls in order.
 pub async fn traced<F: Future>(fut: F) -> (F::Output, Vec<TraceEntry>) {
-    let log = Arc::new(TraceLog::default());
+    traced_with(fut, false).await
+}
+
+/// [`traced`], also recording the calls whose reply failed to parse when `failed_parses` is
+/// set (their [`TraceEntry::failed_parse`] holds the reply).
+pub(crate) async fn traced_with<F: Future>(
+    fut: F,
+    failed_parses: bool,
+) -> (F::Output, Vec<TraceEntry>) {
+    let log = Arc::new(TraceLog {
+        calls: Mutex::default(),
+        failed_parses,
+    });
     let out = scope().trace_into(log.clone()).run(fut).await;
     let calls = std::mem::take(&mut *log.lock());
     (out, calls)

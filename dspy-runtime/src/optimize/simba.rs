@@ -151,7 +151,7 @@ impl Simba {
         S: Score,
     {
         let ex = &set[index];
-        let run = traced_run::by_path(program, program.forward(ex.input.clone()));
+        let run = traced_run::by_path(program, program.forward(ex.input.clone()), false);
         let (out, trace) = match rollout {
             Some(id) => context::with_rollout(1.0, id, run).await,
             None => run.await,

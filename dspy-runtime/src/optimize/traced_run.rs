@@ -1,21 +1,23 @@
 //! A program's run with its predictor calls named by path, as SIMBA and GEPA read them.
 
-use crate::context::{TraceEntry, traced};
+use crate::context::{TraceEntry, traced_with};
 use crate::error::Result;
 use crate::program::{Params, ParamsExt};
 use std::collections::HashMap;
 use std::future::Future;
 
 /// Awaits `run` (a call of `program`), recording its predictor calls, each with its path in
-/// `program`; calls of predictors outside `program` are left out.
+/// `program`, and those whose reply failed to parse when `failed_parses` is set; calls of
+/// predictors outside `program` are left out.
 pub(crate) async fn by_path<P, O>(
     program: &P,
     run: impl Future<Output = Result<O>>,
+    failed_parses: bool,
 ) -> (Result<O>, Vec<(String, TraceEntry)>)
 where
     P: Params,
 {
-    let (out, trace) = traced(run).await;
+    let (out, trace) = traced_with(run, failed_parses).await;
     let paths: HashMap<usize, String> = program
         .named_predictors()
         .into_iter()

@@ -380,7 +380,7 @@ impl BootstrapFinetune {
             if spent.exceeded(budget).is_some() {
                 return Run::Skipped;
             }
-            let run = traced_run::by_path(teacher, teacher.forward(ex.input.clone()));
+            let run = traced_run::by_path(teacher, teacher.forward(ex.input.clone()), false);
             let (out, trace) = match &self.teacher_lm {
                 Some(lm) => context::with_lm(lm.clone(), run).await,
                 None => run.await,

@@ -8,6 +8,7 @@ use super::pareto::{self, Fronts};
 use super::reflect::{Reflection, ReflectiveDataset, ReflectiveExample, score_only};
 use super::state::{State, Step};
 use super::{Components, Frontier, Gepa, Selection};
+use crate::adapter::{Adapter, ChatAdapter};
 use crate::context::{self, TraceEntry};
 use crate::data::Example;
 use crate::error::{Error, Result};
@@ -21,7 +22,7 @@ use crate::optimize::traced_run;
 use crate::program::{Params, ParamsExt};
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -81,7 +82,12 @@ where
     S: Score,
 {
     async fn run_one(&self, program: &P, ex: &Example<I, L>) -> Run<P::Output> {
-        let (out, trace) = traced_run::by_path(program, program.forward(ex.input.clone())).await;
+        let (out, trace) = traced_run::by_path(
+            program,
+            program.forward(ex.input.clone()),
+            self.gepa.format_failures,
+        )
+        .await;
         match out {
             Ok(o) => {
                 let feedback = (self.metric)(ex, &o).into_feedback();
@@ -155,9 +161,11 @@ where
 
     /// For each of `components`, each minibatch run that called it: its inputs, outputs and
     /// the metric's feedback asked about it (DSPy's `make_reflective_dataset`). Failed runs
-    /// are left out, as DSPy leaves out failed parses by default.
+    /// are left out; with `add_format_failure_as_feedback`, a call whose reply failed to parse
+    /// is taken first, with the reply and the format it should have followed as feedback.
     fn reflective_dataset(
         &self,
+        parent: &Candidate,
         runs: &[Run<P::Output>],
         batch: &[usize],
         components: &[String],
@@ -167,13 +175,17 @@ where
         for name in components {
             let mut items = Vec::new();
             for (run, &k) in runs.iter().zip(batch) {
-                let Some(output) = &run.output else { continue };
                 let calls: Vec<&TraceEntry> = run
                     .trace
                     .iter()
                     .filter(|(p, _)| p == name)
                     .map(|(_, e)| e)
                     .collect();
+                if let Some(failed) = calls.iter().find(|e| e.failed_parse.is_some()) {
+                    items.push(self.format_failure(name, parent, failed));
+                    continue;
+                }
+                let Some(output) = &run.output else { continue };
                 let call = match calls.len() {
                     0 => continue,
                     1 => calls[0].clone(),
@@ -188,7 +200,7 @@ where
                     .into_feedback();
                 items.push(ReflectiveExample {
                     inputs: call.inputs,
-                    outputs: call.outputs,
+                    outputs: Value::Object(call.outputs),
                     feedback: fb.feedback.unwrap_or_else(|| score_only(fb.score)),
                 });
             }
@@ -197,6 +209,39 @@ where
             }
         }
         out
+    }
+
+    /// The reflective example of a call whose reply failed to parse: the reply, and as feedback
+    /// the prompt structure ChatAdapter gives the predictor (DSPy's words and layout).
+    fn format_failure(
+        &self,
+        name: &str,
+        parent: &Candidate,
+        call: &TraceEntry,
+    ) -> ReflectiveExample {
+        let reply = call.failed_parse.as_deref().unwrap_or_default();
+        let mut structure = String::new();
+        if let Some(pred) = self.student.predictor(name) {
+            let instructions = parent
+                .get(name)
+                .map_or_else(|| pred.instructions(), String::as_str);
+            let adapter = ChatAdapter::new();
+            if let Ok(messages) = adapter.format(pred.signature(), instructions, &[], &Map::new()) {
+                for m in messages {
+                    structure.push_str(m.role.as_str());
+                    structure.push_str(": ");
+                    structure.push_str(m.content.as_ref());
+                    structure.push('\n');
+                }
+            }
+        }
+        ReflectiveExample {
+            inputs: call.inputs.clone(),
+            outputs: Value::String(format!(
+                "Couldn't parse the output as per the expected output format. The model's raw response was:\n```\n{reply}\n```\n\n"
+            )),
+            feedback: format!("Your output failed to parse. Follow this structure:\n{structure}"),
+        }
     }
 
     async fn propose(
@@ -340,7 +385,7 @@ where
         report.phase("minibatch", t.elapsed());
         state.metric_calls += batch.len() as u64;
         let before: Vec<f64> = runs.iter().map(|r| r.feedback.score).collect();
-        if runs.iter().all(|r| r.output.is_none()) {
+        if runs.iter().all(|r| r.output.is_none()) && !self.gepa.format_failures {
             return skip(state, "every minibatch run failed");
         }
         if self.gepa.skip_perfect_score && before.iter().all(|s| *s >= self.gepa.perfect_score) {
@@ -355,7 +400,8 @@ where
             }
             Components::All => self.paths.clone(),
         };
-        let dataset = self.reflective_dataset(&runs, &batch, &components, rng);
+        let dataset =
+            self.reflective_dataset(&state.candidates[parent], &runs, &batch, &components, rng);
         if dataset.is_empty() {
             return skip(
                 state,
@@ -508,6 +554,9 @@ fn fingerprint<I: Serialize, L: Serialize>(
         gepa.reflection_temperature,
         gepa.proposer.is_some(),
     ));
+    if gepa.format_failures {
+        feed("add_format_failure_as_feedback");
+    }
     feed(&serde_json::to_string(seed)?);
     for (tag, set) in [("train", train), ("val", val)] {
         feed(tag);

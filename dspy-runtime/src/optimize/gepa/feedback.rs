@@ -54,6 +54,7 @@ mod tests {
             predictor: 1,
             inputs: Map::new(),
             outputs: Map::new(),
+            failed_parse: None,
         };
         let target = Target {
             name: "classify".into(),

@@ -100,6 +100,7 @@ pub struct Gepa {
     skip_perfect_score: bool,
     perfect_score: f64,
     failure_score: f64,
+    format_failures: bool,
     use_merge: bool,
     max_merges: usize,
     track_best_outputs: bool,
@@ -151,6 +152,7 @@ impl Gepa {
             skip_perfect_score: true,
             perfect_score: 1.0,
             failure_score: 0.0,
+            format_failures: false,
             use_merge: true,
             max_merges: 5,
             track_best_outputs: false,
@@ -253,6 +255,15 @@ impl Gepa {
     /// The score of a run that failed (0.0).
     pub fn failure_score(mut self, s: f64) -> Self {
         self.failure_score = s;
+        self
+    }
+
+    /// Whether a predictor call whose reply failed to parse goes into the reflective dataset
+    /// (false, DSPy's `add_format_failure_as_feedback`): its reply, with the prompt structure
+    /// the predictor should have followed as the feedback, so the reflection LM can fix the
+    /// format. Such a call is chosen before the run's other calls of that predictor.
+    pub fn add_format_failure_as_feedback(mut self, on: bool) -> Self {
+        self.format_failures = on;
         self
     }
 

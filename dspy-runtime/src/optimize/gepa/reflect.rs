@@ -16,9 +16,10 @@ pub struct ReflectiveExample {
     /// The predictor's inputs, by field.
     #[serde(rename = "Inputs")]
     pub inputs: Map<String, Value>,
-    /// The predictor's outputs, by field.
+    /// The predictor's outputs, by field (an object); for a reply that failed to parse, a
+    /// string quoting it (DSPy's layout).
     #[serde(rename = "Generated Outputs")]
-    pub outputs: Map<String, Value>,
+    pub outputs: Value,
     /// The metric's feedback (or "This trajectory got a score of …").
     #[serde(rename = "Feedback")]
     pub feedback: String,
@@ -107,7 +108,7 @@ mod tests {
     fn examples_serialize_with_dspys_keys() {
         let ex = ReflectiveExample {
             inputs: Map::from_iter([("q".to_string(), Value::from("2+2?"))]),
-            outputs: Map::from_iter([("a".to_string(), Value::from("5"))]),
+            outputs: Value::Object(Map::from_iter([("a".to_string(), Value::from("5"))])),
             feedback: score_only(0.0),
         };
         let v = serde_json::to_value(&ex).unwrap_or_default();
