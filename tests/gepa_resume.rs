@@ -129,6 +129,15 @@ async fn a_run_killed_mid_way_resumes_to_the_same_result() {
         (resumed.best, resumed.metric_calls, resumed.iterations),
         (whole.best, whole.metric_calls, whole.iterations)
     );
+    // The resumed report counts the calls made before the kill (to the last checkpoint) with
+    // its own: as many per model as the uninterrupted run made.
+    let calls = |r: &dspy::optimize::gepa::GepaReport| {
+        r.usage
+            .iter()
+            .map(|(model, u)| (model.clone(), u.calls))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(calls(&resumed), calls(&whole));
     // The finished evaluations (the seed's and those of the iterations before the kill) were
     // not run again.
     assert!(

@@ -8,12 +8,12 @@ use crate::evaluate::Evaluate;
 use crate::evaluate::metrics::{Metric, Score};
 use crate::lm::Usage;
 use crate::module::Module;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 /// LM calls, cache hits, tokens and cost of one model.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ModelUsage {
     /// Calls made, cache hits and failures included.
     pub calls: u64,
@@ -69,6 +69,20 @@ impl Spend {
     /// Usage so far, by model.
     pub(crate) fn by_model(&self) -> BTreeMap<String, ModelUsage> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Counts `usage` as already spent (what a resumed run spent before it was stopped).
+    pub(crate) fn preload(&self, usage: &BTreeMap<String, ModelUsage>) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        for (model, u) in usage {
+            let e = m.entry(model.clone()).or_default();
+            e.calls += u.calls;
+            e.cache_hits += u.cache_hits;
+            e.errors += u.errors;
+            e.prompt_tokens += u.prompt_tokens;
+            e.completion_tokens += u.completion_tokens;
+            e.cost += u.cost;
+        }
     }
 
     /// Calls and dollars so far, over every model.

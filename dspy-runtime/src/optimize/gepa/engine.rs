@@ -634,7 +634,10 @@ where
     };
     let resumed = loaded.is_some();
     let mut state = match loaded {
-        Some(s) => s,
+        Some(s) => {
+            spend.preload(&s.usage);
+            s
+        }
         None => {
             let mut s = State::new(fingerprint, seed_candidate, gepa.seed);
             if gepa.track_best_outputs {
@@ -663,6 +666,7 @@ where
         }
         state.rng = rng.get_seed();
         if let Some(path) = &gepa.checkpoint {
+            state.usage = spend.by_model();
             state.save(path)?;
         }
         state.iteration += 1;
@@ -696,6 +700,7 @@ where
     }
     state.rng = rng.get_seed();
     if let Some(path) = &gepa.checkpoint {
+        state.usage = spend.by_model();
         state.save(path)?;
     }
     steps.finish();

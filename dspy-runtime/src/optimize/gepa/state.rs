@@ -5,6 +5,7 @@
 use super::merge::{Candidate, Merges};
 use super::pareto::Fronts;
 use crate::error::{Error, Result};
+use crate::optimize::spend::ModelUsage;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -147,6 +148,9 @@ pub(crate) struct State {
     pub sampler: Sampler,
     pub merges: Merges,
     pub steps: Vec<Step>,
+    /// LM usage by model up to this checkpoint (a resumed run's report and budget count it).
+    #[serde(default)]
+    pub usage: BTreeMap<String, ModelUsage>,
 }
 
 impl State {
@@ -175,6 +179,7 @@ impl State {
             sampler: Sampler::default(),
             merges: Merges::default(),
             steps: Vec::new(),
+            usage: BTreeMap::new(),
         }
     }
 
