@@ -1,7 +1,7 @@
 //! Our OpenAI-compatible client against a real llama-server (built by
 //! `scripts/build-llama-server`) serving SmolLM2 on 127.0.0.1: plain chat, json_schema output,
-//! streaming, n, stop, usage; and the same Predict at temperature 0 in-process and through the
-//! server.
+//! streaming, n, stop, usage; the same Predict at temperature 0 in-process and through the
+//! server; a pool of replicas; and native tool calls parsed by the server (Qwen 0.5B).
 #![cfg(feature = "local")]
 
 use crate::common;
@@ -31,6 +31,11 @@ async fn server() -> Server {
 }
 
 async fn server_with_threads(threads: u32) -> Server {
+    server_with(dspy::lm::local::SMOLLM2_FILE, threads, &[]).await
+}
+
+/// llama-server on the model file `file` with `threads` threads, 2 slots and `extra` arguments.
+async fn server_with(file: &str, threads: u32, extra: &[&str]) -> Server {
     let root = env!("CARGO_MANIFEST_DIR");
     let bin = std::env::var("DSPY_TOOLS_DIR")
         .map(|d| format!("{d}/llama-server"))
@@ -39,9 +44,8 @@ async fn server_with_threads(threads: u32) -> Server {
         std::path::Path::new(&bin).exists(),
         "{bin} is missing: run scripts/build-llama-server (scripts/test does)"
     );
-    let model =
-        dspy::lm::local::locate_in(&dspy::lm::local::model_dir(), dspy::lm::local::SMOLLM2_FILE)
-            .unwrap_or_else(|e| panic!("{e}"));
+    let model = dspy::lm::local::locate_in(&dspy::lm::local::model_dir(), file)
+        .unwrap_or_else(|e| panic!("{e}"));
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .unwrap()
@@ -62,6 +66,7 @@ async fn server_with_threads(threads: u32) -> Server {
             "--parallel",
             "2",
         ])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -219,41 +224,58 @@ async fn predict_agrees_in_process_and_over_http() {
     );
 }
 
-/// Native tool-calling bodies as llama-server (`--jinja`) reads them: tools with `required`
-/// and `none` choices, and a conversation holding an assistant's call (its arguments a JSON
-/// string) and the tool's result under the call's id. The server renders them through the
-/// model's chat template and answers; a malformed body would be a 400 or 500. (Whether a
-/// model's reply comes back as parsed `tool_calls` depends on the model and llama.cpp's
-/// parser for its template: neither SmolLM2 nor Qwen2.5-Coder-0.5B gets parsed calls from
-/// this build, so the calls' round trip is tested on tests/agent.rs's server.)
+/// Native tool calls parsed by llama-server itself: the Qwen 0.5B under a chat template whose
+/// calls are bare JSON objects (`tests/fixtures/bare_tool_calls.jinja`). Under the model's own
+/// template the server waits for `<tool_call>` tags, which the 0.5B does not write; under this
+/// one a call is the bare JSON object the 0.5B writes, and llama.cpp's template analysis makes
+/// the grammar and parser for it. Our client sends the tools and a required choice, reads the
+/// server's `tool_calls` (ids included), and sends the call and its result back under that id.
+/// (An agent on top needs a model that calls tools unforced: with `auto` this server applies no
+/// grammar, and the 0.5B then answers in the adapter's format instead.)
 #[tokio::test]
-async fn native_tool_call_bodies_are_accepted_by_llama_server() {
-    use dspy::lm::{ToolCall, ToolChoice};
-    let s = server().await;
-    let lm = client(&s);
+async fn native_tool_calls_round_trip_through_llama_server() {
+    use dspy::lm::ToolChoice;
+    let template = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/bare_tool_calls.jinja"
+    );
+    let s = server_with(
+        dspy::lm::local::QWEN_FILE,
+        2,
+        &["--chat-template-file", template],
+    )
+    .await;
+    let lm = HttpLm::builder("openai/qwen")
+        .api_base(format!("http://127.0.0.1:{}/v1", s.port))
+        .capabilities(Capabilities {
+            tool_calls: true,
+            ..Capabilities::structured()
+        })
+        .cache(false)
+        .build()
+        .unwrap();
     let add = add_tool();
     let mut req = ask("What is 2 + 3? Use the add tool.", 32);
     req.tools = Some(vec![add.to_openai()].into());
     req.tool_choice = Some(ToolChoice::Required);
-    let first = lm.complete(req.clone()).await;
-    assert!(first.is_ok(), "tools and a required choice: {first:?}");
+    let r = lm.complete(req.clone()).await.unwrap();
+    let calls = &r.tool_calls[0];
+    assert_eq!(calls.len(), 1, "{r:?}");
+    assert_eq!(calls[0].name, "add");
+    assert_eq!(calls[0].args, json!({"a": 2, "b": 3}));
+    let id = calls[0].id.clone().expect("the server names its call");
+    assert!(!id.is_empty());
 
-    let call = ToolCall {
-        id: Some("call_0".into()),
-        name: "add".into(),
-        args: json!({"a": 2, "b": 3}),
-    };
-    let result = add.call(call.args.clone()).await.unwrap();
-    req.messages.push(Message::assistant_calls("", vec![call]));
+    // The call and its result go back under the server's id; told to call none, it answers.
+    let result = add.call(calls[0].args.clone()).await.unwrap();
     req.messages
-        .push(Message::tool_result("call_0", result.to_string()));
+        .push(Message::assistant_calls("", calls.clone()));
+    req.messages
+        .push(Message::tool_result(id.clone(), result.to_string()));
     req.tool_choice = Some(ToolChoice::None);
-    let r = lm.complete(req).await;
-    let r = r.unwrap_or_else(|e| panic!("a conversation with a call and its result: {e}"));
-    assert!(
-        r.tool_calls.iter().all(Vec::is_empty),
-        "told to call none: {r:?}"
-    );
+    let r = lm.complete(req).await.unwrap();
+    assert!(r.tool_calls.iter().all(Vec::is_empty), "{r:?}");
+    assert!(r.outputs[0].contains('5'), "{r:?}");
 }
 
 /// Adds two integers.
