@@ -30,8 +30,8 @@ pub use spans::TracingSpans;
 pub(crate) use stream::{Note, StreamSink};
 pub use stream::{PartialValue, Status, StreamChunk};
 pub(crate) use trace::extend_trace;
-pub(crate) use trace::traced_with;
-pub use trace::{TraceEntry, trace, traced};
+pub use trace::{RetrievalEntry, TraceEntry, retrievals, trace, traced};
+pub(crate) use trace::{record_retrieval, traced_with};
 pub use usage::track_usage;
 
 use crate::adapter::Adapter;

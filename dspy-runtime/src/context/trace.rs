@@ -1,6 +1,8 @@
 //! Traces: while a program runs inside [`traced`], every predictor call it makes is recorded
 //! (which predictor, its inputs, its parsed outputs), so an optimizer can turn a successful run
 //! into demos for every stage, and a metric can look at the intermediate steps ([`trace`]).
+//! Retrievals are recorded beside them ([`retrievals`]): what each `Retrieve` was asked and
+//! returned, so a metric can score retrieval too (recall, say) and GEPA's feedback can name it.
 
 use super::callback::{Call, Callback, ModuleEnd};
 use super::{scope, with_current};
@@ -25,17 +27,30 @@ pub struct TraceEntry {
     pub failed_parse: Option<String>,
 }
 
-/// The calls of one [`traced`] run: a callback on predictors' module ends.
+/// One retrieval in a traced run: a `Retrieve` call's query, `k`, and the passages it returned
+/// (as JSON: each with `id`, `text` and `score`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RetrievalEntry {
+    /// What was searched for.
+    pub query: String,
+    /// How many passages were asked for.
+    pub k: usize,
+    /// The passages, best first.
+    pub passages: Vec<Value>,
+}
+
+/// The calls of one [`traced`] run: a callback on predictors' module ends, and the retrievals.
 #[derive(Default)]
 pub(crate) struct TraceLog {
     calls: Mutex<Vec<TraceEntry>>,
+    retrievals: Mutex<Vec<RetrievalEntry>>,
     /// Whether calls whose reply failed to parse are recorded too.
     failed_parses: bool,
 }
 
 impl TraceLog {
     fn lock(&self) -> MutexGuard<'_, Vec<TraceEntry>> {
-        self.calls.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.calls)
     }
 }
 
@@ -81,22 +96,43 @@ impl Callback for TraceLog {
 /// Runs `fut`, recording every predictor call it makes in this task; returns its output and the
 /// calls in order.
 pub async fn traced<F: Future>(fut: F) -> (F::Output, Vec<TraceEntry>) {
-    traced_with(fut, false).await
+    let (out, calls, _) = traced_with(fut, false).await;
+    (out, calls)
 }
 
-/// [`traced`], also recording the calls whose reply failed to parse when `failed_parses` is
-/// set (their [`TraceEntry::failed_parse`] holds the reply).
+/// [`traced`], also returning the retrievals, and recording the calls whose reply failed to
+/// parse when `failed_parses` is set (their [`TraceEntry::failed_parse`] holds the reply).
 pub(crate) async fn traced_with<F: Future>(
     fut: F,
     failed_parses: bool,
-) -> (F::Output, Vec<TraceEntry>) {
+) -> (F::Output, Vec<TraceEntry>, Vec<RetrievalEntry>) {
     let log = Arc::new(TraceLog {
-        calls: Mutex::default(),
         failed_parses,
+        ..TraceLog::default()
     });
     let out = scope().trace_into(log.clone()).run(fut).await;
     let calls = std::mem::take(&mut *log.lock());
-    (out, calls)
+    let retrievals = std::mem::take(&mut *lock(&log.retrievals));
+    (out, calls, retrievals)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Records a retrieval (made by `entry`, only when needed) in the enclosing [`traced`] run, if
+/// there is one.
+pub(crate) fn record_retrieval(entry: impl FnOnce() -> RetrievalEntry) {
+    with_current(|ctx| {
+        if let Some(t) = &ctx.trace {
+            lock(&t.retrievals).push(entry());
+        }
+    });
+}
+
+/// The retrievals recorded so far by the enclosing [`traced`] run; `None` outside one.
+pub fn retrievals() -> Option<Vec<RetrievalEntry>> {
+    with_current(|ctx| ctx.trace.as_ref().map(|t| lock(&t.retrievals).clone()))
 }
 
 /// Adds `entries` to the enclosing [`traced`] run's calls, if there is one (how BestOfN hands

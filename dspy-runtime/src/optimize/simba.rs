@@ -152,7 +152,7 @@ impl Simba {
     {
         let ex = &set[index];
         let run = traced_run::by_path(program, program.forward(ex.input.clone()), false);
-        let (out, trace) = match rollout {
+        let (out, trace, _) = match rollout {
             Some(id) => context::with_rollout(1.0, id, run).await,
             None => run.await,
         };

@@ -8,7 +8,7 @@ mod embedding;
 pub use bm25::Bm25Index;
 pub use embedding::{EmbeddingIndex, HnswParams};
 
-use crate::context::run_module;
+use crate::context::{RetrievalEntry, record_retrieval, run_module};
 use crate::error::Result;
 use crate::lm::BoxFuture;
 use crate::module::{Module, Predictor};
@@ -41,7 +41,9 @@ pub struct RetrieveInput {
 }
 
 /// A module that retrieves `k` passages per query (DSPy's `dspy.Retrieve(k)`). It holds no
-/// predictors; its calls are module events, so callbacks see the queries and passages.
+/// predictors; its calls are module events, so callbacks see the queries and passages, and a
+/// traced run records them ([`crate::context::retrievals`]), so metrics inside optimizers see
+/// them.
 #[derive(Clone)]
 pub struct Retrieve {
     retriever: Arc<dyn Retriever>,
@@ -82,8 +84,18 @@ impl Module for Retrieve {
 
     async fn forward(&self, input: RetrieveInput) -> Result<Vec<Passage>> {
         let k = self.k;
-        let body =
-            |input: RetrieveInput| async move { self.retriever.retrieve(&input.query, k).await };
+        let body = |input: RetrieveInput| async move {
+            let passages = self.retriever.retrieve(&input.query, k).await?;
+            record_retrieval(|| RetrievalEntry {
+                query: input.query,
+                k,
+                passages: passages
+                    .iter()
+                    .filter_map(|p| serde_json::to_value(p).ok())
+                    .collect(),
+            });
+            Ok(passages)
+        };
         run_module("Retrieve", input, body, passages_as_fields).await
     }
 }

@@ -381,7 +381,7 @@ impl BootstrapFinetune {
                 return Run::Skipped;
             }
             let run = traced_run::by_path(teacher, teacher.forward(ex.input.clone()), false);
-            let (out, trace) = match &self.teacher_lm {
+            let (out, trace, _) = match &self.teacher_lm {
                 Some(lm) => context::with_lm(lm.clone(), run).await,
                 None => run.await,
             };

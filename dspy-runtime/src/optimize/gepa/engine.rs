@@ -9,7 +9,7 @@ use super::reflect::{Reflection, ReflectiveDataset, ReflectiveExample, score_onl
 use super::state::{State, Step};
 use super::{Components, Frontier, Gepa, Selection};
 use crate::adapter::{Adapter, ChatAdapter};
-use crate::context::{self, TraceEntry};
+use crate::context::{self, RetrievalEntry, TraceEntry};
 use crate::data::Example;
 use crate::error::{Error, Result};
 use crate::evaluate::metrics::{Feedback, Metric, Score};
@@ -39,6 +39,7 @@ const MERGE_SUBSAMPLE: usize = 5;
 struct Run<O> {
     output: Option<O>,
     trace: Vec<(String, TraceEntry)>,
+    retrievals: Vec<RetrievalEntry>,
     feedback: Feedback,
 }
 
@@ -82,7 +83,7 @@ where
     S: Score,
 {
     async fn run_one(&self, program: &P, ex: &Example<I, L>) -> Run<P::Output> {
-        let (out, trace) = traced_run::by_path(
+        let (out, trace, retrievals) = traced_run::by_path(
             program,
             program.forward(ex.input.clone()),
             self.gepa.format_failures,
@@ -94,6 +95,7 @@ where
                 Run {
                     output: Some(o),
                     trace,
+                    retrievals,
                     feedback,
                 }
             }
@@ -102,6 +104,7 @@ where
                 Run {
                     output: None,
                     trace,
+                    retrievals,
                     feedback: Feedback::score(self.gepa.failure_score),
                 }
             }
@@ -195,6 +198,7 @@ where
                     name: name.clone(),
                     call: call.clone(),
                     program: run.trace.clone(),
+                    retrievals: run.retrievals.clone(),
                 };
                 let fb = feedback::about(target, || (self.metric)(&self.train[k], output))
                     .into_feedback();

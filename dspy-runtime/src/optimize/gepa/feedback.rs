@@ -3,7 +3,7 @@
 //! say which predictor and what it saw and said (DSPy's `pred_name` and `pred_trace`), so the
 //! metric can blame the stage that failed.
 
-use crate::context::TraceEntry;
+use crate::context::{RetrievalEntry, TraceEntry};
 
 /// The predictor a feedback call is about.
 #[derive(Clone, Debug)]
@@ -14,6 +14,8 @@ pub(crate) struct Target {
     pub call: TraceEntry,
     /// Every predictor call of that run, by path, in order.
     pub program: Vec<(String, TraceEntry)>,
+    /// Every retrieval of that run, in order.
+    pub retrievals: Vec<RetrievalEntry>,
 }
 
 tokio::task_local! {
@@ -42,6 +44,13 @@ pub fn program_trace() -> Option<Vec<(String, TraceEntry)>> {
     TARGET.try_with(|t| t.program.clone()).ok()
 }
 
+/// Every retrieval (`Retrieve` call) of the run GEPA reflects on, in order: so feedback can
+/// say what was found (e.g. the recall of the gold documents) and blame the stage that wrote
+/// the query.
+pub fn program_retrievals() -> Option<Vec<RetrievalEntry>> {
+    TARGET.try_with(|t| t.retrievals.clone()).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,6 +69,7 @@ mod tests {
             name: "classify".into(),
             call: call.clone(),
             program: vec![("classify".into(), call)],
+            retrievals: Vec::new(),
         };
         let seen = about(target, || (pred_name(), pred_trace().map(|c| c.predictor)));
         assert_eq!(seen, (Some("classify".to_string()), Some(1)));

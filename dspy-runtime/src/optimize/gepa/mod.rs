@@ -15,7 +15,7 @@ mod reflect;
 mod report;
 mod state;
 
-pub use feedback::{pred_name, pred_trace, program_trace};
+pub use feedback::{pred_name, pred_trace, program_retrievals, program_trace};
 pub use reflect::{InstructionProposer, ReflectiveDataset, ReflectiveExample};
 pub use report::{GepaCandidate, GepaReport};
 pub use state::Step;
