@@ -8,7 +8,12 @@
 //!    [--optimizer copro|mipro|mipro0|simba|gepa|bootstrap] [--task qwen|qwen15] \
 //!    [--prompt qwen|qwen15] [--seeds 0,1,2] [--train 50] [--val 100] [--dev 100] \
 //!    [--breadth 4] [--depth 2] [--bsize 16] [--candidates 4] [--steps 4] \
-//!    [--metric-calls 500] [--budget N]`
+//!    [--metric-calls 500] [--budget N] [--relabel]`
+//!
+//! `--relabel` runs the same task with its labels renamed by a fixed cycle (business →
+//! tech, tech → sports, sports → politics, politics → entertainment, entertainment →
+//! business), chosen before any run: a task where the instruction must carry what the
+//! labels mean, so instruction search has something to find that the model cannot guess.
 //!
 //! `--breadth`/`--depth` are COPRO's; `--bsize`/`--candidates`/`--steps` are SIMBA's (its
 //! minibatch size, candidates per step and steps; DSPy's defaults are 32, 6 and 8, about
@@ -77,6 +82,7 @@ struct Args {
     steps: usize,
     metric_calls: u64,
     budget: Option<u64>,
+    relabel: bool,
 }
 
 fn args() -> Args {
@@ -95,9 +101,14 @@ fn args() -> Args {
         steps: 4,
         metric_calls: 500,
         budget: None,
+        relabel: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--relabel" {
+            a.relabel = true;
+            continue;
+        }
         let value = it.next().unwrap_or_default();
         match flag.as_str() {
             "--optimizer" => a.optimizer = value,
@@ -118,6 +129,17 @@ fn args() -> Args {
         }
     }
     a
+}
+
+/// The label `--relabel` gives a topic: a fixed cycle over the five.
+fn relabel(t: Topic) -> Topic {
+    match t {
+        Topic::Business => Topic::Tech,
+        Topic::Tech => Topic::Sports,
+        Topic::Sports => Topic::Politics,
+        Topic::Politics => Topic::Entertainment,
+        Topic::Entertainment => Topic::Business,
+    }
 }
 
 /// Mean, min, max and the standard error of the mean.
@@ -214,7 +236,13 @@ async fn main() -> dspy::Result<()> {
     let data = split(bbc_headlines()?, a.train, a.dev, 0);
     let (train, dev): (Vec<Labelled>, Vec<Labelled>) =
         (examples(&data.train)?, examples(&data.dev)?);
-    let val: Vec<Labelled> = examples(&data.test[..a.val.min(data.test.len())])?;
+    let mut val: Vec<Labelled> = examples(&data.test[..a.val.min(data.test.len())])?;
+    let (mut train, mut dev) = (train, dev);
+    if a.relabel {
+        for ex in train.iter_mut().chain(dev.iter_mut()).chain(val.iter_mut()) {
+            ex.label.topic = relabel(ex.label.topic);
+        }
+    }
     let task = model(&a.task)?;
     let prompt = if a.prompt == a.task {
         task.clone()
@@ -226,8 +254,9 @@ async fn main() -> dspy::Result<()> {
         .with_lm(task.clone())
         .with_config(LmConfig::default().temperature(0.0).max_tokens(32));
     println!(
-        "{}: task model {}, prompt model {}, train {}, val {}, dev {} (split seed 0); COPRO breadth {} depth {}; SIMBA bsize {} candidates {} steps {}",
+        "{}{}: task model {}, prompt model {}, train {}, val {}, dev {} (split seed 0); COPRO breadth {} depth {}; SIMBA bsize {} candidates {} steps {}",
         a.optimizer,
+        if a.relabel { " (labels renamed)" } else { "" },
         a.task,
         a.prompt,
         train.len(),
