@@ -5,6 +5,8 @@
 
 use crate::common;
 
+use common::arith::{Arith, ArithExample, ArithInput, ArithOutput, add_tool};
+
 use dspy::agent::{Break, Termination};
 use dspy::lm::{Capabilities, MessageRole, ToolCall, ToolChoice};
 use dspy::prelude::*;
@@ -12,21 +14,6 @@ use dspy::{Error, LmError};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Answer questions about arithmetic.
-#[derive(Signature)]
-struct Arith {
-    #[input]
-    question: String,
-    #[output]
-    answer: i64,
-}
-
-/// Adds two integers.
-#[tool]
-fn add(a: i64, b: i64) -> i64 {
-    a + b
-}
 
 /// Always panics.
 #[tool]

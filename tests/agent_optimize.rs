@@ -6,6 +6,7 @@
 
 use crate::common;
 
+use common::arith::{Arith, ArithExample, ArithInput, ArithOutput, add_tool};
 use common::lm_reply as reply;
 use dspy::lm::{BoxFuture, LanguageModel, LmError, LmRequest, LmResponse};
 use dspy::optimize::{Gepa, MiproV2};
@@ -13,21 +14,6 @@ use dspy::prelude::*;
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// Answer questions about arithmetic.
-#[derive(Signature)]
-struct Arith {
-    #[input]
-    question: String,
-    #[output]
-    answer: i64,
-}
-
-/// Adds two integers.
-#[tool]
-fn add(a: i64, b: i64) -> i64 {
-    a + b
-}
 
 /// The first integer after `marker` in `text`.
 fn int_after(text: &str, marker: &str) -> Option<i64> {
@@ -116,13 +102,7 @@ impl LanguageModel for Proposer {
         "test/proposer"
     }
     fn complete(&self, request: LmRequest) -> BoxFuture<'_, Result<LmResponse, LmError>> {
-        let system = request.messages[0].content.to_string();
-        let field = system
-            .split("Your output fields are:\n1. `")
-            .nth(1)
-            .and_then(|s| s.split('`').next())
-            .unwrap_or("")
-            .to_string();
+        let field = common::first_output_field(&request.messages[0].content);
         let text = if field == "proposed_instruction" {
             let n = self.proposals.fetch_add(1, Ordering::SeqCst);
             if n.is_multiple_of(2) {

@@ -69,12 +69,7 @@ impl LanguageModel for Proposer {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let system = request.messages[0].content.to_string();
         self.prompts.lock().unwrap().push(system.clone());
-        let field = system
-            .split("Your output fields are:\n1. `")
-            .nth(1)
-            .and_then(|s| s.split('`').next())
-            .unwrap_or("")
-            .to_string();
+        let field = common::first_output_field(&system);
         let text = if field == "proposed_instruction" {
             let n = self.proposals.fetch_add(1, Ordering::SeqCst);
             if self.garble_first_proposal && n == 0 {

@@ -2,6 +2,7 @@
 //! that fail in every way, replies that name no tool, `max_iters`, an overflowing context, and
 //! the predictors optimizers see.
 
+use crate::common::arith::{Arith, ArithInput, add_tool};
 use dspy::module::react::{End, Trajectory};
 use dspy::prelude::*;
 use dspy::{LmError, Message};
@@ -13,21 +14,6 @@ use std::time::Duration;
 #[path = "../examples/support/calculator.rs"]
 #[allow(dead_code)]
 mod calculator;
-
-/// Answer questions about arithmetic.
-#[derive(Signature)]
-struct Arith {
-    #[input]
-    question: String,
-    #[output]
-    answer: i64,
-}
-
-/// Adds two integers.
-#[tool]
-fn add(a: i64, b: i64) -> i64 {
-    a + b
-}
 
 /// Divides one integer by another.
 #[tool]

@@ -23,12 +23,24 @@ pub fn sky() -> QaInput {
 pub fn reply(answer: &str) -> String {
     format!("[[ ## answer ## ]]\n{answer}\n\n[[ ## completed ## ]]")
 }
+pub mod arith;
 pub mod dspy_py;
 pub mod finetune_server;
 pub mod gepa_task;
 pub mod logs;
 pub mod server;
 pub mod two_step;
+
+/// The first output field a prompt's system message lists (`Your output fields are: 1. …`):
+/// what an in-process proposer LM answers.
+pub fn first_output_field(system: &str) -> String {
+    system
+        .split("Your output fields are:\n1. `")
+        .nth(1)
+        .and_then(|s| s.split('`').next())
+        .unwrap_or("")
+        .to_string()
+}
 
 /// An LM response of `text` with fixed token counts (10 prompt, 3 completion): what the scripted LMs of
 /// the optimizer tests answer.
