@@ -121,6 +121,47 @@ async fn host_functions_are_called_with_json() {
     );
 }
 
+/// Host functions share one allowance per execution: a loop over a slow tool gets its calls
+/// until the allowance is spent, then every call raises at once.
+#[tokio::test]
+async fn host_functions_share_one_time_allowance_per_execution() {
+    let py = PythonInterpreter::with_limits(Limits {
+        host_time: Duration::from_millis(500),
+        ..Limits::default()
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut s = py.session().await.unwrap();
+    s.define(
+        "slow",
+        &[],
+        "",
+        Arc::new(|_| {
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                Ok(json!("done"))
+            })
+        }),
+    )
+    .await
+    .unwrap();
+    let code = "out = []\nfor _ in range(6):\n    try:\n        out.append(slow())\n    except HostError as e:\n        out.append(str(e))\nout";
+    let started = Instant::now();
+    let v = s.run(code).await.unwrap().value.unwrap_or_default();
+    let took = started.elapsed();
+    let out: Vec<String> = serde_json::from_value(v).unwrap();
+    assert_eq!(&out[..2], ["done", "done"], "{out:?}");
+    assert!(out[2].contains("ran out of the 500ms"), "{out:?}");
+    assert!(
+        out[3..]
+            .iter()
+            .all(|e| e.contains("in all in this execution")),
+        "{out:?}"
+    );
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    // The next execution has its own allowance.
+    assert_eq!(s.run("slow()").await.unwrap().value, Some(json!("done")));
+}
+
 #[tokio::test]
 async fn an_infinite_loop_hits_the_time_limit() {
     let (err, took) = fails("while True:\n    pass").await;

@@ -258,12 +258,20 @@ impl Process {
                     let args = msg.get("args").cloned().unwrap_or(Value::Null);
                     self.arm(None);
                     let host_started = Instant::now();
+                    let left = limits.host_time.saturating_sub(in_host);
                     let reply = match functions.get(name) {
+                        Some(_) if left.is_zero() => json!({"op": "raise", "message": format!(
+                            "host functions took {:?} in all in this execution, the limit",
+                            limits.host_time)}),
                         Some(f) => {
-                            let call = tokio::time::timeout(limits.host_call_time, f(args));
+                            let allowed = limits.host_call_time.min(left);
+                            let call = tokio::time::timeout(allowed, f(args));
                             match runtime.block_on(call) {
                                 Ok(Ok(value)) => json!({"op": "return", "value": value}),
                                 Ok(Err(message)) => json!({"op": "raise", "message": message}),
+                                Err(_) if allowed < limits.host_call_time => json!({"op": "raise",
+                                    "message": format!("{name} ran out of the {:?} host functions \
+                                        may take in all in one execution", limits.host_time)}),
                                 Err(_) => json!({"op": "raise", "message": format!(
                                     "{name} took longer than {:?}", limits.host_call_time)}),
                             }
