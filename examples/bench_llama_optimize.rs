@@ -7,7 +7,10 @@
 //! With `-- --embedded`, our side runs on the embedded model (`LocalLm`, same GGUF, its
 //! default sequences) instead of the llama-server, which then serves Python DSPy only.
 //!
-//! `cargo run --release --features local --example bench_llama_optimize [-- --embedded]`
+//! With `-- --no-lead`, our HTTP client sends calls of a new prompt prefix all at once instead
+//! of leading each new prefix with its first call (`HttpLmBuilder::lead_new_prefixes`, on here).
+//!
+//! `cargo run --release --features local --example bench_llama_optimize [-- --embedded | --no-lead]`
 
 #[path = "../tests/common/dspy_py.rs"]
 #[allow(dead_code)]
@@ -55,6 +58,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = llama::LlamaServer::qwen(&["-c", "8192", "--jinja", "--parallel", "2"])?;
     let base = server.base();
     let embedded = std::env::args().any(|a| a == "--embedded");
+    let lead = !std::env::args().any(|a| a == "--no-lead");
     let lm: Lm = if embedded {
         LocalLm::qwen()?.into()
     } else {
@@ -62,14 +66,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .api_base(&base)
             .api_key("none")
             .cache(false)
+            .lead_new_prefixes(lead)
             .timeout(Duration::from_secs(120))
             .build()?
             .into()
     };
-    let ours_on = if embedded {
-        "the embedded model"
-    } else {
-        "llama-server"
+    let ours_on = match (embedded, lead) {
+        (true, _) => "the embedded model",
+        (false, true) => "llama-server (new prefixes led by their first call)",
+        (false, false) => "llama-server",
     };
     let student = Predict::<Classify>::new()
         .with_lm(lm)

@@ -601,3 +601,63 @@ async fn each_call_has_a_gen_ai_span() {
         assert!(text.contains(field), "missing {field} in:\n{text}");
     }
 }
+
+/// With `lead_new_prefixes`, the first call of a new prompt prefix goes alone and the calls
+/// sharing that prefix follow once it is answered (a server's prompt cache then holds the
+/// prefix); a served prefix goes straight on; without it, every call goes at once.
+#[tokio::test]
+async fn a_new_prefix_is_led_by_its_first_call() {
+    let server = FakeLm::start().await;
+    server.set_latency(Duration::from_millis(150));
+    let arrivals: Arc<std::sync::Mutex<Vec<Instant>>> = Arc::default();
+    let seen = arrivals.clone();
+    server.set_plan(move |_, _| {
+        seen.lock().unwrap().push(Instant::now());
+        None
+    });
+    let build = |on: bool| {
+        HttpLm::builder("openai/mock")
+            .api_base(server.base())
+            .cache(false)
+            .lead_new_prefixes(on)
+            .build()
+            .unwrap()
+    };
+    // Four calls with one system message and different questions; the spread of their
+    // arrivals at the server.
+    let wave = |lm: HttpLm, system: &'static str| {
+        let arrivals = arrivals.clone();
+        async move {
+            arrivals.lock().unwrap().clear();
+            let calls = (0..4).map(|i| {
+                let lm = lm.clone();
+                async move {
+                    lm.complete(common::greedy_chat(system, &format!("Question {i}?"), 8))
+                        .await
+                }
+            });
+            for r in futures_util::future::join_all(calls).await {
+                r.unwrap();
+            }
+            let mut at = arrivals.lock().unwrap().clone();
+            at.sort();
+            (at[1] - at[0], at[3] - at[0])
+        }
+    };
+    let led = build(true);
+    let (second, _) = wave(led.clone(), "You classify headlines.").await;
+    assert!(
+        second >= Duration::from_millis(140),
+        "the others waited for the first: {second:?}"
+    );
+    let (_, last) = wave(led, "You classify headlines.").await;
+    assert!(
+        last < Duration::from_millis(100),
+        "a served prefix waits for nothing: {last:?}"
+    );
+    let (_, last) = wave(build(false), "You summarize stories.").await;
+    assert!(
+        last < Duration::from_millis(100),
+        "off: all at once: {last:?}"
+    );
+}

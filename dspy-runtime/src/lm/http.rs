@@ -4,6 +4,7 @@
 
 use super::cache::{Cache, cache_key};
 use super::history::{History, HistoryEntry};
+use super::prefix_gate::PrefixGate;
 use super::retry::RetryPolicy;
 use super::secret::ApiKey;
 use super::sse::SseBuffer;
@@ -56,6 +57,7 @@ struct Inner {
     history: History,
     price: Option<Price>,
     budget: Option<Arc<Budget>>,
+    prefix_gate: Option<PrefixGate>,
 }
 
 /// Builds an [`HttpLm`]: `HttpLm::builder("openai/gpt-4o-mini").build()?`.
@@ -77,6 +79,7 @@ pub struct HttpLmBuilder {
     price: Option<Price>,
     budget: Option<Arc<Budget>>,
     max_response_bytes: usize,
+    lead_new_prefixes: bool,
 }
 
 #[derive(Clone)]
@@ -107,6 +110,7 @@ impl HttpLm {
             price: None,
             budget: None,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            lead_new_prefixes: false,
         }
     }
 
@@ -213,12 +217,21 @@ impl HttpLm {
             (CacheChoice::Global, true) => Some(Cache::global_async().await),
             _ => None,
         };
+        let fetch = async {
+            match &i.prefix_gate {
+                Some(gate) => {
+                    gate.run(&i.model, &request.messages, self.fetch(body.clone()))
+                        .await
+                }
+                None => self.fetch(body.clone()).await,
+            }
+        };
         let (result, cache_hit) = match cache {
             Some(cache) => {
                 let key = cache_key(&i.model, &body, request.rollout_id);
-                cache.get_or_fetch(key, self.fetch(body)).await
+                cache.get_or_fetch(key, fetch).await
             }
-            _ => (self.fetch(body).await, false),
+            _ => (fetch.await, false),
         };
         let mut response = result?;
         let span = tracing::Span::current();
@@ -581,6 +594,16 @@ impl HttpLmBuilder {
         self
     }
 
+    /// Whether a call whose prompt prefix (every message but the last) is new waits while
+    /// the first call with that prefix is in flight (off): a server with a prompt cache
+    /// (llama-server, vLLM, SGLang) then prefills a new prefix (instructions, demos) once,
+    /// not once per concurrent call, which on a busy local server is faster overall. Costs
+    /// one call's latency per new prefix.
+    pub fn lead_new_prefixes(mut self, on: bool) -> Self {
+        self.lead_new_prefixes = on;
+        self
+    }
+
     /// Most requests in flight at once (default 64).
     pub fn max_in_flight(mut self, n: usize) -> Self {
         self.max_in_flight = n.max(1);
@@ -736,6 +759,7 @@ impl HttpLmBuilder {
                 history: History::new(self.history),
                 price: self.price,
                 budget: self.budget,
+                prefix_gate: self.lead_new_prefixes.then(PrefixGate::default),
             }),
         })
     }

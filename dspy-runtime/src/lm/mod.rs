@@ -33,6 +33,7 @@ mod local_train_graph;
 mod local_vocab;
 pub(crate) mod openai;
 mod pool;
+mod prefix_gate;
 mod request;
 mod retry;
 mod scripted;
