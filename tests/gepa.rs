@@ -561,7 +561,11 @@ impl LanguageModel for Prose {
         if system.contains("Start with the answer marker.") {
             reply("[[ ## answer ## ]]\nyes\n\n[[ ## completed ## ]]".into())
         } else {
-            reply("I think the answer is yes.".into())
+            // Longer than a parse error's excerpt: the reflection LM still sees all of it.
+            reply(format!(
+                "I think the answer is yes.{} THE END.",
+                " So it is.".repeat(60)
+            ))
         }
     }
 }
@@ -637,10 +641,11 @@ async fn format_failures_become_feedback_when_asked() {
     let first = &prompts[0];
     assert!(
         first.contains(
-            "Couldn't parse the output as per the expected output format. The model's raw response was:\\n```\\nI think the answer is yes.\\n```\\n\\n"
+            "Couldn't parse the output as per the expected output format. The model's raw response was:\\n```\\nI think the answer is yes. So it is."
         ),
         "{first}"
     );
+    assert!(first.contains("So it is. THE END.\\n```\\n\\n"), "{first}");
     assert!(
         first.contains(
             "Your output failed to parse. Follow this structure:\\nsystem: Your input fields are:\\n1. `question` (str)"

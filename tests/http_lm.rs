@@ -652,12 +652,12 @@ async fn a_new_prefix_is_led_by_its_first_call() {
     );
     let (_, last) = wave(led, "You classify headlines.").await;
     assert!(
-        last < Duration::from_millis(100),
+        last < Duration::from_millis(120),
         "a served prefix waits for nothing: {last:?}"
     );
     let (_, last) = wave(build(false), "You summarize stories.").await;
     assert!(
-        last < Duration::from_millis(100),
+        last < Duration::from_millis(120),
         "off: all at once: {last:?}"
     );
 }

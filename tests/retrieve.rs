@@ -116,6 +116,32 @@ async fn a_traced_run_records_its_retrievals() {
     );
 }
 
+/// Inside BestOfN, the chosen attempt's retrievals are handed on to the enclosing traced run,
+/// as its predictor calls are.
+#[tokio::test]
+async fn best_of_n_hands_on_its_chosen_attempts_retrievals() {
+    let lm = ScriptedLm::fixed("[[ ## answer ## ]]\nrates\n\n[[ ## completed ## ]]");
+    let best = BestOfN::new(rag(), 2, |_: &RagInput, _: &String| 0.0, 1.0);
+    let ((answer, seen), calls) = dspy::context::traced(dspy::context::with_lm(lm, async {
+        let answer = best
+            .call(RagInput {
+                question: "What did the central bank raise?".into(),
+            })
+            .await;
+        (answer, dspy::context::retrievals())
+    }))
+    .await;
+    assert_eq!(answer.unwrap(), "rates");
+    assert_eq!(calls.len(), 1, "the chosen attempt's predictor call");
+    let seen = seen.expect("inside a traced run");
+    assert_eq!(
+        seen.len(),
+        1,
+        "the chosen attempt's retrieval only: {seen:?}"
+    );
+    assert_eq!(seen[0].passages[0]["id"], 1);
+}
+
 /// An optimizer's metric sees the retrievals of the run it scores: BootstrapFewShot keeps only
 /// the runs whose retrieval found the gold passage, and GEPA's feedback names what was found.
 #[tokio::test]
@@ -178,5 +204,12 @@ async fn optimizers_metrics_see_the_retrievals() {
     .unwrap();
     let saw = feedback_saw.lock().unwrap();
     assert!(!saw.is_empty(), "GEPA asked for feedback");
-    assert!(saw.iter().all(|q| q.ends_with('?')), "{saw:?}");
+    let questions = [
+        "What did the central bank raise?",
+        "Who sign a new striker?",
+    ];
+    assert!(
+        saw.iter().all(|q| questions.contains(&q.as_str())),
+        "{saw:?}"
+    );
 }

@@ -91,6 +91,8 @@ pub struct ParseError {
     pub response: String,
     /// The error of the adapter tried before this one, when this one was a fallback.
     pub previous: Option<Box<ParseError>>,
+    /// The whole reply, kept only when `response` had to cut it.
+    pub(crate) full: Option<std::sync::Arc<str>>,
 }
 
 /// What was wrong with an LM reply.
@@ -152,7 +154,13 @@ impl ParseError {
             kind: Box::new(kind),
             response: excerpt(response),
             previous: None,
+            full: (response.len() > EXCERPT).then(|| response.into()),
         }
+    }
+
+    /// The LM's whole reply (`response` is cut to a few hundred bytes).
+    pub fn full_response(&self) -> &str {
+        self.full.as_deref().unwrap_or(&self.response)
     }
 
     /// The field this error is about, if any.

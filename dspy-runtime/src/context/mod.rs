@@ -29,7 +29,7 @@ pub(crate) use lm_call::{complete, complete_streaming};
 pub use spans::TracingSpans;
 pub(crate) use stream::{Note, StreamSink};
 pub use stream::{PartialValue, Status, StreamChunk};
-pub(crate) use trace::extend_trace;
+pub(crate) use trace::{Records, extend_trace, traced_nested};
 pub use trace::{RetrievalEntry, TraceEntry, retrievals, trace, traced};
 pub(crate) use trace::{record_retrieval, traced_with};
 pub use usage::track_usage;

@@ -21,8 +21,7 @@ pub struct TraceEntry {
     pub inputs: Map<String, Value>,
     /// The parsed outputs, by field name (ChainOfThought's `reasoning` included).
     pub outputs: Map<String, Value>,
-    /// The reply, when it could not be parsed (cut as parse errors cut it); `outputs` is then
-    /// empty. Only runs that ask for failed parses record such calls (DSPy's
+    /// The reply, when it could not be parsed; `outputs` is then empty. Only runs that ask for failed parses record such calls (DSPy's
     /// `capture_failed_parses`, which GEPA's `add_format_failure_as_feedback` uses).
     pub failed_parse: Option<String>,
 }
@@ -74,7 +73,7 @@ impl Callback for TraceLog {
         };
         let recorded = match &end.outputs {
             Ok(Some(outputs)) => Ok(*outputs),
-            Err(Error::Parse(e)) if self.failed_parses => Err(&e.response),
+            Err(Error::Parse(e)) if self.failed_parses => Err(e.full_response()),
             _ => return,
         };
         if !self.is_innermost() {
@@ -82,7 +81,7 @@ impl Callback for TraceLog {
         }
         let (outputs, failed_parse) = match recorded {
             Ok(outputs) => (outputs.clone(), None),
-            Err(reply) => (Map::new(), Some(reply.clone())),
+            Err(reply) => (Map::new(), Some(reply.to_string())),
         };
         self.lock().push(TraceEntry {
             predictor,
@@ -135,12 +134,30 @@ pub fn retrievals() -> Option<Vec<RetrievalEntry>> {
     with_current(|ctx| ctx.trace.as_ref().map(|t| lock(&t.retrievals).clone()))
 }
 
-/// Adds `entries` to the enclosing [`traced`] run's calls, if there is one (how BestOfN hands
-/// on its chosen attempt's calls, as DSPy extends `settings.trace`).
-pub(crate) fn extend_trace(entries: Vec<TraceEntry>) {
+/// What one nested traced run recorded (an attempt of BestOfN), to hand on to the enclosing
+/// run with [`extend_trace`].
+pub(crate) struct Records {
+    /// The predictor calls.
+    pub calls: Vec<TraceEntry>,
+    /// The retrievals.
+    pub retrievals: Vec<RetrievalEntry>,
+}
+
+/// [`traced`] inside another traced run: records what the enclosing run records (failed
+/// parses too when it does), kept apart until handed on.
+pub(crate) async fn traced_nested<F: Future>(fut: F) -> (F::Output, Records) {
+    let failed_parses = with_current(|ctx| ctx.trace.as_ref().is_some_and(|t| t.failed_parses));
+    let (out, calls, retrievals) = traced_with(fut, failed_parses).await;
+    (out, Records { calls, retrievals })
+}
+
+/// Adds `records` to the enclosing [`traced`] run's, if there is one (how BestOfN hands on its
+/// chosen attempt's calls, as DSPy extends `settings.trace`).
+pub(crate) fn extend_trace(records: Records) {
     with_current(|ctx| {
         if let Some(t) = &ctx.trace {
-            t.lock().extend(entries);
+            t.lock().extend(records.calls);
+            lock(&t.retrievals).extend(records.retrievals);
         }
     });
 }

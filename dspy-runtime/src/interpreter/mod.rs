@@ -161,7 +161,7 @@ pub struct Limits {
     /// The longest one host-function call may take (default 300 s); past it, the code sees a
     /// `HostError`.
     pub host_call_time: Duration,
-    /// The longest one execution may spend in host functions in all (default 600 s): a call
+    /// The longest one execution may spend in host functions in all (default 1,800 s): a call
     /// gets at most what is left, and once it is spent every further call raises `HostError`,
     /// so code looping over a tool or an LM cannot run on without end.
     pub host_time: Duration,
@@ -174,7 +174,7 @@ impl Default for Limits {
             memory_bytes: 1 << 30,
             max_output_chars: 100_000,
             host_call_time: Duration::from_secs(300),
-            host_time: Duration::from_secs(600),
+            host_time: Duration::from_secs(1_800),
         }
     }
 }

@@ -594,8 +594,8 @@ impl HttpLmBuilder {
         self
     }
 
-    /// Whether a call whose prompt prefix (every message but the last) is new waits while
-    /// the first call with that prefix is in flight (off): a server with a prompt cache
+    /// Whether a (non-streaming) call whose prompt prefix (every message but the last) is new
+    /// waits while the first call with that prefix is in flight (off): a server with a prompt cache
     /// (llama-server, vLLM, SGLang) then prefills a new prefix (instructions, demos) once,
     /// not once per concurrent call, which on a busy local server is faster overall. Costs
     /// one call's latency per new prefix.

@@ -28,19 +28,44 @@ struct State {
 }
 
 /// What a call does about its prefix.
-enum Turn {
+enum Turn<'a> {
     /// Go on: the prefix was served, or the request has none.
     Go,
     /// Wait for the call leading this prefix.
     Wait(watch::Receiver<()>),
     /// Lead it: later calls wait until this guard drops.
-    Lead(Leader),
+    Lead(Leader<'a>),
 }
 
-/// The first call of a prefix; dropping it (the call ended, well or not) lets the others go.
-struct Leader {
+/// The first call of a prefix. Dropping it lets the waiting calls look again: the prefix is
+/// marked served when the call succeeded; otherwise (an error, or the call was dropped) the
+/// next caller leads.
+struct Leader<'a> {
+    gate: &'a PrefixGate,
     key: u64,
+    rx: watch::Receiver<()>,
     _done: watch::Sender<()>,
+    served: bool,
+}
+
+impl Drop for Leader<'_> {
+    fn drop(&mut self) {
+        let mut s = self.gate.lock();
+        if s.leading
+            .get(&self.key)
+            .is_some_and(|rx| rx.same_channel(&self.rx))
+        {
+            s.leading.remove(&self.key);
+        }
+        if self.served && s.served.insert(self.key) {
+            s.order.push_back(self.key);
+            if s.order.len() > REMEMBERED
+                && let Some(old) = s.order.pop_front()
+            {
+                s.served.remove(&old);
+            }
+        }
+    }
 }
 
 impl PrefixGate {
@@ -49,60 +74,50 @@ impl PrefixGate {
     }
 
     /// Runs `call` (the request to the server) once its prefix may go.
-    pub(crate) async fn run<T>(
+    pub(crate) async fn run<T, E>(
         &self,
         model: &str,
         messages: &[Message],
-        call: impl Future<Output = T>,
-    ) -> T {
+        call: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
         let Some(key) = prefix_key(model, messages) else {
             return call.await;
         };
-        match self.turn(key) {
-            Turn::Go => call.await,
-            Turn::Wait(mut rx) => {
-                // Ends when the leader's sender drops; the prefix is then cached (or the
-                // leader failed, and this call goes on regardless).
-                let _ = rx.changed().await;
-                call.await
+        let mut leader = loop {
+            match self.turn(key) {
+                Turn::Go => break None,
+                // Wakes when the leader's guard drops; then this call looks again: the prefix
+                // is served, or this call leads in place of a leader that failed.
+                Turn::Wait(mut rx) => {
+                    let _ = rx.changed().await;
+                }
+                Turn::Lead(l) => break Some(l),
             }
-            Turn::Lead(leader) => {
-                let out = call.await;
-                self.finish(leader);
-                out
-            }
+        };
+        let out = call.await;
+        if let Some(l) = &mut leader {
+            l.served = out.is_ok();
         }
+        out
     }
 
-    fn turn(&self, key: u64) -> Turn {
+    fn turn(&self, key: u64) -> Turn<'_> {
         let mut s = self.lock();
         if s.served.contains(&key) {
             return Turn::Go;
         }
-        // A closed channel is a leader whose call was dropped before it ended: this call leads.
-        if let Some(rx) = s.leading.get(&key)
-            && rx.has_changed().is_ok()
-        {
+        if let Some(rx) = s.leading.get(&key) {
             return Turn::Wait(rx.clone());
         }
         let (tx, rx) = watch::channel(());
-        s.leading.insert(key, rx);
-        Turn::Lead(Leader { key, _done: tx })
-    }
-
-    fn finish(&self, leader: Leader) {
-        let mut s = self.lock();
-        s.leading.remove(&leader.key);
-        if s.served.insert(leader.key) {
-            s.order.push_back(leader.key);
-            if s.order.len() > REMEMBERED
-                && let Some(old) = s.order.pop_front()
-            {
-                s.served.remove(&old);
-            }
-        }
-        drop(s);
-        drop(leader);
+        s.leading.insert(key, rx.clone());
+        Turn::Lead(Leader {
+            gate: self,
+            key,
+            rx,
+            _done: tx,
+            served: false,
+        })
     }
 }
 
@@ -145,19 +160,34 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_cancelled_leader_hands_the_lead_on() {
-        let gate = PrefixGate::default();
+    async fn a_failed_or_dropped_leader_hands_the_lead_to_a_waiter() {
+        use std::sync::Arc;
+        use std::time::Duration;
+        let gate = Arc::new(PrefixGate::default());
         let m = msgs("sys", "a");
-        // The first call leads, and is dropped before it ends.
-        {
-            let lead = gate.run("m", &m, std::future::pending::<()>());
-            let timeout = tokio::time::timeout(std::time::Duration::from_millis(10), lead);
-            assert!(timeout.await.is_err());
-        }
-        // The next call leads instead of waiting on it, and its end serves the prefix.
         let key = prefix_key("m", &m).unwrap_or_default();
+        // A leader that fails: the prefix is not served, and the next call leads.
+        let r: Result<(), ()> = gate.run("m", &m, async { Err(()) }).await;
+        assert!(r.is_err());
         assert!(matches!(gate.turn(key), Turn::Lead(_)));
-        gate.run("m", &m, async {}).await;
+        // A leader dropped while a call waits on it: the waiter leads and serves the prefix.
+        let leading = gate.run("m", &m, std::future::pending::<Result<(), ()>>());
+        let mut leading = Box::pin(leading);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(10), &mut leading)
+                .await
+                .is_err()
+        );
+        let waiter = tokio::spawn({
+            let (gate, m) = (gate.clone(), m.clone());
+            async move { gate.run("m", &m, async { Ok::<_, ()>(7) }).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished(), "it waits on the leader");
+        drop(leading);
+        let got = tokio::time::timeout(Duration::from_secs(5), waiter).await;
+        assert!(matches!(got, Ok(Ok(Ok(7)))), "{got:?}");
         assert!(matches!(gate.turn(key), Turn::Go));
+        assert!(gate.lock().leading.is_empty(), "no entry left behind");
     }
 }

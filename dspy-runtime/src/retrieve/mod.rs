@@ -42,8 +42,9 @@ pub struct RetrieveInput {
 
 /// A module that retrieves `k` passages per query (DSPy's `dspy.Retrieve(k)`). It holds no
 /// predictors; its calls are module events, so callbacks see the queries and passages, and a
-/// traced run records them ([`crate::context::retrievals`]), so metrics inside optimizers see
-/// them.
+/// traced run records them: a metric run inside one (BootstrapFewShot's) reads them with
+/// [`crate::context::retrievals`], GEPA's feedback with
+/// [`crate::optimize::gepa::program_retrievals`].
 #[derive(Clone)]
 pub struct Retrieve {
     retriever: Arc<dyn Retriever>,

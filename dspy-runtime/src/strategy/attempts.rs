@@ -1,7 +1,7 @@
 //! What BestOfN and Refine share: attempts at temperature 1.0 with their own rollout ids, each
 //! traced and rewarded, the first at the threshold or the best kept, failures counted.
 
-use crate::context::{self, Hints, TraceEntry, traced};
+use crate::context::{self, Hints, Records, TraceEntry, traced_nested};
 use crate::error::{Error, Result};
 use crate::evaluate::metrics::Score;
 use crate::lm::BoxFuture;
@@ -88,7 +88,7 @@ where
     ) -> Result<M::Output> {
         let start = context::rollout_id().unwrap_or(0);
         let allowed = self.fail_count.unwrap_or(self.n);
-        let mut best: Option<(f64, M::Output, Vec<TraceEntry>)> = None;
+        let mut best: Option<(f64, M::Output, Records)> = None;
         let mut hints: Option<Arc<Hints>> = None;
         let (mut failures, mut last_error) = (0, None);
         for i in 0..self.n {
@@ -99,26 +99,38 @@ where
                 .run(module.forward(input.clone()));
             // On the heap: an attempt nests the module's whole future, which inside an
             // optimizer's own would otherwise grow the stack past a thread's.
-            let (output, trace) = Box::pin(traced(attempt)).await;
+            let (output, records) = Box::pin(traced_nested(attempt)).await;
             let step = async {
                 let output = output?;
                 let reward = (self.reward.0)(&input, &output);
                 let last = i + 1 == self.n;
                 // Advice comes from this attempt before it may become the best one kept.
+                // (Its predictor calls that parsed: what DSPy's trace of an attempt holds.)
                 let advice = if reward >= self.threshold || last {
                     Ok(None)
                 } else {
+                    let calls = &records.calls;
+                    let parsed: std::borrow::Cow<'_, [TraceEntry]> =
+                        if calls.iter().any(|e| e.failed_parse.is_some()) {
+                            calls
+                                .iter()
+                                .filter(|e| e.failed_parse.is_none())
+                                .cloned()
+                                .collect()
+                        } else {
+                            calls.into()
+                        };
                     advise(ShortAttempt {
                         input: &input,
                         output: &output,
                         reward,
-                        trace: &trace,
+                        trace: &parsed,
                     })
                     .await
                 };
                 let stop = reward >= self.threshold;
                 if best.as_ref().is_none_or(|(b, _, _)| reward > *b) {
-                    best = Some((reward, output, trace));
+                    best = Some((reward, output, records));
                 }
                 advice.map(|a| (stop, a))
             };
@@ -142,8 +154,8 @@ where
             }
         }
         match best {
-            Some((_, output, trace)) => {
-                context::extend_trace(trace);
+            Some((_, output, records)) => {
+                context::extend_trace(records);
                 Ok(output)
             }
             None => Err(last_error.unwrap_or_else(|| {

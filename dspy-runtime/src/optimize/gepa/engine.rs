@@ -38,8 +38,8 @@ const MERGE_SUBSAMPLE: usize = 5;
 /// calls by path, and the metric's verdict.
 struct Run<O> {
     output: Option<O>,
-    trace: Vec<(String, TraceEntry)>,
-    retrievals: Vec<RetrievalEntry>,
+    trace: Arc<[(String, TraceEntry)]>,
+    retrievals: Arc<[RetrievalEntry]>,
     feedback: Feedback,
 }
 
@@ -89,6 +89,7 @@ where
             self.gepa.format_failures,
         )
         .await;
+        let (trace, retrievals): (Arc<[_]>, Arc<[_]>) = (trace.into(), retrievals.into());
         match out {
             Ok(o) => {
                 let feedback = (self.metric)(ex, &o).into_feedback();

@@ -4,6 +4,7 @@
 //! metric can blame the stage that failed.
 
 use crate::context::{RetrievalEntry, TraceEntry};
+use std::sync::Arc;
 
 /// The predictor a feedback call is about.
 #[derive(Clone, Debug)]
@@ -13,9 +14,9 @@ pub(crate) struct Target {
     /// Its call in the run being reflected on.
     pub call: TraceEntry,
     /// Every predictor call of that run, by path, in order.
-    pub program: Vec<(String, TraceEntry)>,
+    pub program: Arc<[(String, TraceEntry)]>,
     /// Every retrieval of that run, in order.
-    pub retrievals: Vec<RetrievalEntry>,
+    pub retrievals: Arc<[RetrievalEntry]>,
 }
 
 tokio::task_local! {
@@ -41,14 +42,14 @@ pub fn pred_trace() -> Option<TraceEntry> {
 /// Every predictor call of the run GEPA reflects on, by path (DSPy's `trace` in a feedback
 /// call).
 pub fn program_trace() -> Option<Vec<(String, TraceEntry)>> {
-    TARGET.try_with(|t| t.program.clone()).ok()
+    TARGET.try_with(|t| t.program.to_vec()).ok()
 }
 
 /// Every retrieval (`Retrieve` call) of the run GEPA reflects on, in order: so feedback can
 /// say what was found (e.g. the recall of the gold documents) and blame the stage that wrote
 /// the query.
 pub fn program_retrievals() -> Option<Vec<RetrievalEntry>> {
-    TARGET.try_with(|t| t.retrievals.clone()).ok()
+    TARGET.try_with(|t| t.retrievals.to_vec()).ok()
 }
 
 #[cfg(test)]
@@ -68,8 +69,8 @@ mod tests {
         let target = Target {
             name: "classify".into(),
             call: call.clone(),
-            program: vec![("classify".into(), call)],
-            retrievals: Vec::new(),
+            program: vec![("classify".into(), call)].into(),
+            retrievals: Vec::new().into(),
         };
         let seen = about(target, || (pred_name(), pred_trace().map(|c| c.predictor)));
         assert_eq!(seen, (Some("classify".to_string()), Some(1)));

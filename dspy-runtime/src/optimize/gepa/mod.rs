@@ -261,7 +261,8 @@ impl Gepa {
     /// Whether a predictor call whose reply failed to parse goes into the reflective dataset
     /// (false, DSPy's `add_format_failure_as_feedback`): its reply, with the prompt structure
     /// the predictor should have followed as the feedback, so the reflection LM can fix the
-    /// format. Such a call is chosen before the run's other calls of that predictor.
+    /// format. Such a call is chosen before the run's other calls of that predictor, also in a
+    /// run that went on past it (ReAct ends an episode on a step it cannot parse).
     pub fn add_format_failure_as_feedback(mut self, on: bool) -> Self {
         self.format_failures = on;
         self
