@@ -177,6 +177,24 @@ fn feedback(answer: i64, ex: &ArithExample) -> Feedback {
     }
 }
 
+/// The compiled agent calls the tool on a new question and answers it right.
+async fn solves_with_the_tool<P, Q>(compiled: &P)
+where
+    P: Module<Input = ArithInput, Output = Prediction<Q>>,
+    Q: std::ops::Deref<Target = ArithOutput>,
+{
+    let p = compiled
+        .forward(questions(50, 1)[0].input.clone())
+        .await
+        .expect("an answer");
+    assert_eq!(p.answer, 103);
+}
+
+/// The metric the MIPROv2 runs score with.
+fn right<Q: std::ops::Deref<Target = ArithOutput>>(ex: &ArithExample, p: &Prediction<Q>) -> bool {
+    p.answer == ex.label.answer
+}
+
 #[tokio::test]
 async fn mipro_v2_searches_reacts_stage_instructions() {
     let lm = Arc::new(Agent::default());
@@ -186,9 +204,7 @@ async fn mipro_v2_searches_reacts_stage_instructions() {
             &react(&lm),
             &train,
             &val,
-            |ex: &ArithExample, p: &Prediction<dspy::ReActOutput<ArithOutput>>| {
-                p.answer == ex.label.answer
-            },
+            right::<dspy::ReActOutput<ArithOutput>>,
         )
         .await
         .expect("compiled");
@@ -197,12 +213,7 @@ async fn mipro_v2_searches_reacts_stage_instructions() {
     assert!(report.proposals.contains_key("extract.predict"), "{report}");
     let chosen = compiled.predictor("react").expect("a react stage");
     assert!(chosen.instructions().contains("Use add."), "{report}");
-    // The compiled agent calls the tool and answers right.
-    let p = compiled
-        .call(questions(50, 1)[0].input.clone())
-        .await
-        .expect("an answer");
-    assert_eq!(p.answer, 103);
+    solves_with_the_tool(&compiled).await;
 }
 
 #[tokio::test]
@@ -214,9 +225,7 @@ async fn mipro_v2_searches_react_v2s_instruction() {
             &react_v2(&lm),
             &train,
             &val,
-            |ex: &ArithExample, p: &Prediction<dspy::AgentOutput<ArithOutput>>| {
-                p.answer == ex.label.answer
-            },
+            right::<dspy::AgentOutput<ArithOutput>>,
         )
         .await
         .expect("compiled");
@@ -225,11 +234,7 @@ async fn mipro_v2_searches_react_v2s_instruction() {
         compiled.react().instructions().contains("Use add."),
         "{report}"
     );
-    let p = compiled
-        .call(questions(50, 1)[0].input.clone())
-        .await
-        .expect("an answer");
-    assert_eq!(p.answer, 103);
+    solves_with_the_tool(&compiled).await;
 }
 
 #[tokio::test]
@@ -250,11 +255,7 @@ async fn gepa_evolves_reacts_step_instruction() {
             .map(|p| p.instructions().to_string()),
         Some(best.instructions["react"].clone())
     );
-    let p = compiled
-        .call(questions(50, 1)[0].input.clone())
-        .await
-        .expect("an answer");
-    assert_eq!(p.answer, 103);
+    solves_with_the_tool(&compiled).await;
 }
 
 #[tokio::test]
@@ -271,4 +272,5 @@ async fn gepa_evolves_react_v2s_instruction() {
         compiled.react().instructions().contains("Use add."),
         "{report}"
     );
+    solves_with_the_tool(&compiled).await;
 }

@@ -19,6 +19,16 @@ fn interpreter(time: Duration) -> PythonInterpreter {
     PythonInterpreter::with_limits(limits).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// A host function that answers `"done"` after `ms` milliseconds.
+fn slow(ms: u64) -> dspy::interpreter::HostFunction {
+    Arc::new(move |_| {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            Ok(json!("done"))
+        })
+    })
+}
+
 /// Runs `code` in a fresh session; the error, and how long it took.
 async fn fails(code: &str) -> (InterpreterError, Duration) {
     let py = interpreter(Duration::from_secs(2));
@@ -95,19 +105,7 @@ async fn host_functions_are_called_with_json() {
         other => panic!("{other:?}"),
     }
     // A host function's time does not count against the time limit.
-    s.define(
-        "slow",
-        &[],
-        "",
-        Arc::new(|_| {
-            Box::pin(async {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                Ok(json!("done"))
-            })
-        }),
-    )
-    .await
-    .unwrap();
+    s.define("slow", &[], "", slow(300)).await.unwrap();
     assert_eq!(s.run("slow()").await.unwrap().value, Some(json!("done")));
     assert!(
         s.define(
@@ -131,19 +129,7 @@ async fn host_functions_share_one_time_allowance_per_execution() {
     })
     .unwrap_or_else(|e| panic!("{e}"));
     let mut s = py.session().await.unwrap();
-    s.define(
-        "slow",
-        &[],
-        "",
-        Arc::new(|_| {
-            Box::pin(async {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                Ok(json!("done"))
-            })
-        }),
-    )
-    .await
-    .unwrap();
+    s.define("slow", &[], "", slow(200)).await.unwrap();
     let code = "out = []\nfor _ in range(6):\n    try:\n        out.append(slow())\n    except HostError as e:\n        out.append(str(e))\nout";
     let started = Instant::now();
     let v = s.run(code).await.unwrap().value.unwrap_or_default();
