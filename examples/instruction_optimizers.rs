@@ -8,12 +8,14 @@
 //!    [--optimizer copro|mipro|mipro0|simba|gepa|bootstrap] [--task qwen|qwen15] \
 //!    [--prompt qwen|qwen15] [--seeds 0,1,2] [--train 50] [--val 100] [--dev 100] \
 //!    [--breadth 4] [--depth 2] [--bsize 16] [--candidates 4] [--steps 4] \
-//!    [--metric-calls 500] [--budget N] [--relabel]`
+//!    [--metric-calls 500] [--budget N] [--relabel] [--instruction TEXT]`
 //!
 //! `--relabel` runs the same task with its labels renamed by a fixed cycle (business →
 //! tech, tech → sports, sports → politics, politics → entertainment, entertainment →
 //! business), chosen before any run: a task where the instruction must carry what the
 //! labels mean, so instruction search has something to find that the model cannot guess.
+//! `--instruction TEXT` gives the uncompiled program that instruction (a hand-written one, to
+//! see what an instruction can reach); `--seeds ''` stops after scoring it.
 //!
 //! `--breadth`/`--depth` are COPRO's; `--bsize`/`--candidates`/`--steps` are SIMBA's (its
 //! minibatch size, candidates per step and steps; DSPy's defaults are 32, 6 and 8, about
@@ -83,6 +85,7 @@ struct Args {
     metric_calls: u64,
     budget: Option<u64>,
     relabel: bool,
+    instruction: Option<String>,
 }
 
 fn args() -> Args {
@@ -102,6 +105,7 @@ fn args() -> Args {
         metric_calls: 500,
         budget: None,
         relabel: false,
+        instruction: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -125,6 +129,7 @@ fn args() -> Args {
             "--steps" => a.steps = value.parse().unwrap_or(a.steps),
             "--metric-calls" => a.metric_calls = value.parse().unwrap_or(a.metric_calls),
             "--budget" => a.budget = value.parse().ok(),
+            "--instruction" => a.instruction = Some(value),
             other => eprintln!("ignoring unknown flag {other}"),
         }
     }
@@ -249,7 +254,12 @@ async fn main() -> dspy::Result<()> {
     } else {
         model(&a.prompt)?
     };
-    let program = Predict::<Classify>::new()
+    let program = Predict::<Classify>::new();
+    let program = match &a.instruction {
+        Some(text) => program.with_instructions(text.clone()),
+        None => program,
+    };
+    let program = program
         .with_adapter(JsonAdapter::new())
         .with_lm(task.clone())
         .with_config(LmConfig::default().temperature(0.0).max_tokens(32));
@@ -286,6 +296,9 @@ async fn main() -> dspy::Result<()> {
     }
     println!("  dev labels {gold:?}\n  answers    {:?}", base.answers());
 
+    if a.seeds.is_empty() {
+        return Ok(());
+    }
     let mut rows = Vec::new();
     let name = a.optimizer.clone();
     for &seed in &a.seeds {
