@@ -21,8 +21,9 @@ pub struct TraceEntry {
     pub inputs: Map<String, Value>,
     /// The parsed outputs, by field name (ChainOfThought's `reasoning` included).
     pub outputs: Map<String, Value>,
-    /// The reply, when it could not be parsed; `outputs` is then empty. Only runs that ask for failed parses record such calls (DSPy's
-    /// `capture_failed_parses`, which GEPA's `add_format_failure_as_feedback` uses).
+    /// The reply, when it could not be parsed; `outputs` is then empty. Only runs that ask
+    /// for failed parses record such calls (DSPy's `capture_failed_parses`, which GEPA's
+    /// `add_format_failure_as_feedback` uses).
     pub failed_parse: Option<String>,
 }
 
