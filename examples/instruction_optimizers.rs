@@ -239,10 +239,9 @@ async fn compile(
 async fn main() -> dspy::Result<()> {
     let a = args();
     let data = split(bbc_headlines()?, a.train, a.dev, 0);
-    let (train, dev): (Vec<Labelled>, Vec<Labelled>) =
+    let (mut train, mut dev): (Vec<Labelled>, Vec<Labelled>) =
         (examples(&data.train)?, examples(&data.dev)?);
     let mut val: Vec<Labelled> = examples(&data.test[..a.val.min(data.test.len())])?;
-    let (mut train, mut dev) = (train, dev);
     if a.relabel {
         for ex in train.iter_mut().chain(dev.iter_mut()).chain(val.iter_mut()) {
             ex.label.topic = relabel(ex.label.topic);

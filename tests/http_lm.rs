@@ -604,11 +604,13 @@ async fn each_call_has_a_gen_ai_span() {
 
 /// With `lead_new_prefixes`, the first call of a new prompt prefix goes alone and the calls
 /// sharing that prefix follow once it is answered (a server's prompt cache then holds the
-/// prefix); a served prefix goes straight on; without it, every call goes at once.
+/// prefix); a served prefix goes straight on; without it, every call goes at once. The server
+/// answers after 300 ms, so calls sent together arrive well within that of each other, and a
+/// call that waited arrives after it.
 #[tokio::test]
 async fn a_new_prefix_is_led_by_its_first_call() {
     let server = FakeLm::start().await;
-    server.set_latency(Duration::from_millis(150));
+    server.set_latency(Duration::from_millis(300));
     let arrivals: Arc<std::sync::Mutex<Vec<Instant>>> = Arc::default();
     let seen = arrivals.clone();
     server.set_plan(move |_, _| {
@@ -647,17 +649,17 @@ async fn a_new_prefix_is_led_by_its_first_call() {
     let led = build(true);
     let (second, _) = wave(led.clone(), "You classify headlines.").await;
     assert!(
-        second >= Duration::from_millis(140),
+        second >= Duration::from_millis(290),
         "the others waited for the first: {second:?}"
     );
     let (_, last) = wave(led, "You classify headlines.").await;
     assert!(
-        last < Duration::from_millis(120),
+        last < Duration::from_millis(250),
         "a served prefix waits for nothing: {last:?}"
     );
     let (_, last) = wave(build(false), "You summarize stories.").await;
     assert!(
-        last < Duration::from_millis(120),
+        last < Duration::from_millis(250),
         "off: all at once: {last:?}"
     );
 }

@@ -217,21 +217,18 @@ impl HttpLm {
             (CacheChoice::Global, true) => Some(Cache::global_async().await),
             _ => None,
         };
+        // The key before the body moves into the request.
+        let cache = cache.map(|c| (c, cache_key(&i.model, &body, request.rollout_id)));
         let fetch = async {
+            let fetch = self.fetch(body);
             match &i.prefix_gate {
-                Some(gate) => {
-                    gate.run(&i.model, &request.messages, self.fetch(body.clone()))
-                        .await
-                }
-                None => self.fetch(body.clone()).await,
+                Some(gate) => gate.run(&i.model, &request.messages, fetch).await,
+                None => fetch.await,
             }
         };
         let (result, cache_hit) = match cache {
-            Some(cache) => {
-                let key = cache_key(&i.model, &body, request.rollout_id);
-                cache.get_or_fetch(key, fetch).await
-            }
-            _ => (fetch.await, false),
+            Some((cache, key)) => cache.get_or_fetch(key, fetch).await,
+            None => (fetch.await, false),
         };
         let mut response = result?;
         let span = tracing::Span::current();

@@ -178,6 +178,8 @@ where
         let mut out = ReflectiveDataset::new();
         for name in components {
             let mut items = Vec::new();
+            // ChatAdapter's structure of this predictor, formatted once if a reply failed.
+            let mut structure: Option<String> = None;
             for (run, &k) in runs.iter().zip(batch) {
                 let calls: Vec<&TraceEntry> = run
                     .trace
@@ -186,7 +188,8 @@ where
                     .map(|(_, e)| e)
                     .collect();
                 if let Some(failed) = calls.iter().find(|e| e.failed_parse.is_some()) {
-                    items.push(self.format_failure(name, parent, failed));
+                    let structure = structure.get_or_insert_with(|| self.structure(name, parent));
+                    items.push(format_failure(failed, structure));
                     continue;
                 }
                 let Some(output) = &run.output else { continue };
@@ -216,15 +219,10 @@ where
         out
     }
 
-    /// The reflective example of a call whose reply failed to parse: the reply, and as feedback
-    /// the prompt structure ChatAdapter gives the predictor (DSPy's words and layout).
-    fn format_failure(
-        &self,
-        name: &str,
-        parent: &Candidate,
-        call: &TraceEntry,
-    ) -> ReflectiveExample {
-        let reply = call.failed_parse.as_deref().unwrap_or_default();
+    /// The prompt structure ChatAdapter gives the predictor at `name` under `parent`'s
+    /// instruction, one `role: content` line per message (what DSPy shows after a failed
+    /// parse).
+    fn structure(&self, name: &str, parent: &Candidate) -> String {
         let mut structure = String::new();
         if let Some(pred) = self.student.predictor(name) {
             let instructions = parent
@@ -240,13 +238,7 @@ where
                 }
             }
         }
-        ReflectiveExample {
-            inputs: call.inputs.clone(),
-            outputs: Value::String(format!(
-                "Couldn't parse the output as per the expected output format. The model's raw response was:\n```\n{reply}\n```\n\n"
-            )),
-            feedback: format!("Your output failed to parse. Follow this structure:\n{structure}"),
-        }
+        structure
     }
 
     async fn propose(
@@ -462,6 +454,19 @@ where
             proposed,
             child,
         });
+    }
+}
+
+/// The reflective example of a call whose reply failed to parse: the reply, and as feedback
+/// the prompt structure it should have followed (DSPy's words and layout).
+fn format_failure(call: &TraceEntry, structure: &str) -> ReflectiveExample {
+    let reply = call.failed_parse.as_deref().unwrap_or_default();
+    ReflectiveExample {
+        inputs: call.inputs.clone(),
+        outputs: Value::String(format!(
+            "Couldn't parse the output as per the expected output format. The model's raw response was:\n```\n{reply}\n```\n\n"
+        )),
+        feedback: format!("Your output failed to parse. Follow this structure:\n{structure}"),
     }
 }
 
