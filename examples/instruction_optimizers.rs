@@ -8,12 +8,16 @@
 //!    [--optimizer copro|mipro|mipro0|simba|gepa|bootstrap] [--task qwen|qwen15] \
 //!    [--prompt qwen|qwen15] [--seeds 0,1,2] [--train 50] [--val 100] [--dev 100] \
 //!    [--breadth 4] [--depth 2] [--bsize 16] [--candidates 4] [--steps 4] \
-//!    [--metric-calls 500] [--budget N] [--relabel] [--instruction TEXT]`
+//!    [--metric-calls 500] [--budget N] [--relabel] [--open] [--instruction TEXT]`
 //!
 //! `--relabel` runs the same task with its labels renamed by a fixed cycle (business →
 //! tech, tech → sports, sports → politics, politics → entertainment, entertainment →
 //! business), chosen before any run: a task where the instruction must carry what the
 //! labels mean, so instruction search has something to find that the model cannot guess.
+//! `--open` runs it as DSPy users often write it, `dspy.Predict("headline -> topic")`: the
+//! topic is free text (no label set in the signature, and DSPy's default instruction), scored
+//! by DSPy's normalised exact match against the five label names; what the labels are must
+//! come from an instruction or demos, which the optimizers have to find in the data.
 //! `--instruction TEXT` gives the uncompiled program that instruction (a hand-written one, to
 //! see what an instruction can reach); `--seeds ''` stops after scoring it.
 //!
@@ -30,8 +34,8 @@
 #[path = "support/qwen.rs"]
 mod qwen;
 
-use dspy::data::datasets::{Topic, bbc_headlines};
-use dspy::data::{examples, split};
+use dspy::data::datasets::{Headline, Topic, bbc_headlines};
+use dspy::data::{Example, Splits, examples, split};
 use dspy::lm::LocalLm;
 use dspy::optimize::{BootstrapFewShot, Copro, Gepa, MiproV2, Report, Simba};
 use dspy::prelude::*;
@@ -47,19 +51,52 @@ struct Classify {
     topic: Topic,
 }
 
-type Labelled = ClassifyExample;
+/// `--open`: the same task with a free-text topic and no instruction of its own (the
+/// signature `headline -> topic` of a DSPy user who did not type the label).
+#[derive(Signature)]
+struct OpenClassify {
+    #[input]
+    headline: String,
+    #[output]
+    topic: String,
+}
 
-fn correct(ex: &Labelled, pred: &Prediction<ClassifyOutput>) -> bool {
-    pred.topic == ex.label.topic
+/// A variant of the task: the topic as text, for scores, feedback and counts.
+trait Task: Signature {
+    /// The topic a label or prediction holds, as text.
+    fn topic(out: &Self::Output) -> String;
+    /// Whether the prediction names the label's topic.
+    fn matches(said: &str, gold: &str) -> bool;
+}
+
+impl Task for Classify {
+    fn topic(out: &ClassifyOutput) -> String {
+        format!("{:?}", out.topic).to_lowercase()
+    }
+    fn matches(said: &str, gold: &str) -> bool {
+        said == gold
+    }
+}
+
+impl Task for OpenClassify {
+    fn topic(out: &OpenClassifyOutput) -> String {
+        out.topic.clone()
+    }
+    fn matches(said: &str, gold: &str) -> bool {
+        dspy::evaluate::metrics::exact_match(said, &[gold])
+    }
+}
+
+type Labelled<S> = Example<<S as Signature>::Input, <S as Signature>::Output>;
+
+fn correct<S: Task>(ex: &Labelled<S>, pred: &Prediction<S::Output>) -> bool {
+    S::matches(&S::topic(pred), &S::topic(&ex.label))
 }
 
 /// GEPA's metric: the score, and feedback that names the right topic and the confusion.
-fn feedback(ex: &Labelled, pred: &Prediction<ClassifyOutput>) -> Feedback {
-    let (gold, said) = (
-        format!("{:?}", ex.label.topic).to_lowercase(),
-        format!("{:?}", pred.topic).to_lowercase(),
-    );
-    if pred.topic == ex.label.topic {
+fn feedback<S: Task>(ex: &Labelled<S>, pred: &Prediction<S::Output>) -> Feedback {
+    let (gold, said) = (S::topic(&ex.label), S::topic(pred));
+    if S::matches(&said, &gold) {
         Feedback::new(true, format!("Correct: the topic is {gold}."))
     } else {
         Feedback::new(
@@ -85,6 +122,7 @@ struct Args {
     metric_calls: u64,
     budget: Option<u64>,
     relabel: bool,
+    open: bool,
     instruction: Option<String>,
 }
 
@@ -105,12 +143,14 @@ fn args() -> Args {
         metric_calls: 500,
         budget: None,
         relabel: false,
+        open: false,
         instruction: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        if flag == "--relabel" {
-            a.relabel = true;
+        if flag == "--relabel" || flag == "--open" {
+            a.relabel |= flag == "--relabel";
+            a.open |= flag == "--open";
             continue;
         }
         let value = it.next().unwrap_or_default();
@@ -163,17 +203,16 @@ fn dev_se(p: f64, n: usize) -> f64 {
     100.0 * (q * (1.0 - q) / n as f64).sqrt()
 }
 
-type Program = Predict<Classify>;
-
 /// Compiles `program` with the optimizer `a.optimizer` under `seed`.
-async fn compile(
+async fn compile<S: Task>(
     a: &Args,
     seed: u64,
     prompt: &LocalLm,
-    program: &Program,
-    train: &[Labelled],
-    val: &[Labelled],
-) -> dspy::Result<(Program, Report)> {
+    program: &Predict<S>,
+    train: &[Labelled<S>],
+    val: &[Labelled<S>],
+) -> dspy::Result<(Predict<S>, Report)> {
+    let correct = correct::<S>;
     match a.optimizer.as_str() {
         "mipro" | "mipro0" => {
             let mut m = MiproV2::new()
@@ -205,7 +244,7 @@ async fn compile(
                 .reflection_lm(prompt.clone())
                 .seed(seed)
                 .concurrency(4)
-                .compile_with_valset(program, train, val, feedback)
+                .compile_with_valset(program, train, val, feedback::<S>)
                 .await?;
             println!("{r}");
             for step in &r.steps {
@@ -238,22 +277,33 @@ async fn compile(
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> dspy::Result<()> {
     let a = args();
-    let data = split(bbc_headlines()?, a.train, a.dev, 0);
-    let (mut train, mut dev): (Vec<Labelled>, Vec<Labelled>) =
-        (examples(&data.train)?, examples(&data.dev)?);
-    let mut val: Vec<Labelled> = examples(&data.test[..a.val.min(data.test.len())])?;
+    let mut rows = bbc_headlines()?;
     if a.relabel {
-        for ex in train.iter_mut().chain(dev.iter_mut()).chain(val.iter_mut()) {
-            ex.label.topic = relabel(ex.label.topic);
+        for row in &mut rows {
+            row.topic = relabel(row.topic);
         }
     }
+    let data = split(rows, a.train, a.dev, 0);
+    if a.open {
+        run::<OpenClassify>(&a, &data).await
+    } else {
+        run::<Classify>(&a, &data).await
+    }
+}
+
+/// Scores the uncompiled program, then compiles and scores it once per seed.
+async fn run<S: Task>(a: &Args, data: &Splits<Headline>) -> dspy::Result<()> {
+    let correct = correct::<S>;
+    let (train, dev): (Vec<Labelled<S>>, Vec<Labelled<S>>) =
+        (examples(&data.train)?, examples(&data.dev)?);
+    let val: Vec<Labelled<S>> = examples(&data.test[..a.val.min(data.test.len())])?;
     let task = model(&a.task)?;
     let prompt = if a.prompt == a.task {
         task.clone()
     } else {
         model(&a.prompt)?
     };
-    let program = Predict::<Classify>::new();
+    let program = Predict::<S>::new();
     let program = match &a.instruction {
         Some(text) => program.with_instructions(text.clone()),
         None => program,
@@ -263,9 +313,10 @@ async fn main() -> dspy::Result<()> {
         .with_lm(task.clone())
         .with_config(LmConfig::default().temperature(0.0).max_tokens(32));
     println!(
-        "{}{}: task model {}, prompt model {}, train {}, val {}, dev {} (split seed 0); COPRO breadth {} depth {}; SIMBA bsize {} candidates {} steps {}",
+        "{}{}{}: task model {}, prompt model {}, train {}, val {}, dev {} (split seed 0); COPRO breadth {} depth {}; SIMBA bsize {} candidates {} steps {}",
         a.optimizer,
         if a.relabel { " (labels renamed)" } else { "" },
+        if a.open { " (free-text topic)" } else { "" },
         a.task,
         a.prompt,
         train.len(),
@@ -289,11 +340,13 @@ async fn main() -> dspy::Result<()> {
     );
     let mut gold = std::collections::BTreeMap::new();
     for ex in &dev {
-        *gold
-            .entry(format!("{:?}", ex.label.topic).to_lowercase())
-            .or_insert(0) += 1;
+        *gold.entry(S::topic(&ex.label)).or_insert(0) += 1;
     }
-    println!("  dev labels {gold:?}\n  answers    {:?}", base.answers());
+    println!(
+        "  instruction {:?}\n  dev labels {gold:?}\n  answers    {:?}",
+        program.instructions(),
+        base.answers()
+    );
 
     if a.seeds.is_empty() {
         return Ok(());
@@ -302,7 +355,7 @@ async fn main() -> dspy::Result<()> {
     let name = a.optimizer.clone();
     for &seed in &a.seeds {
         let t = Instant::now();
-        let (compiled, report) = compile(&a, seed, &prompt, &program, &train, &val).await?;
+        let (compiled, report) = compile(a, seed, &prompt, &program, &train, &val).await?;
         let compile_s = t.elapsed().as_secs_f64();
         println!("{report}");
         let t = Instant::now();
