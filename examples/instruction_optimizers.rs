@@ -51,8 +51,8 @@ struct Classify {
     topic: Topic,
 }
 
-/// `--open`: the same task with a free-text topic and no instruction of its own (the
-/// signature `headline -> topic` of a DSPy user who did not type the label).
+// `--open`: the same task with a free-text topic and no doc comment, so DSPy's default
+// instruction (the signature `headline -> topic` of a DSPy user who did not type the label).
 #[derive(Signature)]
 struct OpenClassify {
     #[input]
