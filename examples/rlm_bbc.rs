@@ -4,7 +4,10 @@
 //! answers computed from the data; they are drawn with `--seed` before any run.
 //!
 //! `cargo run --release --features local --example rlm_bbc -- [--model qwen15|qwen] \
-//!    [--questions 30] [--seed 0] [--arms rlm,cot] [--max-iters 6] [--cot-chars 20000]`
+//!    [--questions 30] [--seed 0] [--arms rlm,cot] [--max-iters 6] [--cot-chars 20000] [--skip 0]`
+//!
+//! `--skip N` leaves out the first N of the drawn questions (the draw is the same), so a long
+//! run can be done in parts: `--questions 20 --skip 10` asks questions 11–20.
 
 use dspy::data::datasets::{Article, bbc_articles};
 use dspy::lm::{LocalConfig, LocalLm};
@@ -48,6 +51,7 @@ struct Args {
     arms: Vec<String>,
     max_iters: usize,
     cot_chars: usize,
+    skip: usize,
 }
 
 fn args() -> Args {
@@ -58,6 +62,7 @@ fn args() -> Args {
         arms: vec!["rlm".into(), "cot".into()],
         max_iters: 6,
         cot_chars: 20_000,
+        skip: 0,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     for pair in argv.chunks(2) {
@@ -69,6 +74,7 @@ fn args() -> Args {
             "--arms" => a.arms = value.split(',').map(str::to_string).collect(),
             "--max-iters" => a.max_iters = value.parse().unwrap_or(a.max_iters),
             "--cot-chars" => a.cot_chars = value.parse().unwrap_or(a.cot_chars),
+            "--skip" => a.skip = value.parse().unwrap_or(a.skip),
             other => eprintln!("ignoring unknown argument {other}"),
         }
     }
@@ -187,7 +193,8 @@ async fn main() -> dspy::Result<()> {
     let a = args();
     let articles = bbc_articles()?;
     let text = corpus(&articles);
-    let qs = questions(&articles, a.questions, a.seed);
+    let mut qs = questions(&articles, a.questions, a.seed);
+    qs.drain(..a.skip.min(qs.len()));
     let dir = std::env::var("DSPY_MODEL_DIR").unwrap_or_else(|_| "models".into());
     let file = match a.model.as_str() {
         "qwen15" => dspy::lm::local::QWEN15_FILE,
@@ -196,10 +203,11 @@ async fn main() -> dspy::Result<()> {
     let lm = LocalLm::load(format!("{dir}/{file}"), LocalConfig::default())?;
     let config = LmConfig::default().temperature(0.0).max_tokens(500);
     println!(
-        "BBC corpus: {} articles, {} characters; {} questions (seed {}); {} ({} context)",
+        "BBC corpus: {} articles, {} characters; {} questions from question {} (seed {}); {} ({} context)",
         articles.len(),
         text.chars().count(),
         qs.len(),
+        a.skip + 1,
         a.seed,
         a.model,
         LocalConfig::default().n_ctx
@@ -265,7 +273,7 @@ async fn main() -> dspy::Result<()> {
             match &o.prediction {
                 Ok(p) => println!(
                     "  q{}: label {}, answer {}, {} steps, {}",
-                    i + 1,
+                    a.skip + i + 1,
                     o.label["answer"],
                     p.answer,
                     p.trajectory.len(),
@@ -277,7 +285,7 @@ async fn main() -> dspy::Result<()> {
                 ),
                 Err(e) => println!(
                     "  q{}: error: {}",
-                    i + 1,
+                    a.skip + i + 1,
                     e.to_string().chars().take(200).collect::<String>()
                 ),
             }

@@ -4,7 +4,7 @@
 //! socket, os.system, ctypes, printing without end, deep recursion, killing the host).
 #![cfg(target_os = "linux")]
 
-use dspy::interpreter::{InterpreterError, Limits, PythonInterpreter};
+use dspy::interpreter::{Access, InterpreterError, Limits, PythonInterpreter};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -389,4 +389,192 @@ async fn what_comes_back_is_cut_to_the_output_limit() {
     // A lone surrogate cannot break the channel.
     let r = py.run("'a\\ud800b'").await.unwrap();
     assert_eq!(r.value, Some(json!("a?b")));
+}
+
+/// A one-shot HTTP server on 127.0.0.1 that answers every request with `status` and `body`
+/// (and `location`, if given); its address.
+async fn http_server(status: &'static str, body: &'static str, location: Option<String>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf).await;
+            let location = location
+                .as_ref()
+                .map(|l| format!("Location: {l}\r\n"))
+                .unwrap_or_default();
+            let reply = format!(
+                "HTTP/1.1 {status}\r\n{location}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = conn.write_all(reply.as_bytes()).await;
+        }
+    });
+    addr
+}
+
+fn with_access(access: Access) -> PythonInterpreter {
+    let limits = Limits {
+        time: Duration::from_secs(10),
+        memory_bytes: 512 << 20,
+        ..Limits::default()
+    };
+    PythonInterpreter::with_access(limits, access).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn permission_denied(r: Result<dspy::interpreter::Execution, InterpreterError>) {
+    match r {
+        Err(InterpreterError::Exception { name, .. }) if name == "PermissionError" => {}
+        other => panic!("expected a PermissionError, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_environment_is_empty_unless_a_variable_is_allowed() {
+    let py = interpreter(Duration::from_secs(5));
+    let r = py.run("import os\nsorted(os.environ)").await.unwrap();
+    assert_eq!(r.value, Some(json!(["LANG"])));
+    let path = std::env::var("PATH").expect("the test needs PATH set");
+    let py = with_access(Access::default().env("PATH").env("DSPY_NOT_SET_ANYWHERE"));
+    let r = py
+        .run("import os\n[sorted(os.environ), os.environ['PATH']]")
+        .await
+        .unwrap();
+    assert_eq!(r.value, Some(json!([["LANG", "PATH"], path])));
+}
+
+#[tokio::test]
+async fn an_allowed_path_is_read_and_written_and_nothing_else() {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("in.txt"), "forty-two").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let (d, o, x) = (
+        data.path().display().to_string(),
+        out.path().display().to_string(),
+        other.path().display().to_string(),
+    );
+
+    // Not listed: neither readable nor writable.
+    let py = interpreter(Duration::from_secs(5));
+    permission_denied(py.run(&format!("open({d:?} + '/in.txt').read()")).await);
+
+    let py = with_access(
+        Access::default()
+            .read(data.path())
+            .write(out.path())
+            .max_file_bytes(1000),
+    );
+    let r = py
+        .run(&format!("open({d:?} + '/in.txt').read()"))
+        .await
+        .unwrap();
+    assert_eq!(r.value, Some(json!("forty-two")));
+    // Read-only stays read-only.
+    permission_denied(py.run(&format!("open({d:?} + '/new.txt', 'w')")).await);
+    // Beneath the writable path: make a directory, write, rename, remove.
+    let code = format!(
+        "import os\nos.makedirs({o:?} + '/sub')\n\
+         open({o:?} + '/sub/a.txt', 'w').write('hello')\n\
+         os.rename({o:?} + '/sub/a.txt', {o:?} + '/b.txt')\n\
+         open({o:?} + '/gone.txt', 'w').write('x')\nos.remove({o:?} + '/gone.txt')\n\
+         sorted(os.listdir({o:?}))"
+    );
+    let r = py.run(&code).await.unwrap();
+    assert_eq!(r.value, Some(json!(["b.txt", "sub"])));
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("b.txt")).unwrap(),
+        "hello"
+    );
+    // A file past the size limit fails; the limit holds.
+    let r = py
+        .run(&format!(
+            "with open({o:?} + '/big.txt', 'w') as f:\n    f.write('x' * 5000)"
+        ))
+        .await;
+    assert!(
+        matches!(&r, Err(InterpreterError::Exception { name, .. }) if name == "OSError"),
+        "{r:?}"
+    );
+    assert!(std::fs::metadata(out.path().join("big.txt")).unwrap().len() <= 1000);
+    // Elsewhere: still nothing.
+    permission_denied(py.run(&format!("open({x:?} + '/c.txt', 'w')")).await);
+    permission_denied(py.run("open('/etc/passwd').read()").await);
+    assert_eq!(std::fs::read_dir(other.path()).unwrap().count(), 0);
+}
+
+#[tokio::test]
+async fn a_missing_allowed_path_is_a_clear_error() {
+    let missing = std::env::temp_dir().join("dspy-no-such-dir-for-the-sandbox");
+    let err = PythonInterpreter::with_access(Limits::default(), Access::default().read(&missing))
+        .expect_err("a missing path");
+    assert!(
+        matches!(&err, InterpreterError::Unavailable(m) if m.contains("dspy-no-such-dir")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn http_get_reaches_allowed_hosts_only() {
+    let ok = http_server("200 OK", "hello from the host", None).await;
+    let other = http_server("200 OK", "secret", None).await;
+    let redirect = http_server("302 Found", "", Some(format!("http://{other}/x"))).await;
+    let missing = http_server("404 Not Found", "no such page", None).await;
+
+    // Without hosts there is no http_get, and sockets stay forbidden.
+    let py = interpreter(Duration::from_secs(5));
+    let r = py.run(&format!("http_get('http://{ok}/')")).await;
+    assert!(
+        matches!(&r, Err(InterpreterError::Exception { name, .. }) if name == "NameError"),
+        "{r:?}"
+    );
+
+    let py = with_access(Access::default().host(&ok).host(&redirect).host(&missing));
+    let mut s = py.session().await.unwrap();
+    let r = s
+        .run(&format!("http_get('http://{ok}/page')"))
+        .await
+        .unwrap();
+    assert_eq!(r.value, Some(json!("hello from the host")));
+    for (url, says) in [
+        (format!("http://{other}/"), "is not allowed"),
+        (format!("http://{redirect}/"), "does not allow"),
+        (format!("http://{missing}/"), "404"),
+        ("file:///etc/passwd".to_string(), "is not allowed"),
+    ] {
+        let r = s
+            .run(&format!(
+                "m = None\ntry:\n    http_get({url:?})\nexcept HostError as e:\n    m = str(e)\nm"
+            ))
+            .await
+            .unwrap();
+        let message = r.value.clone().unwrap_or_else(|| panic!("{url}: {r:?}"));
+        let message = message.as_str().unwrap_or_default().to_string();
+        assert!(message.contains(says), "{url}: {message}");
+    }
+    // The code itself still cannot open a socket.
+    let r = s
+        .run(&format!(
+            "import socket\nsocket.create_connection(('127.0.0.1', {}))",
+            ok.rsplit(':').next().unwrap()
+        ))
+        .await;
+    assert!(matches!(r, Err(InterpreterError::Forbidden(_))), "{r:?}");
+}
+
+#[tokio::test]
+async fn output_the_code_forges_is_cut_by_the_host_too() {
+    // The code writes a reply of its own past the runner's cut: the host still holds the limit.
+    let (err, _) = fails(
+        "import __main__, time\n__main__._send({'op': 'done', 'stdout': 'z' * 50_000, 'error': None, 'value': None})\ntime.sleep(1e9)",
+    )
+    .await;
+    match err {
+        InterpreterError::OutputLimit { limit, stdout } => {
+            assert_eq!((limit, stdout.len()), (10_000, 10_000));
+        }
+        other => panic!("{other}"),
+    }
 }

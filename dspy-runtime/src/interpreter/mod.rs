@@ -6,10 +6,15 @@
 //! time and caps what it prints. State persists between the executions of one session; host
 //! functions (tools, `llm_query`, …) are callable from the code with JSON arguments, and
 //! `SUBMIT(...)` ends a run with its outputs. Fresh processes are kept warm in a pool, so a
-//! session does not wait for Python to start.
+//! session does not wait for Python to start. Files, environment variables and hosts beyond
+//! these are out of reach unless an [`Access`] lists them.
 
+mod access;
+mod network;
 mod sandbox;
 mod session;
+
+pub use access::Access;
 
 use crate::lm::BoxFuture;
 use sandbox::Sandbox;
@@ -97,15 +102,23 @@ pub struct Execution {
     pub submitted: Option<Map<String, Value>>,
 }
 
+/// `s` cut to `limit` characters, and whether it was longer.
+fn cut(s: &str, limit: usize) -> (String, bool) {
+    match s.char_indices().nth(limit) {
+        Some((i, _)) => (s[..i].to_string(), true),
+        None => (s.to_string(), false),
+    }
+}
+
 impl Execution {
+    /// Reads the runner's reply. The runner cuts what it sends to the output limit; the host
+    /// cuts again, since the code shares the runner's process and could write a reply itself.
     fn from_reply(msg: &Value, limits: &Limits) -> Result<Execution, InterpreterError> {
-        let stdout = msg
-            .get("stdout")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+        let limit = limits.max_output_chars;
+        let text = |v: Option<&Value>| cut(v.and_then(Value::as_str).unwrap_or(""), limit);
+        let (stdout, over) = text(msg.get("stdout"));
         if let Some(e) = msg.get("error").filter(|e| !e.is_null()) {
-            let field = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+            let field = |k: &str| text(e.get(k)).0;
             let name = field("type");
             return Err(match name.as_str() {
                 "SyntaxError" | "IndentationError" | "TabError" => InterpreterError::Syntax {
@@ -124,6 +137,9 @@ impl Execution {
                     traceback: field("traceback"),
                 },
             });
+        }
+        if over {
+            return Err(InterpreterError::OutputLimit { limit, stdout });
         }
         let value = |v: Option<&Value>| {
             v.filter(|v| !v.is_null()).map(|v| match v.get("json") {
@@ -193,6 +209,8 @@ pub struct PythonInterpreter {
 struct Inner {
     sandbox: Sandbox,
     limits: Limits,
+    /// `http_get`, when the access lists hosts.
+    http_get: Option<HostFunction>,
     /// Fresh processes, ready for a session.
     warm: Mutex<Vec<Process>>,
     spares: usize,
@@ -215,10 +233,18 @@ impl PythonInterpreter {
 
     /// An interpreter with these limits.
     pub fn with_limits(limits: Limits) -> Result<PythonInterpreter, InterpreterError> {
+        PythonInterpreter::with_access(limits, Access::default())
+    }
+
+    /// An interpreter with these limits whose code may reach what `access` lists.
+    pub fn with_access(
+        limits: Limits,
+        access: Access,
+    ) -> Result<PythonInterpreter, InterpreterError> {
         let python = std::env::var_os("DSPY_PYTHON")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("python3"));
-        PythonInterpreter::build(python, limits, 1)
+        PythonInterpreter::build_with_access(python, limits, access, 1)
     }
 
     /// An interpreter on the CPython at `python`, with these limits, keeping `spares` fresh
@@ -228,11 +254,27 @@ impl PythonInterpreter {
         limits: Limits,
         spares: usize,
     ) -> Result<PythonInterpreter, InterpreterError> {
-        let sandbox = Sandbox::prepare(&python.into())?;
+        PythonInterpreter::build_with_access(python, limits, Access::default(), spares)
+    }
+
+    /// [`PythonInterpreter::build`] with what the code may reach beyond the standard library;
+    /// a listed path that does not exist is an error.
+    pub fn build_with_access(
+        python: impl Into<PathBuf>,
+        limits: Limits,
+        access: Access,
+        spares: usize,
+    ) -> Result<PythonInterpreter, InterpreterError> {
+        let sandbox = Sandbox::prepare(&python.into(), &access)?;
+        let http_get = match access.hosts.is_empty() {
+            true => None,
+            false => Some(network::http_get(&access).map_err(InterpreterError::Unavailable)?),
+        };
         Ok(PythonInterpreter {
             inner: Arc::new(Inner {
                 sandbox,
                 limits,
+                http_get,
                 warm: Mutex::new(Vec::new()),
                 spares,
             }),
@@ -257,11 +299,17 @@ impl PythonInterpreter {
         .await
         .map_err(|e| InterpreterError::Crashed(format!("the start-up task failed: {e}")))??;
         self.refill();
-        Ok(Session {
+        let mut session = Session {
             process: Some(process),
             limits: self.inner.limits,
             functions: HashMap::new(),
-        })
+        };
+        if let Some(f) = &self.inner.http_get {
+            session
+                .define("http_get", &["url"], network::HTTP_GET_DOC, f.clone())
+                .await?;
+        }
+        Ok(session)
     }
 
     /// Starts spare processes in the background up to the pool's size.

@@ -5,7 +5,7 @@
 //! CPU time, file writes and descriptors. Everything the child runs between fork and exec is
 //! prepared here first, so that it only makes system calls.
 
-use super::InterpreterError;
+use super::{Access, InterpreterError};
 use std::ffi::{CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
@@ -22,6 +22,9 @@ const FS_EXECUTE: u64 = 1 << 0;
 const FS_WRITE_FILE: u64 = 1 << 1;
 const FS_READ_FILE: u64 = 1 << 2;
 const FS_READ_DIR: u64 = 1 << 3;
+/// Removing, making (directories and regular files only), renaming across directories and
+/// truncating: the rights beneath a path the code may write.
+const FS_CHANGE: u64 = (1 << 4) | (1 << 5) | (1 << 7) | (1 << 8) | (1 << 13) | (1 << 14);
 /// Net access rights (ABI 4): bind and connect on TCP.
 const NET_ALL: u64 = 0b11;
 /// Scopes (ABI 6): abstract unix sockets and signals to processes outside the sandbox.
@@ -267,6 +270,10 @@ pub(crate) struct Sandbox {
     python: PathBuf,
     /// Paths (files or directories) and the rights granted beneath each.
     rules: Vec<(CString, u64)>,
+    /// The host's environment variables passed on (by name).
+    env: Vec<String>,
+    /// The file-size limit: 0 unless the access lists a path to write.
+    max_file_bytes: u64,
     abi: i64,
     program: Vec<libc::sock_filter>,
 }
@@ -340,9 +347,9 @@ fn forbidden_module(name: &OsStr) -> bool {
 }
 
 impl Sandbox {
-    /// Prepares the sandbox for `python` (a CPython 3 executable), or says which kernel
-    /// feature is missing.
-    pub(crate) fn prepare(python: &Path) -> Result<Sandbox, InterpreterError> {
+    /// Prepares the sandbox for `python` (a CPython 3 executable) with what `access` lists,
+    /// or says which kernel feature is missing (or which listed path does not exist).
+    pub(crate) fn prepare(python: &Path, access: &Access) -> Result<Sandbox, InterpreterError> {
         if !cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
             return Err(InterpreterError::Unavailable(
                 "the sandbox supports x86_64 and aarch64 Linux".into(),
@@ -435,9 +442,30 @@ impl Sandbox {
                 }
             }
         }
+        // What the access lists, each path as it really is (a symbolic link's target).
+        let listed = access.read.iter().map(|p| (p, read)).chain(
+            access
+                .write
+                .iter()
+                .map(|p| (p, read | FS_WRITE_FILE | FS_CHANGE)),
+        );
+        for (path, rights) in listed {
+            let real = std::fs::canonicalize(path).map_err(|e| {
+                InterpreterError::Unavailable(format!(
+                    "cannot give the code access to {}: {e}",
+                    path.display()
+                ))
+            })?;
+            rules.push((cstring(&real)?, rights));
+        }
         Ok(Sandbox {
             python: paths.executable,
             rules,
+            env: access.env.clone(),
+            max_file_bytes: match access.write.is_empty() {
+                true => 0,
+                false => access.max_file_bytes,
+            },
             abi,
             program: seccomp_program(),
         })
@@ -449,6 +477,11 @@ impl Sandbox {
         cmd.args(["-I", "-S", "-B", "-X", "utf8", "-c", runner])
             .env_clear()
             .env("LANG", "C.UTF-8")
+            .envs(
+                self.env
+                    .iter()
+                    .filter_map(|k| std::env::var_os(k).map(|v| (k, v))),
+            )
             .current_dir("/")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -486,7 +519,7 @@ impl Sandbox {
         let rlimits = [
             (libc::RLIMIT_AS, limits.memory_bytes, limits.memory_bytes),
             (libc::RLIMIT_CPU, cpu, cpu.saturating_mul(CPU_EXECUTIONS)),
-            (libc::RLIMIT_FSIZE, 0, 0),
+            (libc::RLIMIT_FSIZE, self.max_file_bytes, self.max_file_bytes),
             (libc::RLIMIT_NOFILE, 64, 64),
             (libc::RLIMIT_CORE, 0, 0),
         ];
