@@ -1,12 +1,13 @@
 //! Inference-time strategies on a scripted LM: BestOfN and Refine stop at the threshold or
 //! keep the best, count failures, sample each attempt apart and hand on only the kept
-//! attempt's trace; majority over outputs. (Their prompts are checked against DSPy in
+//! attempt's trace; majority over outputs; BestOfN and MultiChainComparison as stages of
+//! programs that BootstrapFewShot compiles. (Their prompts are checked against DSPy in
 //! tests/parity.rs.)
 
 use dspy::context::traced;
 use dspy::lm::LmError;
 use dspy::prelude::*;
-use dspy::strategy::{BestOfN, Refine, majority_text};
+use dspy::strategy::{BestOfN, MultiChainComparison, Refine, majority_text};
 
 signature!(Ask = "question -> answer");
 
@@ -201,4 +202,76 @@ async fn strategies_compose_in_programs_and_compile() {
     .unwrap();
     let demos = compiled.named_predictors()[0].1.demos().to_vec();
     assert!(!demos.is_empty(), "the predictor inside BestOfN got demos");
+}
+
+program! {
+    /// Two attempts compared into one answer (DSPy's MultiChainComparison pattern).
+    struct Compared2 {
+        chain: Predict<Ask>,
+        compare: MultiChainComparison<Ask>,
+    }
+
+    async fn forward(&self, question: String) -> dspy::Result<String> {
+        let input = AskInput { question };
+        let mut completions = Vec::with_capacity(2);
+        for _ in 0..2 {
+            completions.push(self.chain.call(input.clone()).await?.into_output());
+        }
+        Ok(self.compare.call(input, &completions).await?.answer.clone())
+    }
+}
+
+/// MultiChainComparison is a predictor in a program too: its path is `compare.predict`, and
+/// BootstrapFewShot gives it demos (with the attempts it compared) beside the chain's.
+#[tokio::test]
+async fn multi_chain_comparison_composes_in_a_program_and_compiles() {
+    let program = Compared2 {
+        chain: Predict::new(),
+        compare: MultiChainComparison::new(2),
+    };
+    assert_eq!(program.paths(), ["chain", "compare.predict"]);
+    let lm = ScriptedLm::keyed([
+        (
+            "reasoning_attempt_2",
+            "[[ ## rationale ## ]]\nBoth attempts say Brussels.\n\n[[ ## answer ## ]]\nBrussels\n\n[[ ## completed ## ]]"
+                .to_string(),
+        ),
+        ("Capital", reply("Brussels")),
+    ]);
+    let train = vec![Example::new(
+        Compared2Input {
+            question: "Capital of Belgium?".into(),
+        },
+        AskOutput {
+            answer: "Brussels".into(),
+        },
+    )];
+    let metric = |ex: &Example<Compared2Input, AskOutput>, out: &String| *out == ex.label.answer;
+    let (compiled, _) = dspy::context::with_lm(
+        lm,
+        BootstrapFewShot::new().compile(&program, &train, metric),
+    )
+    .await
+    .unwrap();
+    let compare = compiled
+        .predictor("compare.predict")
+        .map(|p| p.demos().to_vec())
+        .unwrap_or_default();
+    assert_eq!(compare.len(), 1, "{compare:?}");
+    assert!(
+        compare[0]
+            .get("reasoning_attempt_1")
+            .and_then(|v| v.as_str())
+            .is_some_and(|a| a.contains("Brussels")),
+        "{compare:?}"
+    );
+    assert_eq!(
+        compare[0].get("rationale").and_then(|v| v.as_str()),
+        Some("Both attempts say Brussels.")
+    );
+    assert!(
+        !compiled
+            .predictor("chain")
+            .map_or(true, |p| p.demos().is_empty())
+    );
 }
