@@ -270,8 +270,8 @@ async fn multi_chain_comparison_composes_in_a_program_and_compiles() {
         Some("Both attempts say Brussels.")
     );
     assert!(
-        !compiled
+        compiled
             .predictor("chain")
-            .map_or(true, |p| p.demos().is_empty())
+            .is_some_and(|p| !p.demos().is_empty())
     );
 }
