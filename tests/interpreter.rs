@@ -225,6 +225,14 @@ async fn printing_without_end_hits_the_output_limit() {
         }
         other => panic!("{other}"),
     }
+    // A gigabyte in megabyte prints: cut at the limit, what came before it kept.
+    let (err, _) = fails("for _ in range(1000):\n    print('y' * 10**6)").await;
+    match err {
+        InterpreterError::OutputLimit { stdout, .. } => {
+            assert_eq!(stdout, "y".repeat(10_000));
+        }
+        other => panic!("{other}"),
+    }
     // A gigabyte at once: stopped by the output or the memory limit, never delivered.
     let (err, _) = fails("print('x' * 10**9)").await;
     assert!(
