@@ -1,5 +1,5 @@
 //! Instruction optimizers on the quickstart's task (BBC headlines by topic, seeded split 0,
-//! JSONAdapter, temperature 0): the uncompiled program against an optimizer compiled once per
+//! JSONAdapter unless `--adapter chat`, temperature 0): the uncompiled program against an optimizer compiled once per
 //! seed, scored on a held-out dev split none of them saw (the quickstart's train and dev
 //! splits; MIPROv2 and SIMBA also get a validation split from the rest). The task model and
 //! the prompt model are embedded GGUF models (`scripts/fetch-models qwen qwen15`).
@@ -8,7 +8,11 @@
 //!    [--optimizer copro|mipro|mipro0|simba|gepa|bootstrap] [--task qwen|qwen15] \
 //!    [--prompt qwen|qwen15] [--seeds 0,1,2] [--train 50] [--val 100] [--dev 100] \
 //!    [--breadth 4] [--depth 2] [--bsize 16] [--candidates 4] [--steps 4] \
-//!    [--metric-calls 500] [--budget N] [--relabel] [--open] [--instruction TEXT]`
+//!    [--metric-calls 500] [--budget N] [--relabel] [--open] [--instruction TEXT] \
+//!    [--adapter json|chat]`
+//!
+//! `--adapter chat` runs the program under ChatAdapter (DSPy's default) instead of
+//! JSONAdapter: there the 0.5B often answers outside the format, which an instruction can fix.
 //!
 //! `--relabel` runs the same task with its labels renamed by a fixed cycle (business →
 //! tech, tech → sports, sports → politics, politics → entertainment, entertainment →
@@ -124,6 +128,7 @@ struct Args {
     relabel: bool,
     open: bool,
     instruction: Option<String>,
+    chat: bool,
 }
 
 fn args() -> Args {
@@ -145,6 +150,7 @@ fn args() -> Args {
         relabel: false,
         open: false,
         instruction: None,
+        chat: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -156,6 +162,7 @@ fn args() -> Args {
         let value = it.next().unwrap_or_default();
         match flag.as_str() {
             "--optimizer" => a.optimizer = value,
+            "--adapter" => a.chat = value == "chat",
             "--val" => a.val = value.parse().unwrap_or(a.val),
             "--task" => a.task = value,
             "--prompt" => a.prompt = value,
@@ -308,15 +315,19 @@ async fn run<S: Task>(a: &Args, data: &Splits<Headline>) -> dspy::Result<()> {
         Some(text) => program.with_instructions(text.clone()),
         None => program,
     };
+    let program = match a.chat {
+        true => program.with_adapter(ChatAdapter::new()),
+        false => program.with_adapter(JsonAdapter::new()),
+    };
     let program = program
-        .with_adapter(JsonAdapter::new())
         .with_lm(task.clone())
         .with_config(LmConfig::default().temperature(0.0).max_tokens(32));
     println!(
-        "{}{}{}: task model {}, prompt model {}, train {}, val {}, dev {} (split seed 0); COPRO breadth {} depth {}; SIMBA bsize {} candidates {} steps {}",
+        "{}{}{}: {}, task model {}, prompt model {}, train {}, val {}, dev {} (split seed 0); COPRO breadth {} depth {}; SIMBA bsize {} candidates {} steps {}",
         a.optimizer,
         if a.relabel { " (labels renamed)" } else { "" },
         if a.open { " (free-text topic)" } else { "" },
+        if a.chat { "ChatAdapter" } else { "JSONAdapter" },
         a.task,
         a.prompt,
         train.len(),
