@@ -3,7 +3,7 @@
 //! every proposer signature, proposing `level 1`, `level 2`, … in call order. The search is
 //! reproducible under a seed and scores the program as given first; the best instruction wins;
 //! a budget stops it with the best so far; a garbled proposal is skipped; each stage of a
-//! program gets its own candidates.
+//! program gets its own candidates; the proposer's prompts are snapshots.
 
 use crate::common;
 
@@ -311,4 +311,86 @@ async fn each_stage_of_a_program_gets_its_own_candidates() {
     // The second stage decides: any of its proposals (levels 6 to 10) answers every question.
     assert_eq!(report.best_score, Some(100.0), "{report}");
     assert_ne!(compiled.second.instructions(), "Answer the question.");
+}
+
+/// The grounded proposer's prompts, rendered: a change to any of them is reviewed here like a
+/// change to a program's prompt (their bytes are also checked against DSPy's in
+/// tests/parity.rs).
+#[test]
+fn proposer_prompts() {
+    use dspy::optimize::propose;
+    use serde_json::{Map, Value, json};
+    let render = |p: dspy::DynPredict, inputs: Value| {
+        let map = inputs.as_object().cloned().unwrap_or_default();
+        p.render_text(&map).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let examples = "[{'question': 'What is 1 + 1?', 'answer': '2'}, {'question': 'What is 2 + 2?', 'answer': '4'}]";
+    insta::assert_snapshot!(
+        "mipro_dataset_descriptor",
+        render(propose::dataset_descriptor(), json!({"examples": examples}))
+    );
+    insta::assert_snapshot!(
+        "mipro_dataset_descriptor_with_prior_observations",
+        render(
+            propose::dataset_descriptor_with_prior_observations(),
+            json!({"examples": examples, "prior_observations": "The questions add two small numbers."})
+        )
+    );
+    insta::assert_snapshot!(
+        "mipro_observation_summarizer",
+        render(
+            propose::observation_summarizer(),
+            json!({"observations": "The questions add two small numbers. The answers are digits."})
+        )
+    );
+    let code = "class Qa(dspy.Signature):\n    question = dspy.InputField()\n    answer = dspy.OutputField()";
+    insta::assert_snapshot!(
+        "mipro_describe_program",
+        render(
+            propose::describe_program(),
+            json!({"program_code": code, "program_example": examples})
+        )
+    );
+    insta::assert_snapshot!(
+        "mipro_describe_module",
+        render(
+            propose::describe_module(),
+            json!({
+                "program_code": code,
+                "program_example": examples,
+                "program_description": "It answers arithmetic questions.",
+                "module": "Predict(Qa)",
+            })
+        )
+    );
+    let all = propose::GeneratorFields {
+        dataset_summary: true,
+        program_aware: true,
+        instruct_history: true,
+        tip: true,
+    };
+    let mut inputs: Map<String, Value> = Map::new();
+    for (k, v) in [
+        ("dataset_description", "Small sums."),
+        ("program_code", code),
+        ("program_description", "It answers arithmetic questions."),
+        ("module", "Predict(Qa)"),
+        ("module_description", "Answers one sum."),
+        ("task_demos", "Question: What is 1 + 1?\nAnswer: 2"),
+        (
+            "previous_instructions",
+            "Instruction #1: Answer the question.\nScore #1: 40.0",
+        ),
+        ("basic_instruction", "Answer the question."),
+        ("tip", "Keep the instruction concise."),
+    ] {
+        inputs.insert(k.into(), v.into());
+    }
+    insta::assert_snapshot!(
+        "mipro_generate_single_module_instruction",
+        render(
+            propose::generate_single_module_instruction(all),
+            Value::Object(inputs)
+        )
+    );
 }

@@ -2,7 +2,8 @@
 //! `level N` with `k % 4 < N`, and, sampled under a rollout, right on some other questions by
 //! chance (so the runs of one example differ and buckets have gaps); a prompt model whose advice
 //! raises the level. The rule strategy lifts the program, the demo strategy adds demos, the
-//! run is reproducible, a budget and a garbled reply end or skip cleanly.
+//! run is reproducible, a budget and a garbled reply end or skip cleanly; the rule proposer's
+//! prompt is a snapshot.
 
 use crate::common;
 
@@ -213,4 +214,31 @@ async fn a_small_trainset_is_an_error() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("too small: 5 < bsize 32"), "{err}");
+}
+
+/// SIMBA's rule proposer (DSPy's `OfferFeedback`), rendered: a change to it is reviewed here
+/// like a change to a program's prompt (its bytes are also checked against DSPy's in
+/// tests/parity.rs).
+#[test]
+fn offer_feedback_prompt() {
+    let inputs = serde_json::json!({
+        "program_code": "class Qa(dspy.Signature): ...",
+        "modules_defn": "--------------------------------------------------------------------------------\nModule predict\n\tInput Fields:\n\t\t1. `question` (str)\n\tOutput Fields:\n\t\t1. `answer` (str)",
+        "program_inputs": "{'question': 'What is 3 + 3?'}",
+        "oracle_metadata": "{'answer': '6'}",
+        "worse_program_trajectory": "[{'module_name': 'predict', 'inputs': {'question': 'What is 3 + 3?'}, 'outputs': {'answer': 'six?'}}]",
+        "worse_program_outputs": "{'answer': 'six?'}",
+        "worse_reward_value": 0.0,
+        "worse_reward_info": "{}",
+        "better_program_trajectory": "[{'module_name': 'predict', 'inputs': {'question': 'What is 3 + 3?'}, 'outputs': {'answer': '6'}}]",
+        "better_program_outputs": "{'answer': '6'}",
+        "better_reward_value": 1.0,
+        "better_reward_info": "{}",
+        "module_names": ["predict"],
+    });
+    let map = inputs.as_object().cloned().unwrap_or_default();
+    let text = dspy::optimize::propose::offer_feedback()
+        .render_text(&map)
+        .unwrap_or_else(|e| panic!("{e}"));
+    insta::assert_snapshot!("simba_offer_feedback", text);
 }
