@@ -1,7 +1,8 @@
 //! The sandboxed Python interpreter: state across executions, values, host functions,
 //! SUBMIT, and hostile code, each ending in a typed error within its limit with the host
 //! unharmed (an infinite loop, 10 GB, a fork bomb, reading /etc/passwd, writing a file, a
-//! socket, os.system, ctypes, printing without end, deep recursion, killing the host).
+//! socket, os.system, ctypes, printing without end, deep recursion, killing the host), and
+//! what an `Access` lists (paths, environment variables, hosts through `http_get`) and no more.
 #![cfg(target_os = "linux")]
 
 use dspy::interpreter::{Access, InterpreterError, Limits, PythonInterpreter};
@@ -341,9 +342,10 @@ async fn file_metadata_cannot_be_changed() {
         format!("import os\nos.utime({p:?}, (0, 0))"),
         format!("import os\nos.setxattr({p:?}, 'user.x', b'1')"),
     ] {
+        // Refused (not fatal: library code tries it on files it may write).
         let (err, _) = fails(&code).await;
         assert!(
-            matches!(err, InterpreterError::Forbidden(_)),
+            matches!(&err, InterpreterError::Exception { name, .. } if name == "PermissionError"),
             "{code}: {err}"
         );
     }
@@ -507,6 +509,32 @@ async fn an_allowed_path_is_read_and_written_and_nothing_else() {
         "{r:?}"
     );
     assert!(std::fs::metadata(out.path().join("big.txt")).unwrap().len() <= 1000);
+    // No links, special files or metadata changes there either; a copy works.
+    for code in [
+        format!("import os\nos.symlink('/etc/passwd', {o:?} + '/l')"),
+        format!("import os\nos.mkfifo({o:?} + '/f')"),
+        format!("import os\nos.chmod({o:?} + '/b.txt', 0o777)"),
+    ] {
+        permission_denied(py.run(&code).await);
+    }
+    // A hard link to a read-only file: refused (Landlock says EXDEV, "cross-device").
+    let r = py
+        .run(&format!(
+            "import os\nos.link({d:?} + '/in.txt', {o:?} + '/h')"
+        ))
+        .await;
+    assert!(
+        matches!(&r, Err(InterpreterError::Exception { name, .. }) if name == "PermissionError" || name == "OSError"),
+        "{r:?}"
+    );
+    assert!(!out.path().join("h").exists());
+    let r = py
+        .run(&format!(
+            "import shutil\nshutil.copyfile({d:?} + '/in.txt', {o:?} + '/copy.txt')\nopen({o:?} + '/copy.txt').read()"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r.value, Some(json!("forty-two")));
     // Elsewhere: still nothing.
     permission_denied(py.run(&format!("open({x:?} + '/c.txt', 'w')")).await);
     permission_denied(py.run("open('/etc/passwd').read()").await);
@@ -562,6 +590,13 @@ async fn http_get_reaches_allowed_hosts_only() {
         let message = message.as_str().unwrap_or_default().to_string();
         assert!(message.contains(says), "{url}: {message}");
     }
+    // A response over the limit is refused, not cut.
+    let small = with_access(Access::default().host(&ok).max_response_bytes(5));
+    let r = small.run(&format!("http_get('http://{ok}/')")).await;
+    assert!(
+        matches!(&r, Err(InterpreterError::Exception { name, message, .. }) if name == "HostError" && message.contains("over 5 bytes")),
+        "{r:?}"
+    );
     // The code itself still cannot open a socket.
     let r = s
         .run(&format!(
@@ -576,13 +611,66 @@ async fn http_get_reaches_allowed_hosts_only() {
 async fn output_the_code_forges_is_cut_by_the_host_too() {
     // The code writes a reply of its own past the runner's cut: the host still holds the limit.
     let (err, _) = fails(
-        "import __main__, time\n__main__._send({'op': 'done', 'stdout': 'z' * 50_000, 'error': None, 'value': None})\ntime.sleep(1e9)",
+        "import __main__, time\n__main__._send({'op': 'done', 'stdout': 'é' * 50_000, 'error': None, 'value': None})\ntime.sleep(1e9)",
     )
     .await;
     match err {
         InterpreterError::OutputLimit { limit, stdout } => {
-            assert_eq!((limit, stdout.len()), (10_000, 10_000));
+            assert_eq!((limit, stdout.chars().count()), (10_000, 10_000));
         }
         other => panic!("{other}"),
     }
+    // A forged value and forged outputs are cut too.
+    let py = interpreter(Duration::from_secs(5));
+    let r = py
+        .run("import __main__, time\n__main__._send({'op': 'done', 'stdout': '', 'error': None, 'value': {'json': ['é' * 30_000]}, 'submitted': {'a': {'repr': 'x' * 30_000}}})\ntime.sleep(1e9)")
+        .await
+        .unwrap();
+    let value = r.value.unwrap_or_default();
+    assert!(
+        value.as_str().is_some_and(|v| v.chars().count() == 10_000),
+        "{}",
+        value.to_string().len()
+    );
+    let submitted = r.submitted.unwrap_or_default();
+    assert_eq!(submitted["a"].as_str().map(|a| a.len()), Some(10_000));
+}
+
+#[tokio::test]
+async fn code_cannot_run_from_memory_or_by_descriptor() {
+    for code in [
+        "import os\nos.memfd_create('x')",
+        "import os, sys\nfd = os.open(sys.executable, os.O_RDONLY)\nos.execve(fd, ['python3', '-c', 'print(1)'], {})",
+    ] {
+        let (err, _) = fails(code).await;
+        assert!(
+            matches!(err, InterpreterError::Forbidden(_)),
+            "{code}: {err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_listed_path_swapped_for_a_link_is_not_granted() {
+    let root = tempfile::tempdir().unwrap();
+    let (listed, elsewhere) = (root.path().join("listed"), root.path().join("elsewhere"));
+    std::fs::create_dir(&listed).unwrap();
+    std::fs::create_dir(&elsewhere).unwrap();
+    let python = std::env::var_os("DSPY_PYTHON").unwrap_or_else(|| "python3".into());
+    // No warm spares: each session starts its process (and reads its rules) when asked.
+    let py = PythonInterpreter::build_with_access(
+        python,
+        Limits::default(),
+        Access::default().write(&listed),
+        0,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let l = listed.display().to_string();
+    let write = format!("open({l:?} + '/x.txt', 'w').write('1')");
+    assert_eq!(py.run(&write).await.unwrap().value, Some(json!(1)));
+    // The listed directory is moved away and a link to another one put in its place.
+    std::fs::rename(&listed, root.path().join("moved")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &listed).unwrap();
+    permission_denied(py.run(&write).await);
+    assert!(!elsewhere.join("x.txt").exists());
 }

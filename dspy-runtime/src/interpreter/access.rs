@@ -51,16 +51,18 @@ impl Access {
         self
     }
 
-    /// Passes the host's environment variable `name` to the code (when it is set); the code
-    /// sees no other variable but `LANG`.
+    /// Passes the host's environment variable `name` to the code (its value when each process
+    /// starts, if set); the code sees no other variable but `LANG`.
     pub fn env(mut self, name: impl Into<String>) -> Self {
         self.env.push(name.into());
         self
     }
 
-    /// Lets the code fetch `http(s)://host/…` (or `host:port`, that port only) with the
-    /// `http_get(url)` function every session then has; a redirect to a host not listed is
-    /// refused. Sockets stay closed to the code itself: the host makes the request.
+    /// Lets the code fetch `http(s)://host/…` on the scheme's default port (or, given as
+    /// `host:port`, on that port) with the `http_get(url)` function every session then has;
+    /// a redirect to a host not listed is refused. Sockets stay closed to the code itself: the
+    /// host makes the request. A name is matched as written, not by the address it resolves
+    /// to.
     pub fn host(mut self, host: impl Into<String>) -> Self {
         self.hosts.push(host.into().to_ascii_lowercase());
         self
@@ -85,12 +87,12 @@ impl Access {
         let Some(host) = url.host_str().map(str::to_ascii_lowercase) else {
             return false;
         };
-        let port = url.port_or_known_default();
+        // `port()` is None for the scheme's default port (the URL parser drops it).
+        let explicit = url.port_or_known_default().map(|p| format!("{host}:{p}"));
         matches!(url.scheme(), "http" | "https")
-            && self
-                .hosts
-                .iter()
-                .any(|h| *h == host || port.is_some_and(|p| *h == format!("{host}:{p}")))
+            && self.hosts.iter().any(|h| {
+                (*h == host && url.port().is_none()) || explicit.as_deref() == Some(h.as_str())
+            })
     }
 }
 
@@ -106,7 +108,10 @@ mod tests {
     fn only_listed_hosts_and_ports_over_http_are_allowed() {
         let a = Access::default().host("Example.com").host("127.0.0.1:8080");
         assert!(a.allows_url(&url("https://example.com/x")));
-        assert!(a.allows_url(&url("http://EXAMPLE.com:9999/x")));
+        assert!(a.allows_url(&url("http://EXAMPLE.com:80/x")));
+        assert!(!a.allows_url(&url("http://example.com:6379/x")));
+        assert!(!a.allows_url(&url("http://example.com@evil.org/")));
+        assert!(a.allows_url(&url("http://evil.org@example.com/")));
         assert!(a.allows_url(&url("http://127.0.0.1:8080/")));
         assert!(!a.allows_url(&url("http://127.0.0.1:8081/")));
         assert!(!a.allows_url(&url("http://127.0.0.1/")));

@@ -112,7 +112,8 @@ fn cut(s: &str, limit: usize) -> (String, bool) {
 
 impl Execution {
     /// Reads the runner's reply. The runner cuts what it sends to the output limit; the host
-    /// cuts again, since the code shares the runner's process and could write a reply itself.
+    /// cuts again (stdout, error texts, values), since the code shares the runner's process and
+    /// could write a reply itself.
     fn from_reply(msg: &Value, limits: &Limits) -> Result<Execution, InterpreterError> {
         let limit = limits.max_output_chars;
         let text = |v: Option<&Value>| cut(v.and_then(Value::as_str).unwrap_or(""), limit);
@@ -141,10 +142,23 @@ impl Execution {
         if over {
             return Err(InterpreterError::OutputLimit { limit, stdout });
         }
+        // A value longer than the limit written out comes back as its text, cut.
         let value = |v: Option<&Value>| {
-            v.filter(|v| !v.is_null()).map(|v| match v.get("json") {
-                Some(j) => j.clone(),
-                None => v.get("repr").cloned().unwrap_or(Value::Null),
+            v.filter(|v| !v.is_null()).map(|v| {
+                let v = match v.get("json") {
+                    Some(j) => j.clone(),
+                    None => v.get("repr").cloned().unwrap_or(Value::Null),
+                };
+                match &v {
+                    Value::String(text) => Value::String(cut(text, limit).0),
+                    _ => {
+                        let text = v.to_string();
+                        match cut(&text, limit) {
+                            (short, true) => Value::String(short),
+                            _ => v,
+                        }
+                    }
+                }
             })
         };
         Ok(Execution {

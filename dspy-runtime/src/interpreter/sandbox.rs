@@ -8,6 +8,7 @@
 use super::{Access, InterpreterError};
 use std::ffi::{CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -66,6 +67,7 @@ struct CapData {
 // seccomp (linux/seccomp.h, linux/filter.h).
 const SECCOMP_RET_KILL_PROCESS: u32 = 0x8000_0000;
 const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
+const SECCOMP_RET_ERRNO: u32 = 0x0005_0000;
 const BPF_LD_W_ABS: u16 = 0x20;
 const BPF_JEQ_K: u16 = 0x15;
 const BPF_JGE_K: u16 = 0x35;
@@ -73,9 +75,8 @@ const BPF_RET_K: u16 = 0x06;
 
 /// Killed on sight: starting processes, sockets, signalling or tracing others (directly or
 /// through pidfds and queued signals), changing other processes' limits, priorities or
-/// scheduling, namespaces and mounts, file metadata (mode, owner, times, xattrs: Landlock does
-/// not cover them), truncation, the clock, host names, modules, and kernel interfaces a
-/// sandboxed program has no use for.
+/// scheduling, namespaces and mounts, running code from memory, IPC that is not a path, the
+/// clock, host names, modules, and kernel interfaces a sandboxed program has no use for.
 const DENIED: &[libc::c_long] = &[
     libc::SYS_clone,
     libc::SYS_clone3,
@@ -106,22 +107,33 @@ const DENIED: &[libc::c_long] = &[
     libc::SYS_chroot,
     libc::SYS_setns,
     libc::SYS_unshare,
-    libc::SYS_fchmod,
-    libc::SYS_fchmodat,
-    452, // fchmodat2
-    libc::SYS_fchown,
-    libc::SYS_fchownat,
-    libc::SYS_utimensat,
-    libc::SYS_setxattr,
-    libc::SYS_lsetxattr,
-    libc::SYS_fsetxattr,
-    463, // setxattrat
-    libc::SYS_removexattr,
-    libc::SYS_lremovexattr,
-    libc::SYS_fremovexattr,
-    466, // removexattrat
-    libc::SYS_truncate,
-    libc::SYS_ftruncate,
+    // Code loaded from memory or by descriptor (Landlock checks neither), System V and POSIX
+    // message IPC (not paths, so not Landlock's), other processes' memory policy and robust
+    // futex lists.
+    libc::SYS_memfd_create,
+    libc::SYS_memfd_secret,
+    libc::SYS_execveat,
+    libc::SYS_shmget,
+    libc::SYS_shmat,
+    libc::SYS_shmctl,
+    libc::SYS_shmdt,
+    libc::SYS_msgget,
+    libc::SYS_msgsnd,
+    libc::SYS_msgrcv,
+    libc::SYS_msgctl,
+    libc::SYS_semget,
+    libc::SYS_semop,
+    libc::SYS_semctl,
+    libc::SYS_semtimedop,
+    libc::SYS_mq_open,
+    libc::SYS_mq_unlink,
+    libc::SYS_mq_timedsend,
+    libc::SYS_mq_timedreceive,
+    libc::SYS_mq_notify,
+    libc::SYS_mq_getsetattr,
+    libc::SYS_migrate_pages,
+    libc::SYS_move_pages,
+    libc::SYS_get_robust_list,
     libc::SYS_open_by_handle_at,
     libc::SYS_fanotify_init,
     libc::SYS_bpf,
@@ -154,15 +166,44 @@ const DENIED: &[libc::c_long] = &[
 const DENIED_ARCH: &[libc::c_long] = &[
     libc::SYS_fork,
     libc::SYS_vfork,
+    libc::SYS_iopl,
+    libc::SYS_ioperm,
+];
+
+/// Refused with `EPERM` (the code sees a `PermissionError` and goes on): file metadata (mode,
+/// owner, times, xattrs: Landlock does not cover them) and truncation, which ordinary library
+/// code attempts (`shutil.copy` sets the mode) on files it may write.
+const REFUSED: &[libc::c_long] = &[
+    libc::SYS_fchmod,
+    libc::SYS_fchmodat,
+    452, // fchmodat2
+    libc::SYS_fchown,
+    libc::SYS_fchownat,
+    libc::SYS_utimensat,
+    libc::SYS_setxattr,
+    libc::SYS_lsetxattr,
+    libc::SYS_fsetxattr,
+    463, // setxattrat
+    libc::SYS_removexattr,
+    libc::SYS_lremovexattr,
+    libc::SYS_fremovexattr,
+    466, // removexattrat
+    libc::SYS_truncate,
+    libc::SYS_ftruncate,
+];
+
+/// The same, for calls only x86_64 has.
+#[cfg(target_arch = "x86_64")]
+const REFUSED_ARCH: &[libc::c_long] = &[
     libc::SYS_chmod,
     libc::SYS_chown,
     libc::SYS_lchown,
     libc::SYS_utime,
     libc::SYS_utimes,
     libc::SYS_futimesat,
-    libc::SYS_iopl,
-    libc::SYS_ioperm,
 ];
+#[cfg(target_arch = "aarch64")]
+const REFUSED_ARCH: &[libc::c_long] = &[];
 #[cfg(target_arch = "x86_64")]
 const AUDIT_ARCH: u32 = 0xC000_003E;
 
@@ -204,6 +245,11 @@ fn seccomp_program() -> Vec<libc::sock_filter> {
     for &nr in DENIED.iter().chain(DENIED_ARCH) {
         p.push(jump(BPF_JEQ_K, nr as u32, 0, 1));
         p.push(kill);
+    }
+    let refuse = stmt(BPF_RET_K, SECCOMP_RET_ERRNO | libc::EPERM as u32);
+    for &nr in REFUSED.iter().chain(REFUSED_ARCH) {
+        p.push(jump(BPF_JEQ_K, nr as u32, 0, 1));
+        p.push(refuse);
     }
     // A call checked by its arguments: if `nr`, run `block` (which always returns).
     let mut special = |nr: libc::c_long, block: Vec<libc::sock_filter>| {
@@ -265,11 +311,33 @@ fn handled_fs(abi: i64) -> u64 {
     all
 }
 
+/// A path and the rights granted beneath it.
+struct Rule {
+    path: CString,
+    rights: u64,
+    /// The device and inode the path had when it was listed: a path the user listed is granted
+    /// only while it is still that file (not a symbolic link swapped in since).
+    pin: Pin,
+}
+
+/// A device and inode number, when a rule is pinned to them.
+type Pin = Option<(u64, u64)>;
+
+impl Rule {
+    fn new(path: CString, rights: u64) -> Rule {
+        Rule {
+            path,
+            rights,
+            pin: None,
+        }
+    }
+}
+
 /// What a sandboxed CPython may read, and how to start it.
 pub(crate) struct Sandbox {
     python: PathBuf,
     /// Paths (files or directories) and the rights granted beneath each.
-    rules: Vec<(CString, u64)>,
+    rules: Vec<Rule>,
     /// The host's environment variables passed on (by name).
     env: Vec<String>,
     /// The file-size limit: 0 unless the access lists a path to write.
@@ -367,8 +435,8 @@ impl Sandbox {
         let read = FS_READ_FILE | FS_READ_DIR;
         let read_exec = read | FS_EXECUTE;
         let mut rules = vec![
-            (cstring(&paths.executable)?, FS_READ_FILE | FS_EXECUTE),
-            (
+            Rule::new(cstring(&paths.executable)?, FS_READ_FILE | FS_EXECUTE),
+            Rule::new(
                 cstring(Path::new("/dev/null"))?,
                 FS_READ_FILE | FS_WRITE_FILE,
             ),
@@ -401,11 +469,11 @@ impl Sandbox {
                 // Its libraries one by one, not what lies beneath.
                 for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
                     if e.path().is_file() {
-                        rules.push((cstring(&e.path())?, read_exec));
+                        rules.push(Rule::new(cstring(&e.path())?, read_exec));
                     }
                 }
             } else {
-                rules.push((cstring(&dir)?, read_exec));
+                rules.push(Rule::new(cstring(&dir)?, read_exec));
             }
             granted.push(dir);
         }
@@ -415,14 +483,14 @@ impl Sandbox {
                 for e in entries.flatten() {
                     let p = e.path();
                     if p.is_file() {
-                        rules.push((cstring(&p)?, read_exec));
+                        rules.push(Rule::new(cstring(&p)?, read_exec));
                     }
                 }
             }
         }
         // The standard library, without site-packages, and its native modules but ctypes'.
         // Listing the standard library (imports look there), without reading all of it.
-        rules.push((cstring(&paths.stdlib)?, FS_READ_DIR));
+        rules.push(Rule::new(cstring(&paths.stdlib)?, FS_READ_DIR));
         let entries = std::fs::read_dir(&paths.stdlib).map_err(|e| {
             InterpreterError::Unavailable(format!("cannot list {}: {e}", paths.stdlib.display()))
         })?;
@@ -432,13 +500,13 @@ impl Sandbox {
             if name == "site-packages" || name == "dist-packages" || p == paths.dynload {
                 continue;
             }
-            rules.push((cstring(&p)?, read));
+            rules.push(Rule::new(cstring(&p)?, read));
         }
         if let Ok(entries) = std::fs::read_dir(&paths.dynload) {
-            rules.push((cstring(&paths.dynload)?, FS_READ_DIR));
+            rules.push(Rule::new(cstring(&paths.dynload)?, FS_READ_DIR));
             for e in entries.flatten() {
                 if !forbidden_module(&e.file_name()) {
-                    rules.push((cstring(&e.path())?, read_exec));
+                    rules.push(Rule::new(cstring(&e.path())?, read_exec));
                 }
             }
         }
@@ -450,13 +518,19 @@ impl Sandbox {
                 .map(|p| (p, read | FS_WRITE_FILE | FS_CHANGE)),
         );
         for (path, rights) in listed {
-            let real = std::fs::canonicalize(path).map_err(|e| {
+            let unavailable = |e: std::io::Error| {
                 InterpreterError::Unavailable(format!(
                     "cannot give the code access to {}: {e}",
                     path.display()
                 ))
-            })?;
-            rules.push((cstring(&real)?, rights));
+            };
+            let real = std::fs::canonicalize(path).map_err(unavailable)?;
+            let meta = std::fs::metadata(&real).map_err(unavailable)?;
+            rules.push(Rule {
+                path: cstring(&real)?,
+                rights,
+                pin: Some((meta.dev(), meta.ino())),
+            });
         }
         Ok(Sandbox {
             python: paths.executable,
@@ -503,10 +577,10 @@ impl Sandbox {
             _ => 24,
         };
         // Addresses, not pointers, so the closure may cross threads; `self` keeps them alive.
-        let rules: Vec<(usize, u64)> = self
+        let rules: Vec<(usize, u64, Pin)> = self
             .rules
             .iter()
-            .map(|(p, access)| (p.as_ptr() as usize, *access & handled_fs(abi)))
+            .map(|r| (r.path.as_ptr() as usize, r.rights & handled_fs(abi), r.pin))
             .collect();
         let fprog = libc::sock_fprog {
             len: self.program.len() as u16,
@@ -577,7 +651,7 @@ impl Sandbox {
                     return fail();
                 }
                 let ruleset = ruleset as libc::c_int;
-                for &(path, access) in &rules {
+                for &(path, access, pin) in &rules {
                     let fd =
                         libc::open(path as *const libc::c_char, libc::O_PATH | libc::O_CLOEXEC);
                     if fd < 0 {
@@ -585,8 +659,15 @@ impl Sandbox {
                     }
                     // A file takes file rights only.
                     let mut st: libc::stat = std::mem::zeroed();
-                    let is_dir = libc::fstat(fd, &mut st) == 0
-                        && (st.st_mode & libc::S_IFMT) == libc::S_IFDIR;
+                    let stat_ok = libc::fstat(fd, &mut st) == 0;
+                    // A listed path that is no longer the file it was: nothing to grant.
+                    if let Some((dev, ino)) = pin
+                        && (!stat_ok || st.st_dev as u64 != dev || st.st_ino as u64 != ino)
+                    {
+                        libc::close(fd);
+                        continue;
+                    }
+                    let is_dir = stat_ok && (st.st_mode & libc::S_IFMT) == libc::S_IFDIR;
                     let allowed = match is_dir {
                         true => access,
                         false => access & (FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | (1 << 14)),

@@ -179,8 +179,8 @@ impl Process {
             _ if killed => InterpreterError::TimeLimit(limits.time),
             Some(libc::SIGSYS) => InterpreterError::Forbidden(
                 "the code made a forbidden system call (starting a process, opening a socket, \
-                 signalling or tracing another process, or changing namespaces), and the \
-                 sandbox ended it"
+                 signalling or tracing another process, changing namespaces, or running code \
+                 from memory), and the sandbox ended it"
                     .into(),
             ),
             Some(libc::SIGXCPU) => InterpreterError::TimeLimit(limits.time),
