@@ -1,6 +1,6 @@
 //! Inference-time strategies on a scripted LM: BestOfN and Refine stop at the threshold or
 //! keep the best, count failures, sample each attempt apart and hand on only the kept
-//! attempt's trace; majority over outputs; BestOfN and MultiChainComparison as stages of
+//! attempt's trace; majority over outputs; BestOfN, Refine and MultiChainComparison as stages of
 //! programs that BootstrapFewShot compiles. (Their prompts are checked against DSPy in
 //! tests/parity.rs.)
 
@@ -273,5 +273,48 @@ async fn multi_chain_comparison_composes_in_a_program_and_compiles() {
         compiled
             .predictor("chain")
             .is_some_and(|p| !p.demos().is_empty())
+    );
+}
+
+program! {
+    /// Refine as a stage of a program.
+    struct Refined {
+        refine: Refine<Predict<Ask>>,
+    }
+
+    async fn forward(&self, question: String) -> dspy::Result<String> {
+        Ok(self.refine(question).await?.answer.clone())
+    }
+}
+
+/// Refine is a module like BestOfN: its predictor's path is `refine.module`, and
+/// BootstrapFewShot's demos reach the predictor inside.
+#[tokio::test]
+async fn refine_composes_in_a_program_and_compiles() {
+    let program = Refined {
+        refine: Refine::new(Predict::<Ask>::new(), 2, words, 1.0),
+    };
+    assert_eq!(program.paths(), ["refine.module"]);
+    let lm = ScriptedLm::keyed([("Capital", reply("Brussels"))]);
+    let train = vec![Example::new(
+        RefinedInput {
+            question: "Capital of Belgium?".into(),
+        },
+        AskOutput {
+            answer: "Brussels".into(),
+        },
+    )];
+    let metric = |ex: &Example<RefinedInput, AskOutput>, out: &String| *out == ex.label.answer;
+    let (compiled, _) = dspy::context::with_lm(
+        lm,
+        BootstrapFewShot::new().compile(&program, &train, metric),
+    )
+    .await
+    .unwrap();
+    assert!(
+        compiled
+            .predictor("refine.module")
+            .is_some_and(|p| !p.demos().is_empty()),
+        "the predictor inside Refine got demos"
     );
 }
