@@ -15,8 +15,7 @@ pub(crate) const HTTP_GET_DOC: &str =
 pub(crate) fn http_get(access: &Access) -> Result<HostFunction, String> {
     let access = Arc::new(access.clone());
     let allowed = access.clone();
-    // rustls needs a crypto provider; ring builds without cmake. Ignore "already set".
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    crate::lm::transport::install_crypto_provider();
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(60))

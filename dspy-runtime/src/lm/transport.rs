@@ -122,13 +122,18 @@ pub(crate) const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 << 20;
 /// How much of an error reply is read for its message; the rest is dropped.
 const MAX_ERROR_BODY: usize = 64 << 10;
 
+/// Installs rustls' crypto provider (ring, which builds without cmake) for every HTTP client
+/// of the process; a provider already set is kept.
+pub(crate) fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// The HTTP client all LMs share (one connection pool per process).
 pub(crate) fn shared_client() -> Result<reqwest::Client, LmError> {
     static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
     CLIENT
         .get_or_init(|| {
-            // rustls needs a crypto provider; ring builds without cmake. Ignore "already set".
-            let _ = rustls::crypto::ring::default_provider().install_default();
+            install_crypto_provider();
             reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(10))
                 .pool_idle_timeout(Duration::from_secs(90))
